@@ -132,6 +132,7 @@ class ReportItem:
     parser_version: str
     page_sha256: str
     final_url: str = ""
+    archive_path: str = ""
     listing: dict[str, Any] = field(default_factory=dict)
     unknown_sections: list[str] = field(default_factory=list)
     section_errors: dict[str, str] = field(default_factory=dict)

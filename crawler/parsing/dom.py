@@ -1,0 +1,269 @@
+"""A report page as a flat list of sections: the one place that knows the EID markup.
+
+The EID body is a flat run of blocks (report-format.md §2): a heading cell (``td.write_text`` or
+``td.write_text_level3``), anchors, a unit line (``p.dw``), data tables (``table.bb``) and notes
+(``table.text``). The lxml tree is built once with comments dropped (102 commented-out blocks of real
+markup hide in them) and linearised in one document-order pass; every section parser then reads the
+``Section`` objects instead of the tree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from crawler.exceptions import ParseError
+
+#: U+FEFF appears as a stray byte-order mark in the body of some quarterly pages.
+_BOM = "\ufeff"
+_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=False, no_network=True)
+_STRING = etree.XPath("string()")
+#: Tags of the blocks the linearising pass looks at (libxml2's XPath union is slower than one iter()).
+_EVENT_TAGS = ("td", "a", "p", "table")
+
+
+def normalise(text: str) -> str:
+    """Collapse whitespace runs (ASCII, NBSP, U+3000) to one space, drop BOMs, trim."""
+    return " ".join(text.replace(_BOM, "").split())
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One table cell: normalised text plus its spans (``rowspan="1.00"`` read leniently)."""
+
+    text: str
+    colspan: int = 1
+    rowspan: int = 1
+
+
+class Table:
+    """A ``table.bb`` data table; ``row_classes`` holds ``cc`` (header), ``dd`` (data) or ``''``.
+
+    Built from markup, the rows are read on first access: an annual page has ~130 tables of which the
+    section parsers read about twenty, and reading cells dominates parse time. ``Table(rows, row_classes)``
+    builds one directly (tests, synthetic pages).
+    """
+
+    __slots__ = ("_classes", "_element", "_rows")
+
+    def __init__(
+        self,
+        rows: list[list[Cell]] | None = None,
+        row_classes: list[str] | None = None,
+        *,
+        element: etree._Element | None = None,
+    ) -> None:
+        self._rows = rows
+        self._classes = row_classes if row_classes is not None else ([""] * len(rows) if rows else None)
+        self._element = element
+
+    @property
+    def rows(self) -> list[list[Cell]]:
+        if self._rows is None:
+            self._rows, self._classes = _read_rows(self._element)
+            self._element = None
+        return self._rows
+
+    @property
+    def row_classes(self) -> list[str]:
+        if self._classes is None:
+            self.rows  # noqa: B018 - materialises both lists
+        return self._classes or []
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Table):
+            return NotImplemented
+        return self.rows == other.rows and self.row_classes == other.row_classes
+
+    def __repr__(self) -> str:
+        return f"Table(rows={self.rows!r}, row_classes={self.row_classes!r})"
+
+    def grid(self) -> list[list[str]]:
+        """Expand colspan/rowspan into a rectangular grid of texts (spanned positions repeat the text)."""
+        pending: dict[tuple[int, int], str] = {}
+        out: list[list[str]] = []
+        for r, row in enumerate(self.rows):
+            line: list[str] = []
+            cells = iter(row)
+            col = 0
+            while True:
+                if (r, col) in pending:
+                    line.append(pending.pop((r, col)))
+                    col += 1
+                    continue
+                cell = next(cells, None)
+                if cell is None:
+                    break
+                for dc in range(cell.colspan):
+                    line.append(cell.text)
+                    for dr in range(1, cell.rowspan):
+                        pending[(r + dr, col + dc)] = cell.text
+                col += cell.colspan
+            out.append(line)
+        width = max((len(line) for line in out), default=0)
+        return [line + [""] * (width - len(line)) for line in out]
+
+    def header_rows(self) -> list[list[Cell]]:
+        """Rows marked ``tr.cc`` (some tables start with a ``tr.dd`` that is really a header)."""
+        return [row for row, cls in zip(self.rows, self.row_classes, strict=True) if cls == "cc"]
+
+    def data_rows(self) -> list[list[Cell]]:
+        """Rows not marked ``tr.cc``."""
+        return [row for row, cls in zip(self.rows, self.row_classes, strict=True) if cls != "cc"]
+
+
+@dataclass(slots=True)
+class Section:
+    """The span from one heading to the next, with what it holds."""
+
+    heading: str
+    level: int
+    index: int
+    anchors: list[str] = field(default_factory=list)
+    unit: str | None = None
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def table(self) -> Table | None:
+        """The first data table of the span, or None when the section prints none (empty section)."""
+        return self.tables[0] if self.tables else None
+
+
+@dataclass(slots=True)
+class Page:
+    """A parsed report page: banner lines and the sections in document order."""
+
+    banner: list[str]
+    sections: list[Section]
+
+    def find(self, pattern: str | re.Pattern[str], *, after: Section | None = None) -> Section | None:
+        """First section whose normalised heading matches ``pattern`` (``re.search``) after ``after``."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        start = after.index + 1 if after is not None else 0
+        for section in self.sections[start:]:
+            if rx.search(section.heading):
+                return section
+        return None
+
+    def find_all(self, pattern: str | re.Pattern[str]) -> list[Section]:
+        """Every section whose heading matches ``pattern`` (``re.search``), in document order."""
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        return [s for s in self.sections if rx.search(s.heading)]
+
+
+def load_page(html: bytes | str) -> Page:
+    """Parse a page once and linearise it; ``ParseError`` when it is not a report page at all."""
+    if isinstance(html, str):
+        html = html.encode("utf-8")
+    if not html.strip():
+        raise ParseError("not a report page")
+    root = etree.fromstring(html, _PARSER)
+    if root is None:
+        raise ParseError("not a report page")
+    banner_div = root.find(".//div[@id='banner']")
+    if banner_div is None and root.find(".//div[@id='instance_navigation']") is None:
+        raise ParseError("not a report page")
+    banner = _banner_lines(banner_div) if banner_div is not None else []
+    return Page(banner=banner, sections=list(_linearise(root)))
+
+
+def _banner_lines(div: etree._Element) -> list[str]:
+    """Banner ``p`` texts; the title may be split by ``<br/>``, so text nodes join with no separator."""
+    lines = []
+    for p in div.iter("p"):
+        text = "".join(normalise(t) for t in p.itertext())
+        if text:
+            lines.append(text)
+    return lines
+
+
+def _linearise(root: etree._Element) -> Iterator[Section]:
+    """Walk the heading/anchor/unit/table/note blocks once, in document order, into sections."""
+    current: Section | None = None
+    index = 0
+    for el in root.iter(_EVENT_TAGS):
+        cls = el.get("class")
+        if el.tag == "a":
+            name = el.get("name")
+            if name is not None and current is not None:
+                current.anchors.append(name)
+        elif cls is None:
+            continue
+        elif el.tag == "td":
+            if cls.startswith("write_text"):
+                if current is not None:
+                    yield current
+                current = Section(_heading(el), 3 if "level3" in cls else 2, index)
+                index += 1
+        elif current is None:
+            continue
+        elif el.tag == "table":
+            _add_block(current, el, cls)
+        elif cls == "dw":
+            current.unit = normalise(_text(el))
+    if current is not None:
+        yield current
+
+
+def _heading(td: etree._Element) -> str:
+    return normalise(_text(td))
+
+
+def _add_block(section: Section, table: etree._Element, cls: str) -> None:
+    """A ``table.bb`` becomes a (lazily read) Table; a non-empty ``table.text`` a note."""
+    if cls == "bb":
+        section.tables.append(Table(element=table))
+    elif cls == "text":
+        note = normalise(_text(table))
+        if note:
+            section.notes.append(note)
+
+
+def _read_rows(table: etree._Element | None) -> tuple[list[list[Cell]], list[str]]:
+    """Rows of ``./tr | ./tbody/tr`` (the profile's tables have no tbody); empty rows dropped."""
+    rows: list[list[Cell]] = []
+    classes: list[str] = []
+    if table is None:
+        return rows, classes
+    for tr in _table_rows(table):
+        cells = [_read_cell(td) for td in tr if td.tag in ("td", "th")]
+        if cells:
+            rows.append(cells)
+            classes.append(tr.get("class") or "")
+    return rows, classes
+
+
+def _table_rows(table: etree._Element) -> Iterator[etree._Element]:
+    for child in table:
+        if child.tag == "tr":
+            yield child
+        elif child.tag in ("tbody", "thead", "tfoot"):
+            yield from (tr for tr in child if tr.tag == "tr")
+
+
+def _read_cell(td: etree._Element) -> Cell:
+    """A cell's text: ``<p>`` boundaries become one space, whitespace collapsed."""
+    paras = td.findall("p")
+    if len(paras) > 1:
+        text = " ".join(t for t in (normalise(_STRING(p)) for p in paras) if t)
+    else:
+        text = normalise(_STRING(td))
+    return Cell(text, _span(td.get("colspan")), _span(td.get("rowspan")))
+
+
+def _text(el: etree._Element) -> str:
+    return str(_STRING(el))
+
+
+def _span(value: str | None) -> int:
+    """Lenient span: ``"1.00"`` -> 1, junk or missing -> 1."""
+    if not value:
+        return 1
+    try:
+        return max(1, int(float(value)))
+    except ValueError:
+        return 1

@@ -1,0 +1,122 @@
+"""The portfolio report (投资组合报告): every section of it, as the ``fundcrawl.report/1`` keys of issue 3.
+
+One pass over the page's sections sends each portfolio heading to its parser. A key is present when the
+page prints at least one of its sections, even with nothing in it (an empty list: "printed, nothing
+held"); it is absent when the page has no such section. Wrapper headings (期末按公允价值…股票投资明细
+above the level-3 所有股票投资明细) print no table and so add no rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from crawler.exceptions import ParseError
+from crawler.parsing.dom import Page, Section
+from crawler.parsing.sections import allocation, breakdown, holdings
+from crawler.parsing.sections.allocation import parse_asset_allocation, parse_reit_asset_allocation
+from crawler.parsing.sections.breakdown import (
+    parse_bond_types,
+    parse_country_allocation,
+    parse_industry_allocation,
+)
+from crawler.parsing.sections.holdings import parse_futures, parse_holdings, parse_trades
+
+#: Chapter wrappers of the portfolio report that print no table of their own.
+WRAPPERS = re.compile(
+    r"^(投资组合报告|除基础设施资产支持证券之外的投资组合报告|报告期内(股票|权益)投资组合的重大变动)$"
+)
+HEADINGS: tuple[re.Pattern[str], ...] = (
+    allocation.HEADINGS + breakdown.HEADINGS + holdings.HEADINGS + (WRAPPERS,)
+)
+
+_Parser = Callable[[Section], list[dict[str, Any]]]
+#: (document key, heading pattern, section parser), in the order the keys appear in the document.
+_LISTS: tuple[tuple[str, re.Pattern[str], _Parser], ...] = (
+    (
+        "industry_allocation",
+        breakdown.DOMESTIC_INDUSTRY,
+        partial(parse_industry_allocation, market="domestic"),
+    ),
+    ("industry_allocation", breakdown.HK_INDUSTRY, partial(parse_industry_allocation, market="hk_connect")),
+    (
+        "industry_allocation",
+        breakdown.OVERSEAS_INDUSTRY,
+        partial(parse_industry_allocation, market="overseas"),
+    ),
+    ("country_allocation", breakdown.COUNTRY_ALLOCATION, parse_country_allocation),
+    ("top_stocks", holdings.STOCKS, parse_holdings),
+    ("bond_types", breakdown.BOND_TYPES, parse_bond_types),
+    ("top_bonds", holdings.BONDS, parse_holdings),
+    ("top_abs", holdings.ABS, parse_holdings),
+    ("precious_metals", holdings.PRECIOUS_METALS, parse_holdings),
+    ("top_warrants", holdings.WARRANTS, parse_holdings),
+    ("top_derivatives", holdings.DERIVATIVES, parse_holdings),
+    ("top_funds", holdings.FUNDS, parse_holdings),
+    ("futures", holdings.FUTURES, parse_futures),
+    ("top_buys", holdings.BUYS, parse_trades),
+    ("top_sells", holdings.SELLS, parse_trades),
+)
+#: Cheap pre-filter: every portfolio heading contains one of these words.
+_CANDIDATE = re.compile(r"组合|明细|分布|期货")
+
+
+def parse_portfolio(page: Page, errors: dict[str, str] | None = None) -> dict[str, Any]:
+    """The portfolio keys of one page.
+
+    A present section that cannot be read raises ``ParseError(section=heading)``; when ``errors`` is
+    given the error is recorded there instead (heading -> message), the key it feeds is left out rather
+    than filled from its other sections, and every other key is still returned.
+    """
+    document: dict[str, Any] = {}
+    failed: set[str] = set()
+    for section in page.sections:
+        if not _CANDIDATE.search(section.heading):
+            continue
+        try:
+            _dispatch(section, document)
+        except ParseError as exc:
+            if errors is None:
+                raise
+            errors[exc.section or section.heading] = exc.message
+            failed.update(_keys_of(section))
+    for key in failed:
+        document.pop(key, None)
+    return document
+
+
+def _dispatch(section: Section, document: dict[str, Any]) -> None:
+    heading = section.heading
+    if allocation.ASSET_ALLOCATION.match(heading):
+        _put_allocation(document, parse_asset_allocation(section), "asset_allocation", "total_assets")
+        return
+    if allocation.REIT_ASSET_ALLOCATION.match(heading):
+        result = parse_reit_asset_allocation(section)
+        _put_allocation(document, result, "reit_asset_allocation", "reit_portfolio_total")
+        return
+    for key, pattern, parser in _LISTS:
+        if pattern.match(heading):
+            document.setdefault(key, []).extend(parser(section))
+            return
+
+
+def _put_allocation(
+    document: dict[str, Any], result: allocation.Allocation, key: str, total_key: str
+) -> None:
+    """The first printed allocation table wins; a later repeat of the heading adds nothing."""
+    if document.get(key):
+        return
+    document[key] = result.rows
+    if result.total_yuan is not None:
+        document[total_key] = result.total_yuan
+
+
+def _keys_of(section: Section) -> list[str]:
+    heading = section.heading
+    if allocation.ASSET_ALLOCATION.match(heading):
+        return ["asset_allocation", "total_assets"]
+    if allocation.REIT_ASSET_ALLOCATION.match(heading):
+        return ["reit_asset_allocation", "reit_portfolio_total"]
+    return [key for key, pattern, _ in _LISTS if pattern.match(heading)][:1]

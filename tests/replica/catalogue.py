@@ -1,0 +1,271 @@
+"""The replica's catalogue: every report the fake site lists, with where its page comes from.
+
+A report's page is either a real corpus file (read from the corpus directory given at start, never copied) or
+a page the generator writes on demand from the report's seed, so a catalogue of 14k reports holds metadata only.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crawler.models import REPORT_KINDS_BY_CODE, REPORT_TYPES
+
+#: reportDesp as the site prints it, by report kind (eid-source.md §2.2).
+REPORT_DESP: dict[str, str] = {
+    "annual": "年度报告",
+    "interim": "中期报告",
+    "q1": "第一季度报告",
+    "q2": "第二季度报告",
+    "q3": "第三季度报告",
+    "q4": "第四季度报告",
+    "profile": "基金产品资料概要",
+    "profile_update": "基金产品资料概要更新",
+}
+
+#: Typical per-fund serial in a filing year (eid-source.md §6): Q4 0001, annual 0002, Q1 0003, ...
+KIND_SEQ: dict[str, int] = {"q4": 1, "annual": 2, "q1": 3, "q2": 4, "interim": 5, "q3": 6, "profile": 9}
+
+#: Managers of the corpus: full name -> (short organName, 8-digit organ code), eid-source.md §5.4.
+KNOWN_MANAGERS: dict[str, tuple[str, str]] = {
+    "北信瑞丰基金管理有限公司": ("北信瑞丰", "50920000"),
+    "汇丰晋信基金管理有限公司": ("汇丰晋信", "50520000"),
+    "南方基金管理股份有限公司": ("南方", "50020000"),
+    "工银瑞信基金管理有限公司": ("工银瑞信", "50470000"),
+    "中金基金管理有限公司": ("中金", "50960000"),
+    "大成基金管理有限公司": ("大成", "50090000"),
+    "中银基金管理有限公司": ("中银", "50400000"),
+    "东方基金管理股份有限公司": ("东方", "50390000"),
+    "华泰证券（上海）资产管理有限公司": ("华泰证券资管", "51430000"),
+    "中航基金管理有限公司": ("中航", "50980000"),
+    "建信基金管理有限责任公司": ("建信", "50450000"),
+    "中信证券资产管理有限公司": ("中信证券资管", "14240000"),
+    "华安证券资产管理有限公司": ("华安证券资管", "13700000"),
+    "德邦证券资产管理有限公司": ("德邦资管", "60350000"),
+    "华夏基金管理有限公司": ("华夏", "50030000"),
+}
+
+PROFILE_MANAGER = ("华夏", "50030000")
+
+
+@dataclass
+class Report:
+    """One listed report: the listing row's facts plus what the replica needs to serve its page."""
+
+    upload_info_id: int
+    fund_code: str
+    fund_id: int
+    fund_short_name: str
+    organ_name: str
+    organ_code: str
+    report_type_code: str
+    report_year: str
+    report_desp: str
+    upload_date: dt.date
+    send_date: dt.date
+    fund_type: str
+    seq: int
+    corpus_file: str | None = None
+    page_seed: int = 0
+    fault: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def report_kind(self) -> str:
+        return REPORT_KINDS_BY_CODE.get(self.report_type_code, "other")
+
+    @property
+    def filing_year(self) -> int:
+        """The folder year of the final URL: the year the report was sent, not reportYear (§6)."""
+        return self.send_date.year
+
+    @property
+    def stem(self) -> str:
+        return (
+            f"CN_{self.organ_code}_{self.fund_code}_{self.report_type_code}_{self.filing_year}{self.seq:04d}"
+        )
+
+    @property
+    def page_path(self) -> str:
+        return f"/xbrl/REPORT/HTML/{self.filing_year}/{self.report_type_code}/{self.stem}/{self.stem}.html"
+
+    def listing_row(self) -> dict[str, Any]:
+        """The row exactly as ``advanced_search_xbrl.do`` sends it (§2.2): ids are ints, no reportTypeCode."""
+        return {
+            "reportYear": self.report_year,
+            "reportDesp": self.report_desp,
+            "uploadDate": self.upload_date.isoformat(),
+            "reportSendDate": self.send_date.isoformat(),
+            "uploadInfoId": self.upload_info_id,
+            "fundId": self.fund_id,
+            "fundCode": self.fund_code,
+            "fundShortName": self.fund_short_name,
+            "fundSign": "9010-1020",
+            "organName": self.organ_name,
+            "classificationCode": "",
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["upload_date"] = self.upload_date.isoformat()
+        data["send_date"] = self.send_date.isoformat()
+        data.update(report_kind=self.report_kind, stem=self.stem, page_path=self.page_path)
+        return data
+
+
+def stable_int(*parts: object) -> int:
+    """A deterministic 64-bit integer from ``parts`` (Python's ``hash`` is salted per process)."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+class Catalogue:
+    """Thread-safe set of reports keyed by uploadInfoId, with the site's default order cached."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._by_id: dict[int, Report] = {}
+        self._by_stem: dict[str, Report] = {}
+        self._seqs: dict[tuple[str, int], set[int]] = {}
+        self._ordered: list[Report] | None = None
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def add(self, report: Report) -> Report:
+        """Add a report, bumping its serial when the fund already filed that serial in the filing year."""
+        with self.lock:
+            if report.upload_info_id in self._by_id:
+                raise ValueError(f"duplicate uploadInfoId {report.upload_info_id}")
+            used = self._seqs.setdefault((report.fund_code, report.filing_year), set())
+            while report.seq in used:
+                report.seq = max(max(used) + 1, 10)
+            used.add(report.seq)
+            self._by_id[report.upload_info_id] = report
+            self._by_stem[report.stem] = report
+            self._ordered = None
+            return report
+
+    def get(self, upload_info_id: int) -> Report | None:
+        return self._by_id.get(upload_info_id)
+
+    def by_stem(self, stem: str) -> Report | None:
+        return self._by_stem.get(stem)
+
+    def has_id(self, upload_info_id: int) -> bool:
+        return upload_info_id in self._by_id
+
+    def fund_codes(self) -> set[str]:
+        with self.lock:
+            return {report.fund_code for report in self._by_id.values()}
+
+    def all(self) -> list[Report]:
+        """Reports in the site's default order: newest send date first, ids not monotonic within a day."""
+        with self.lock:
+            if self._ordered is None:
+                self._ordered = sorted(
+                    self._by_id.values(),
+                    key=lambda r: (-r.send_date.toordinal(), stable_int("order", r.upload_info_id)),
+                )
+            return self._ordered
+
+    def free_id(self, candidate: int) -> int:
+        """The first unused id at or after ``candidate``."""
+        with self.lock:
+            while candidate in self._by_id:
+                candidate += 1
+            return candidate
+
+
+def matches(report: Report, filters: dict[str, str]) -> bool:
+    """The search endpoint's filters (eid-source.md §9); empty values do not filter."""
+    code = filters.get("reportTypeCode", "")
+    if code and not (report.report_type_code == code or report.report_type_code.startswith(code)):
+        return False
+    year = filters.get("reportYear", "")
+    if year and report.report_year != year:
+        return False
+    for key, value in (("fundCode", report.fund_code), ("fundType", report.fund_type)):
+        if filters.get(key) and filters[key] != value:
+            return False
+    for key, value in (("fundCompanyShortName", report.organ_name), ("fundShortName", report.fund_short_name)):
+        if filters.get(key) and filters[key] not in value:
+            return False
+    return _in_send_window(report.send_date, filters.get("startUploadDate", ""), filters.get("endUploadDate", ""))
+
+
+def _in_send_window(send_date: dt.date, start: str, end: str) -> bool:
+    """The 'upload' date filters really filter reportSendDate, inclusive, each on its own (§7.1)."""
+    iso = send_date.isoformat()
+    return (not start or iso >= start) and (not end or iso <= end)
+
+
+_SHORT_NAME = re.compile(r"<p>\s*基金简称\s*</p>\s*</td>\s*<td[^>]*>\s*<p>([^<]*)</p>")
+_PROFILE_SENT = re.compile(r"送出日期：\s*(\d{4}-\d{2}-\d{2})")
+
+CORPUS_KIND_CODES = {kind: REPORT_TYPES[kind] for kind in ("annual", "interim", "q1", "q2", "q3", "q4", "profile")}
+
+
+def corpus_fund_type(title: str) -> str:
+    """A plausible fundType code for a corpus report, read from its title."""
+    rules = (
+        ("基础设施", "6020-6084"),
+        ("FOF", "6020-6094"),
+        ("QDII", "6020-6050"),
+        ("金交易型", "6020-6104"),
+        ("期货交易型", "6020-6104"),
+        ("债券", "6020-6030"),
+        ("混合", "6020-6040"),
+        ("灵活配置", "6020-6040"),
+    )
+    return next((code for needle, code in rules if needle in title), "6020-6010")
+
+
+def load_corpus(catalogue: Catalogue, corpus_dir: Path) -> list[Report]:
+    """Add the real pages listed in ``MANIFEST.csv`` with deterministic ids in the 22-23M range."""
+    added = []
+    with open(corpus_dir / "MANIFEST.csv", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            added.append(catalogue.add(_corpus_report(catalogue, corpus_dir, row)))
+    return added
+
+
+def _corpus_report(catalogue: Catalogue, corpus_dir: Path, row: dict[str, str]) -> Report:
+    kind = row["report_kind"]
+    head = (corpus_dir / row["file"]).read_bytes()[:200_000].decode("utf-8", "replace")
+    if kind == "profile":
+        send = dt.date.fromisoformat(_PROFILE_SENT.search(head).group(1))  # type: ignore[union-attr]
+        year, (organ_name, organ_code) = str(send.year), PROFILE_MANAGER
+    else:
+        send = dt.date.fromisoformat(row["sent_on"])
+        year = row["period_end"][:4]
+        organ_name, organ_code = KNOWN_MANAGERS.get(row["manager"], (row["manager"][:4], "59990000"))
+    short = _SHORT_NAME.search(head)
+    upload_info_id = catalogue.free_id(22_000_000 + stable_int("corpus", row["file"]) % 1_000_000)
+    return Report(
+        upload_info_id=upload_info_id,
+        fund_code=row["fund_code"],
+        fund_id=1 + stable_int("fund", row["fund_code"]) % 30_000,
+        fund_short_name=short.group(1).strip() if short else row["title"][:12],
+        organ_name=organ_name,
+        organ_code=organ_code,
+        report_type_code=CORPUS_KIND_CODES[kind],
+        report_year=year,
+        report_desp=REPORT_DESP[kind],
+        upload_date=send - dt.timedelta(days=stable_int("upload", row["file"]) % 3),
+        send_date=send,
+        fund_type=corpus_fund_type(row["title"]),
+        seq=KIND_SEQ[kind],
+        corpus_file=str((corpus_dir / row["file"]).resolve()),
+    )
+
+
+def filter_reports(reports: Iterable[Report], filters: dict[str, str]) -> list[Report]:
+    return [report for report in reports if matches(report, filters)]

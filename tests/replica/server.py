@@ -1,0 +1,240 @@
+"""The HTTP server: the three EID paths of eid-source.md §9, faults on top, the control API under ``/_replica/``.
+
+stdlib ``ThreadingHTTPServer``: one thread per connection, so a stalled or endless answer never blocks other
+clients. HTTP/1.1 with Content-Length (keep-alive) except where a fault says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import struct
+import time
+import urllib.parse
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, BinaryIO
+
+from tests.replica import bodies, control, routes
+from tests.replica.search import BadAoData, parse_aodata, search
+from tests.replica.state import ReplicaState
+
+logger = logging.getLogger(__name__)
+
+SEARCH_PATH = "/fund/disclose/advanced_search_xbrl.do"
+REDIRECT_PATH = "/fund/disclose/instance_html_view.do"
+PAGE_PREFIX = "/xbrl/REPORT/HTML/"
+CONTROL_PREFIX = "/_replica/"
+HTML = "text/html; charset=utf-8"
+
+
+class CountingWriter:
+    """Wraps the socket file to count the bytes really sent (for the request log)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        written = self.raw.write(data)
+        self.count += len(data)
+        return written if written is not None else len(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+class ReplicaServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that carries the replica state."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], state: ReplicaState) -> None:
+        super().__init__(address, Handler)
+        self.state = state
+        host, port = self.server_address[:2]
+        state.base_url = f"http://{host}:{port}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One request: classify the path, apply faults, answer, log."""
+
+    server: ReplicaServer
+    protocol_version = "HTTP/1.1"
+    timeout = 60
+    wfile: Any
+
+    def setup(self) -> None:
+        super().setup()
+        self.wfile = CountingWriter(self.wfile)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    @property
+    def state(self) -> ReplicaState:
+        return self.server.state
+
+    def _serve(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        self.query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        self.note: dict[str, Any] = {"kind": "other", "fault": None, "attempt": None, "id": None}
+        self.status = 0
+        start_bytes = self.wfile.count
+        try:
+            self._dispatch(url.path)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError) as error:
+            self.note["client_error"] = type(error).__name__
+            self.close_connection = True
+        finally:
+            if not url.path.startswith(CONTROL_PREFIX):
+                self._log(url, self.wfile.count - start_bytes)
+
+    def _log(self, url: urllib.parse.SplitResult, sent: int) -> None:
+        self.state.log.add({
+            "ts": time.time(), "method": self.command, "path": url.path, "query": url.query,
+            "status": self.status, "bytes": sent, "client": self.client_address[0], **self.note,
+        })
+
+    def _dispatch(self, path: str) -> None:
+        if path.startswith(CONTROL_PREFIX):
+            control.handle(self, path[len(CONTROL_PREFIX):])
+        elif path == SEARCH_PATH and self.command in ("GET", "POST"):
+            self._with_faults("search", self._search)
+        elif path == REDIRECT_PATH and self.command in ("GET", "HEAD"):
+            self._with_faults("redirect", self._redirect)
+        elif path.startswith(PAGE_PREFIX) and path.endswith(".html") and self.command in ("GET", "HEAD"):
+            self._with_faults("page", lambda: self._page(path))
+        elif path in (SEARCH_PATH, REDIRECT_PATH):
+            self.send_body(405, bodies.NOT_FOUND_PAGE, HTML)
+        else:
+            self.send_body(404, bodies.NOT_FOUND_PAGE, HTML)
+
+    # --- faults -----------------------------------------------------------------------------------------
+
+    def fault_key(self) -> str:
+        """The URL a transient fault is tied to: path plus query without the cache-buster ``_``."""
+        url = urllib.parse.urlsplit(self.path)
+        query = [(k, v) for k, v in urllib.parse.parse_qsl(url.query, keep_blank_values=True) if k != "_"]
+        return url.path + "?" + urllib.parse.urlencode(query)
+
+    def _with_faults(self, kind: str, answer: Any) -> None:
+        self.note["kind"] = kind
+        key = self.fault_key()
+        attempt = self.state.faults.attempt(key)
+        self.note["attempt"] = attempt
+        fault = self.state.faults.decide_mix(kind, key, attempt)
+        if fault:
+            self.note["fault"] = fault
+            self.note["fault_source"] = "mix"
+            self.transient(fault, lambda: answer())
+            return
+        answer()
+
+    def transient(self, fault: str, answer: Any) -> None:
+        """Answer with transient fault ``fault``; ``answer`` writes the real answer (for stall/truncate/type)."""
+        if fault in ("http_500", "http_502", "http_503"):
+            self.send_body(int(fault[-3:]), bodies.BUSY_PAGE, HTML)
+        elif fault == "http_429":
+            self.send_body(429, bodies.BUSY_PAGE, HTML, {"Retry-After": str(self.state.config.retry_after)})
+        elif fault == "error_page":
+            self.send_body(200, bodies.BUSY_PAGE, HTML)
+        elif fault == "reset":
+            self.reset_connection()
+        elif fault == "stall":
+            self.state.stop.wait(self.state.config.stall_seconds)
+            answer()
+        elif fault == "truncate":
+            self.truncating = True
+            answer()
+        elif fault == "wrong_type":
+            self.forced_type = "application/octet-stream"
+            answer()
+
+    def reset_connection(self) -> None:
+        """Close with a TCP RST (SO_LINGER 0) and no answer at all."""
+        self.status = 0
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    # --- answers ----------------------------------------------------------------------------------------
+
+    def send_body(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        """Send a complete answer (or, under a truncate fault, half of it with the full Content-Length)."""
+        content_type = getattr(self, "forced_type", None) or content_type
+        self.status = status
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        truncating = getattr(self, "truncating", False)
+        if truncating:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        self.wfile.write(body[: len(body) // 2] if truncating else body)
+        self.wfile.flush()
+        if truncating:
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def send_json(self, status: int, data: Any) -> None:
+        body = json.dumps(data, ensure_ascii=False, allow_nan=True).encode("utf-8")
+        self.send_body(status, body, "application/json; charset=utf-8")
+
+    def send_stream(self, status: int, pieces: Iterable[bytes], headers: dict[str, str], chunked: bool) -> None:
+        """Stream ``pieces`` (a huge or endless body) until done, the client leaves or the replica stops."""
+        self.status = status
+        self.close_connection = True
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        for piece in pieces:
+            if self.state.stop.is_set():
+                return
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _search(self) -> None:
+        try:
+            params = parse_aodata(self.query)
+        except BadAoData as error:
+            self.note["error"] = str(error)
+            self.send_body(self.state.config.error_status, bodies.SYSTEM_ERROR_PAGE, HTML)
+            return
+        self.send_body(200, json.dumps(search(self.state, params), ensure_ascii=False).encode("utf-8"),
+                       self.state.config.search_content_type)
+
+    def _redirect(self) -> None:
+        routes.answer_redirect(self)
+
+    def _page(self, path: str) -> None:
+        routes.answer_page(self, path)

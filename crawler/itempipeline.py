@@ -1,0 +1,135 @@
+"""Drive Scrapy item pipelines over one item inside a Celery task.
+
+Scrapy deprecated using its ``ItemPipelineManager`` without a running crawler, so this small runner does the
+same job: it builds each class of the ordered ``pipelines`` setting (dotted path -> priority, lower first,
+``None`` disables) through ``from_crawler`` with a stand-in crawler that carries real Scrapy settings, opens
+them, passes the item along, and closes them. Like Scrapy it stops at the first ``DropItem``; it catches
+nothing else, so transient errors reach the task's retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Self, cast
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+from scrapy.settings import Settings as ScrapySettings
+from scrapy.utils.misc import build_from_crawler, load_object
+
+from crawler.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Status = Literal["stored", "already_stored", "dropped"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one item: passed every pipeline, was a duplicate, or was dropped (with why)."""
+
+    status: Status
+    reason: str = ""
+    item: Any = None
+
+    @property
+    def stored(self) -> bool:
+        return self.status == "stored"
+
+    @property
+    def already_stored(self) -> bool:
+        return self.status == "already_stored"
+
+    @property
+    def dropped(self) -> bool:
+        return self.status == "dropped"
+
+
+class PipelineCrawler:
+    """The part of ``scrapy.crawler.Crawler`` an item pipeline may use in ``from_crawler``: its settings."""
+
+    def __init__(self, settings: ScrapySettings) -> None:
+        self.settings = settings
+        self.spider = None
+        self.stats = None
+
+
+def ordered_paths(pipelines: Mapping[str, int | None]) -> list[str]:
+    """Dotted paths sorted by priority (ties by path, for a stable order), ``None`` entries left out."""
+    enabled = [(priority, path) for path, priority in pipelines.items() if priority is not None]
+    return [path for _priority, path in sorted(enabled)]
+
+
+def scrapy_settings(settings: Settings) -> ScrapySettings:
+    """The Scrapy settings our pipelines read, from fundcrawl's settings."""
+    return ScrapySettings(
+        {
+            "FUNDCRAWL_DATABASE_URL": settings.database,
+            "FUNDCRAWL_DATA_DIR": str(settings.data_dir),
+            "ITEM_PIPELINES": {path: p for path, p in settings.pipelines.items() if p is not None},
+        }
+    )
+
+
+class PipelineRunner:
+    """Open pipelines, run items through them one at a time, close them."""
+
+    def __init__(self, pipelines: Sequence[Any]) -> None:
+        self.pipelines = list(pipelines)
+        self.is_open = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PipelineRunner:
+        """Build (and open) the pipelines named in ``settings.pipelines``."""
+        return cls.from_mapping(settings.pipelines, scrapy_settings(settings))
+
+    @classmethod
+    def from_mapping(cls, pipelines: Mapping[str, int | None], settings: ScrapySettings) -> PipelineRunner:
+        crawler = cast(Crawler, PipelineCrawler(settings))
+        built = [build_from_crawler(load_object(path), crawler) for path in ordered_paths(pipelines)]
+        runner = cls(built)
+        runner.open()
+        return runner
+
+    def open(self) -> None:
+        if self.is_open:
+            return
+        for pipeline in self.pipelines:
+            if hasattr(pipeline, "open_spider"):
+                pipeline.open_spider()
+        self.is_open = True
+
+    def close(self) -> None:
+        if not self.is_open:
+            return
+        self.is_open = False
+        for pipeline in reversed(self.pipelines):
+            if hasattr(pipeline, "close_spider"):
+                pipeline.close_spider()
+
+    def run(self, item: Any) -> Outcome:
+        """Pass ``item`` through every pipeline in order."""
+        self.open()
+        for pipeline in self.pipelines:
+            try:
+                item = pipeline.process_item(item)
+            except DropItem as drop:
+                return _dropped(pipeline, drop, item)
+        return Outcome("stored", item=item)
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _dropped(pipeline: Any, drop: DropItem, item: Any) -> Outcome:
+    reason = str(drop) or type(drop).__name__
+    if getattr(drop, "already_stored", False):  # pipelines.dedupe.AlreadyStored
+        return Outcome("already_stored", reason, item)
+    log.info("item dropped by %s: %s", type(pipeline).__name__, reason)
+    return Outcome("dropped", reason, item)

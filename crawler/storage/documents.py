@@ -1,0 +1,181 @@
+"""From a ``fundcrawl.report/1`` document to rows of the normalized tables (pure functions, no I/O).
+
+The document is the product and is stored whole; these rows make its core numbers queryable in SQL. The
+mapping is tolerant: a section with an unexpected shape yields no rows instead of failing the save, because
+the full document is kept either way and the checks flag the anomaly.
+
+NUL rule: PostgreSQL ``text`` and ``json`` cannot hold U+0000, and a NUL in a fund name is never meaningful,
+so every string written to the database has its NUL characters removed (on both engines, so they agree).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import Table
+
+from crawler.storage.tables import (
+    asset_allocation,
+    holdings,
+    industry_allocation,
+    nav_values,
+    share_changes,
+    share_classes,
+)
+from crawler.storage.types import to_decimal
+
+Row = dict[str, Any]
+
+#: Document keys holding lists of holdings, besides every ``top_<kind>s`` key.
+EXTRA_HOLDING_KEYS = {"precious_metals": "precious_metal"}
+HOLDING_FIELDS = ("rank", "code", "name", "quantity", "fair_value_yuan", "pct_of_nav")
+SHARE_CHANGE_FIELDS = ("beginning", "subscriptions", "redemptions", "split", "ending")
+NAV_FIELDS = ("total_net_assets", "nav_per_unit", "ending_shares")
+
+
+def strip_nul(value: Any) -> Any:
+    """``value`` with U+0000 removed from every string in it, keys included (see the module docstring)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, Mapping):
+        return {strip_nul(key): strip_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strip_nul(item) for item in value]
+    return value
+
+
+def iso_date(value: object) -> dt.date | None:
+    """An ISO ``YYYY-MM-DD`` string (or a date) as a date; None for anything else."""
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def normalized_rows(
+    document: Mapping[str, Any], upload_info_id: int, parser_version: str
+) -> dict[Table, list[Row]]:
+    """Every normalized row of one report, by table."""
+    base = {"upload_info_id": upload_info_id, "parser_version": parser_version}
+    produced = {
+        share_classes: _share_classes(document),
+        nav_values: _nav_values(document),
+        share_changes: _share_changes(document),
+        asset_allocation: _positioned(document.get("asset_allocation"), _asset_row),
+        industry_allocation: _positioned(document.get("industry_allocation"), _industry_row),
+        holdings: list(_holdings(document)),
+    }
+    return {table: [{**base, **row} for row in rows] for table, rows in produced.items()}
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _dicts(value: object) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _share_classes(document: Mapping[str, Any]) -> list[Row]:
+    return [
+        {"position": position, "class_name": _text(item.get("name")) or "", "code": _text(item.get("code"))}
+        for position, item in enumerate(_dicts(document.get("share_classes")))
+    ]
+
+
+def _nav_values(document: Mapping[str, Any]) -> list[Row]:
+    by_class: dict[str, Row] = {}
+    for field in NAV_FIELDS:
+        values = document.get(field)
+        if not isinstance(values, Mapping):
+            continue
+        for class_name, value in values.items():
+            by_class.setdefault(str(class_name), {"class_name": str(class_name)})[field] = to_decimal(value)
+    return [{field: row.get(field) for field in ("class_name", *NAV_FIELDS)} for row in by_class.values()]
+
+
+def _share_changes(document: Mapping[str, Any]) -> list[Row]:
+    changes = document.get("share_changes")
+    if not isinstance(changes, Mapping):
+        return []
+    return [
+        {
+            "class_name": str(class_name),
+            **{field: to_decimal(values.get(field)) for field in SHARE_CHANGE_FIELDS},
+        }
+        for class_name, values in changes.items()
+        if isinstance(values, Mapping)
+    ]
+
+
+def _positioned(items: object, make: Any) -> list[Row]:
+    return [{"position": position, **make(item)} for position, item in enumerate(_dicts(items))]
+
+
+def _asset_row(item: Mapping[str, Any]) -> Row:
+    return {
+        "seq": _text(item.get("seq")),
+        "category": _text(item.get("category")),
+        "amount_yuan": to_decimal(item.get("amount_yuan")),
+        "pct_of_total_assets": to_decimal(item.get("pct_of_total_assets")),
+    }
+
+
+def _industry_row(item: Mapping[str, Any]) -> Row:
+    return {
+        "market": _text(item.get("market")),
+        "sleeve": _text(item.get("sleeve")),
+        "code": _text(item.get("code")),
+        "industry": _text(item.get("industry")),
+        "fair_value_yuan": to_decimal(item.get("fair_value_yuan")),
+        "pct_of_nav": to_decimal(item.get("pct_of_nav")),
+    }
+
+
+def holding_kind(key: str) -> str | None:
+    """``top_stocks`` -> ``stock``, ``precious_metals`` -> ``precious_metal``; None for other keys."""
+    if key in EXTRA_HOLDING_KEYS:
+        return EXTRA_HOLDING_KEYS[key]
+    if key.startswith("top_") and len(key) > 4:
+        return key[4:].removesuffix("s")
+    return None
+
+
+def _holdings(document: Mapping[str, Any]) -> Iterator[Row]:
+    for key, items in document.items():
+        kind = holding_kind(str(key))
+        if kind is None:
+            continue
+        for position, item in enumerate(_dicts(items)):
+            yield {"kind": kind, "position": position, **_holding_row(item)}
+
+
+def _holding_row(item: Mapping[str, Any]) -> Row:
+    extra = {key: value for key, value in item.items() if key not in HOLDING_FIELDS}
+    return {
+        "rank": _int(item.get("rank")),
+        "code": _text(item.get("code")),
+        "name": _text(item.get("name")),
+        "quantity": to_decimal(item.get("quantity")),
+        "fair_value_yuan": to_decimal(item.get("fair_value_yuan")),
+        "pct_of_nav": to_decimal(item.get("pct_of_nav")),
+        "extra": extra or None,
+    }

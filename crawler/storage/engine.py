@@ -1,0 +1,160 @@
+"""Engines for SQLite (the embedded default) and PostgreSQL, one per process, plus the retry of a unit of work.
+
+SQLite with a worker and a beat in separate processes says "database is locked" unless it runs in WAL mode
+with a long busy timeout and takes its write lock at ``BEGIN IMMEDIATE`` rather than on the first write of a
+deferred transaction (reliability.md F13; SQLAlchemy's pysqlite "Serializable isolation / Savepoints /
+Transactional DDL" recipe). Pooled connections must never cross a fork (F12), so :func:`make_engine` keeps one
+engine per process and URL and rebuilds it in a child.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from crawler.exceptions import StorageUnavailableError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
+PG_STATEMENT_TIMEOUT_MS = 60_000
+PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 120_000
+#: Execution option for read-only work on SQLite: a deferred BEGIN, so readers never queue for the write lock.
+READ_ONLY = {"fundcrawl_read_only": True}
+
+_engines: dict[str, tuple[int, Engine]] = {}
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Pin the PostgreSQL driver to psycopg2 (SQLAlchemy 2.1 would otherwise pick psycopg 3, not installed)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+def make_engine(url: str | URL) -> Engine:
+    """The engine for ``url`` in this process: built on first use, rebuilt after a fork.
+
+    A child that inherited a parent's engine drops the inherited pool without closing the parent's sockets
+    (``dispose(close=False)``) and gets its own engine.
+    """
+    key = normalize_url(url).render_as_string(hide_password=False)
+    cached = _engines.get(key)
+    if cached is not None:
+        pid, engine = cached
+        if pid == os.getpid():
+            return engine
+        engine.dispose(close=False)
+    engine = build_engine(url)
+    _engines[key] = (os.getpid(), engine)
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every engine this process built (tests, shutdown)."""
+    for pid, engine in list(_engines.values()):
+        engine.dispose(close=pid == os.getpid())
+    _engines.clear()
+
+
+def build_engine(url: str | URL) -> Engine:
+    """A new engine with the settings reliability.md §1 asks for; prefer :func:`make_engine`."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    if parsed.get_backend_name() == "postgresql":
+        return _postgresql_engine(parsed)
+    raise ValueError(f"unsupported database backend {parsed.get_backend_name()!r} (use sqlite or postgresql)")
+
+
+def _postgresql_engine(url: URL) -> Engine:
+    options = (
+        f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS} "
+        f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+    )
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        pool_size=2,
+        max_overflow=4,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S, "options": options},
+    )
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
+    engine = create_engine(url, hide_parameters=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not pysqlite, emit BEGIN (the pysqlite recipe), then set the pragmas every connection needs.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    read_only = connection.get_execution_options().get("fundcrawl_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def is_transient(error: DBAPIError) -> bool:
+    """True when retrying later can help: a lost connection, a server going away, a busy SQLite file."""
+    if error.connection_invalidated:
+        return True
+    message = str(error.orig).lower()
+    if "database is locked" in message or "database is busy" in message:
+        return True
+    if isinstance(error, OperationalError):
+        # psycopg2 reports refused connections, shutdowns, timeouts and cancelled statements this way.
+        return type(error.orig).__module__.startswith("psycopg2")
+    return False
+
+
+def describe(error: DBAPIError) -> str:
+    """The driver's first message line, without SQL or bound parameters."""
+    first = str(error.orig).strip().splitlines()[:1]
+    return f"{type(error.orig).__name__}: {first[0][:200] if first else ''}"
+
+
+def run_unit(work: Callable[[], T], *, attempts: int = 3, pause: float = 0.5) -> T:
+    """Run one unit of work, retrying the whole of it on a transient database error.
+
+    ``pool_pre_ping`` cannot save a connection dropped mid-transaction: the application must retry the whole
+    transaction (SQLAlchemy "Disconnect Handling"). After the last attempt the error becomes
+    :class:`StorageUnavailableError`, which callers treat as transient: a database outage never fails a report.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as error:
+            if not is_transient(error):
+                raise
+            if attempt == attempts:
+                raise StorageUnavailableError(f"database unavailable: {describe(error)}") from error
+            log.warning("database unavailable (attempt %d/%d): %s", attempt, attempts, describe(error))
+            time.sleep(pause * attempt)
+    raise AssertionError("unreachable")

@@ -1,0 +1,178 @@
+"""Read-only queries behind :class:`crawler.storage.store.Store`: status, failures, export, re-parse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, func, select
+
+from crawler.models import REPORT_TYPES
+from crawler.storage.tables import ACTIVE_STATES, report_documents, reports
+
+#: The listing fields of a report row, in ReportRef's order.
+LISTING_COLUMNS = (
+    "upload_info_id",
+    "report_type_code",
+    "fund_code",
+    "fund_short_name",
+    "organ_name",
+    "report_year",
+    "report_desp",
+    "send_date",
+    "upload_date",
+    "fund_id",
+)
+STATE_COLUMNS = (
+    "upload_info_id",
+    "state",
+    "attempts",
+    "lease_until",
+    "enqueued_at",
+    "failure_reason",
+    "last_error",
+    "page_sha256",
+    "archive_path",
+    "parser_version",
+    "check_failures",
+    "stored_at",
+    "updated_at",
+)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def listing(connection: Connection, upload_info_id: int) -> dict[str, Any] | None:
+    """The report's listing row as the checks expect it: ReportRef's keys, dates as ISO strings."""
+    columns = [reports.c[name] for name in LISTING_COLUMNS]
+    row = connection.execute(select(*columns).where(reports.c.upload_info_id == upload_info_id)).first()
+    return None if row is None else {key: _iso(value) for key, value in row._mapping.items()}
+
+
+def state(connection: Connection, upload_info_id: int) -> dict[str, Any] | None:
+    """The state-machine columns of one report."""
+    columns = [reports.c[name] for name in STATE_COLUMNS]
+    row = connection.execute(select(*columns).where(reports.c.upload_info_id == upload_info_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def is_stored(connection: Connection, upload_info_id: int, page_sha256: str, parser_version: str) -> bool:
+    statement = select(reports.c.upload_info_id).where(
+        reports.c.upload_info_id == upload_info_id,
+        reports.c.state == "stored",
+        reports.c.page_sha256 == page_sha256,
+        reports.c.parser_version == parser_version,
+    )
+    return connection.execute(statement).first() is not None
+
+
+def counts(connection: Connection) -> dict[str, int]:
+    """Reports by state; ``pending`` includes the ones being fetched right now."""
+    rows = connection.execute(select(reports.c.state, func.count()).group_by(reports.c.state)).all()
+    by_state = {state_: int(number) for state_, number in rows}
+    return {
+        "total": sum(by_state.values()),
+        "stored": by_state.get("stored", 0),
+        "failed": by_state.get("failed", 0),
+        "pending": sum(by_state.get(name, 0) for name in ACTIVE_STATES),
+    }
+
+
+def recent_failures(connection: Connection, limit: int) -> list[dict[str, Any]]:
+    """The latest failed reports with their reason, attempts and last error."""
+    statement = (
+        select(
+            reports.c.upload_info_id,
+            reports.c.fund_code,
+            reports.c.report_type_code,
+            reports.c.report_year,
+            reports.c.failure_reason,
+            reports.c.attempts,
+            reports.c.last_error,
+            reports.c.updated_at,
+        )
+        .where(reports.c.state == "failed")
+        .order_by(reports.c.updated_at.desc(), reports.c.upload_info_id.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in connection.execute(statement)]
+
+
+def oldest_pending(connection: Connection) -> dict[str, Any] | None:
+    """The non-terminal report discovered longest ago (a stuck queue shows here, not in the broker)."""
+    statement = (
+        select(
+            reports.c.upload_info_id,
+            reports.c.state,
+            reports.c.attempts,
+            reports.c.discovered_at,
+            reports.c.send_date,
+            reports.c.last_error,
+        )
+        .where(reports.c.state.in_(ACTIVE_STATES))
+        .order_by(reports.c.discovered_at, reports.c.upload_info_id)
+        .limit(1)
+    )
+    row = connection.execute(statement).first()
+    return None if row is None else dict(row._mapping)
+
+
+def failed_ids(connection: Connection, reason: str | None) -> list[int]:
+    statement = select(reports.c.upload_info_id).where(reports.c.state == "failed")
+    if reason is not None:
+        statement = statement.where(reports.c.failure_reason == reason)
+    return list(connection.scalars(statement.order_by(reports.c.upload_info_id)))
+
+
+def stored_for_reparse(connection: Connection, parser_version: str, all_: bool) -> list[tuple[int, str]]:
+    """``(upload_info_id, page_sha256)`` of stored reports parsed by another version (or all of them)."""
+    statement = select(reports.c.upload_info_id, reports.c.page_sha256).where(reports.c.state == "stored")
+    if not all_:
+        statement = statement.where(
+            (reports.c.parser_version != parser_version) | reports.c.parser_version.is_(None)
+        )
+    rows = connection.execute(statement.order_by(reports.c.upload_info_id))
+    return [(int(upload_info_id), str(sha)) for upload_info_id, sha in rows]
+
+
+def document(connection: Connection, upload_info_id: int) -> dict[str, Any] | None:
+    statement = select(report_documents.c.document).where(report_documents.c.upload_info_id == upload_info_id)
+    found = connection.execute(statement).first()
+    return None if found is None else dict(found.document)
+
+
+def document_filters(
+    fund_codes: Iterable[str] | None,
+    report_types: Iterable[str] | None,
+    period_from: dt.date | None,
+    period_to: dt.date | None,
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses for an export; report types may be names (``annual``) or EID codes (``FB010010``)."""
+    filters: list[ColumnElement[bool]] = [reports.c.state == "stored"]
+    if fund_codes is not None:
+        filters.append(reports.c.fund_code.in_(list(fund_codes)))
+    if report_types is not None:
+        codes = [REPORT_TYPES.get(name, name) for name in report_types]
+        filters.append(reports.c.report_type_code.in_(codes))
+    if period_from is not None:
+        filters.append(reports.c.period_end >= period_from)
+    if period_to is not None:
+        filters.append(reports.c.period_end <= period_to)
+    return filters
+
+
+def documents_after(
+    connection: Connection, filters: list[ColumnElement[bool]], after: int, limit: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """One keyset page of ``(upload_info_id, document)`` with ids above ``after``."""
+    statement = (
+        select(report_documents.c.upload_info_id, report_documents.c.document)
+        .join(reports, reports.c.upload_info_id == report_documents.c.upload_info_id)
+        .where(*filters, report_documents.c.upload_info_id > after)
+        .order_by(report_documents.c.upload_info_id)
+        .limit(limit)
+    )
+    return [(int(upload_info_id), dict(doc)) for upload_info_id, doc in connection.execute(statement)]

@@ -1,0 +1,116 @@
+"""Saving one parsed report: document, normalized rows and the ``stored`` state in one transaction.
+
+A second save of the same report (a redelivered task, a re-parse) replaces the report's rows with identical
+ones, so it is a no-op in effect; a report that already ended ``failed`` is left alone until it is replayed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, literal, update
+
+from crawler.models import REPORT_TYPES, ReportItem
+from crawler.storage.documents import iso_date, normalized_rows, strip_nul
+from crawler.storage.tables import NORMALIZED, report_documents, reports
+from crawler.storage.types import UTCDateTime
+from crawler.storage.upsert import insert
+
+DEFAULT_SCHEMA = "fundcrawl.report/1"
+
+
+def save_report(connection: Connection, item: ReportItem, archive_path: str, now: dt.datetime) -> bool:
+    """Store ``item`` on ``connection`` (inside the caller's transaction); False when the report is failed."""
+    document = strip_nul(item.document)
+    _ensure_report_row(connection, item, document, now)
+    if not _mark_stored(connection, item, document, archive_path, now):
+        return False
+    _upsert_document(connection, item, document)
+    _replace_rows(connection, item.upload_info_id, document, item.parser_version)
+    return True
+
+
+def _mark_stored(
+    connection: Connection, item: ReportItem, document: Mapping[str, Any], archive_path: str, now: dt.datetime
+) -> bool:
+    checks = strip_nul(dict(item.checks))
+    values = {
+        "state": "stored",
+        "page_sha256": item.page_sha256,
+        "archive_path": strip_nul(archive_path),
+        "final_url": strip_nul(item.final_url) or None,
+        "parser_version": item.parser_version,
+        "period_end": iso_date(document.get("period_end")),
+        "checks": checks,
+        "check_failures": sum(1 for message in checks.values() if message is not None),
+        "unknown_sections": strip_nul(list(item.unknown_sections)),
+        "section_errors": strip_nul(dict(item.section_errors)),
+        "lease_until": None,
+        "lease_token": None,
+        "last_error": None,
+        "failure_reason": None,
+        "fetched_at": now,
+        "stored_at": func.coalesce(reports.c.stored_at, literal(now, UTCDateTime())),
+        "updated_at": now,
+    }
+    result = connection.execute(
+        update(reports)
+        .where(reports.c.upload_info_id == item.upload_info_id, reports.c.state != "failed")
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+def _ensure_report_row(
+    connection: Connection, item: ReportItem, document: Mapping[str, Any], now: dt.datetime
+) -> None:
+    """Insert the report's row when discovery never did (a plain Scrapy crawl, a page parsed by hand)."""
+    listing = strip_nul(dict(item.listing))
+    period_end = iso_date(document.get("period_end"))
+    row = {
+        "upload_info_id": item.upload_info_id,
+        "report_type_code": listing.get("report_type_code")
+        or REPORT_TYPES.get(str(document.get("report_kind"))),
+        "report_year": listing.get("report_year") or (str(period_end.year) if period_end else None),
+        "fund_code": listing.get("fund_code") or document.get("fund_code"),
+        "fund_short_name": listing.get("fund_short_name"),
+        "organ_name": listing.get("organ_name") or document.get("manager"),
+        "report_desp": listing.get("report_desp"),
+        "send_date": iso_date(listing.get("send_date") or document.get("send_date")),
+        "upload_date": iso_date(listing.get("upload_date")),
+        "fund_id": listing.get("fund_id") if isinstance(listing.get("fund_id"), int) else None,
+        "state": "pending",
+        "discovered_at": now,
+        "updated_at": now,
+    }
+    statement = (
+        insert(connection, reports).values(row).on_conflict_do_nothing(index_elements=["upload_info_id"])
+    )
+    connection.execute(statement)
+
+
+def _upsert_document(connection: Connection, item: ReportItem, document: Mapping[str, Any]) -> None:
+    values = {
+        "upload_info_id": item.upload_info_id,
+        "schema": str(document.get("schema") or DEFAULT_SCHEMA),
+        "parser_version": item.parser_version,
+        "document": document,
+    }
+    statement = insert(connection, report_documents).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["upload_info_id"],
+        set_={key: statement.excluded[key] for key in ("schema", "parser_version", "document")},
+    )
+    connection.execute(statement)
+
+
+def _replace_rows(
+    connection: Connection, upload_info_id: int, document: Mapping[str, Any], version: str
+) -> None:
+    for table in NORMALIZED:
+        connection.execute(delete(table).where(table.c.upload_info_id == upload_info_id))
+    for table, rows in normalized_rows(document, upload_info_id, version).items():
+        if rows:
+            connection.execute(table.insert(), rows)

@@ -1,0 +1,88 @@
+"""Schema management through Alembic: ``fundcrawl db upgrade`` and the start-up check.
+
+The daemon refuses to run against a schema that is missing or behind (issue 4); ``upgrade`` is idempotent and
+creates everything on an empty database. Concurrent upgrades serialise: PostgreSQL through an advisory lock,
+SQLite through ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import URL
+
+from crawler.exceptions import SchemaError
+from crawler.storage.engine import READ_ONLY, make_engine, run_unit
+
+log = logging.getLogger(__name__)
+
+ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
+#: Arbitrary constant: the PostgreSQL advisory lock key that serialises concurrent ``db upgrade`` runs.
+_UPGRADE_LOCK = 0x66756E64
+
+
+def alembic_config() -> Config:
+    """The packaged Alembic configuration (script location inside the installed package)."""
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(ALEMBIC_INI.with_name("migrations")))
+    return config
+
+
+def head_revision() -> str:
+    """The revision this code needs."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise SchemaError("no migrations are packaged with this fundcrawl")
+    return head
+
+
+def upgrade(url: str | URL) -> str:
+    """Bring the database at ``url`` to the head revision (a no-op when it is already there); return it."""
+    engine = make_engine(url)
+
+    def work() -> str:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            return _revision_on(connection) or ""
+
+    revision = run_unit(work)
+    log.info("database schema at %s", revision)
+    return revision
+
+
+def _revision_on(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def current_revision(url: str | URL) -> str | None:
+    """The revision the database at ``url`` is at; None for an empty database."""
+    return revision_of(make_engine(url))
+
+
+def revision_of(engine: Engine) -> str | None:
+    def work() -> str | None:
+        with engine.connect().execution_options(**READ_ONLY) as connection, connection.begin():
+            return _revision_on(connection)
+
+    return run_unit(work)
+
+
+def ensure_current(engine: Engine) -> None:
+    """Raise :class:`SchemaError` unless the schema is exactly at the head revision."""
+    have = revision_of(engine)
+    need = head_revision()
+    if have != need:
+        shown = have if have is not None else "nothing (an empty database)"
+        raise SchemaError(
+            f"database schema is at {shown}, this fundcrawl needs {need}: run `fundcrawl db upgrade`"
+        )

@@ -1,0 +1,278 @@
+"""The database schema as SQLAlchemy Core tables (the migrations in ``migrations/versions`` create the same).
+
+Every table has a natural unique key so that every write can be an upsert (reliability.md I1): the site's
+``uploadInfoId`` for reports, ``(upload_info_id, position)`` for the rows of a report's tables, and the
+partition coordinates for discovery bookkeeping.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
+
+from crawler.storage.types import ExactDecimal, Json, UTCDateTime
+
+#: Report states; ``stored`` and ``failed`` are terminal.
+STATES = ("pending", "fetching", "stored", "failed")
+ACTIVE_STATES = ("pending", "fetching")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+
+def _report_fk() -> Column[int]:
+    return Column(
+        "upload_info_id",
+        BigInteger,
+        ForeignKey("reports.upload_info_id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("upload_info_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("report_type_code", Text),
+    Column("report_year", Text),
+    Column("fund_code", Text),
+    Column("fund_short_name", Text),
+    Column("organ_name", Text),
+    Column("report_desp", Text),
+    Column("send_date", Date),
+    Column("upload_date", Date),
+    Column("fund_id", BigInteger),
+    Column("period_end", Date),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_until", UTCDateTime),
+    Column("lease_token", Text),
+    Column("enqueued_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("failure_reason", String(32)),
+    Column("page_sha256", String(64)),
+    Column("archive_path", Text),
+    Column("final_url", Text),
+    Column("parser_version", Text),
+    Column("checks", Json),
+    Column("check_failures", Integer, nullable=False, server_default="0"),
+    Column("unknown_sections", Json),
+    Column("section_errors", Json),
+    Column("discovered_at", UTCDateTime, nullable=False),
+    Column("fetched_at", UTCDateTime),
+    Column("stored_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("state IN ('pending', 'fetching', 'stored', 'failed')", name="state"),
+    Index(None, "state"),
+    Index(None, "report_type_code", "report_year"),
+    Index(None, "fund_code", "report_type_code", "report_year", "send_date"),
+    Index(
+        "ix_reports_active_lease",
+        "lease_until",
+        postgresql_where=text("state IN ('pending', 'fetching')"),
+        sqlite_where=text("state IN ('pending', 'fetching')"),
+    ),
+)
+
+report_documents = Table(
+    "report_documents",
+    metadata,
+    Column(
+        "upload_info_id",
+        BigInteger,
+        ForeignKey("reports.upload_info_id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("schema", Text, nullable=False),
+    Column("parser_version", Text, nullable=False),
+    Column("document", Json, nullable=False),
+)
+
+share_classes = Table(
+    "share_classes",
+    metadata,
+    _report_fk(),
+    Column("parser_version", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("class_name", Text, nullable=False),
+    Column("code", Text),
+    UniqueConstraint("upload_info_id", "position"),
+)
+
+nav_values = Table(
+    "nav_values",
+    metadata,
+    _report_fk(),
+    Column("parser_version", Text, nullable=False),
+    Column("class_name", Text, nullable=False),
+    Column("total_net_assets", ExactDecimal),
+    Column("nav_per_unit", ExactDecimal),
+    Column("ending_shares", ExactDecimal),
+    UniqueConstraint("upload_info_id", "class_name"),
+)
+
+share_changes = Table(
+    "share_changes",
+    metadata,
+    _report_fk(),
+    Column("parser_version", Text, nullable=False),
+    Column("class_name", Text, nullable=False),
+    Column("beginning", ExactDecimal),
+    Column("subscriptions", ExactDecimal),
+    Column("redemptions", ExactDecimal),
+    Column("split", ExactDecimal),
+    Column("ending", ExactDecimal),
+    UniqueConstraint("upload_info_id", "class_name"),
+)
+
+asset_allocation = Table(
+    "asset_allocation",
+    metadata,
+    _report_fk(),
+    Column("parser_version", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("seq", Text),
+    Column("category", Text),
+    Column("amount_yuan", ExactDecimal),
+    Column("pct_of_total_assets", ExactDecimal),
+    UniqueConstraint("upload_info_id", "position"),
+)
+
+industry_allocation = Table(
+    "industry_allocation",
+    metadata,
+    _report_fk(),
+    Column("parser_version", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("market", Text),
+    Column("sleeve", Text),
+    Column("code", Text),
+    Column("industry", Text),
+    Column("fair_value_yuan", ExactDecimal),
+    Column("pct_of_nav", ExactDecimal),
+    UniqueConstraint("upload_info_id", "position"),
+)
+
+holdings = Table(
+    "holdings",
+    metadata,
+    _report_fk(),
+    Column("parser_version", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("rank", Integer),
+    Column("code", Text),
+    Column("name", Text),
+    Column("quantity", ExactDecimal),
+    Column("fair_value_yuan", ExactDecimal),
+    Column("pct_of_nav", ExactDecimal),
+    Column("extra", Json),
+    UniqueConstraint("upload_info_id", "kind", "position"),
+    Index(None, "code"),
+)
+
+#: Tables holding one report's normalized rows: replaced as a whole when the report is saved again.
+NORMALIZED = (share_classes, nav_values, share_changes, asset_allocation, industry_allocation, holdings)
+
+discovery_runs = Table(
+    "discovery_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("schedule", String(128), nullable=False),
+    Column("tick", UTCDateTime, nullable=False),
+    Column("kind", String(32), nullable=False, server_default="scheduled"),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(16), nullable=False, server_default="running"),
+    Column("partitions", Integer, nullable=False, server_default="0"),
+    Column("listed", Integer, nullable=False, server_default="0"),
+    Column("new", Integer, nullable=False, server_default="0"),
+    Column("requests", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    UniqueConstraint("schedule", "tick"),
+    Index(None, "started_at"),
+)
+
+partitions = Table(
+    "partitions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("report_type_code", String(16), nullable=False),
+    Column("report_year", String(8), nullable=False),
+    Column("fund_type", String(16), nullable=False, server_default=""),
+    Column("site_total", Integer),
+    Column("discovered", Integer),
+    Column("complete", Boolean, nullable=False, server_default=false()),
+    Column("last_walked_at", UTCDateTime),
+    Column("last_checked_at", UTCDateTime),
+    Column("last_error", Text),
+    UniqueConstraint("report_type_code", "report_year", "fund_type"),
+)
+
+partition_windows = Table(
+    "partition_windows",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("report_type_code", String(16), nullable=False),
+    Column("report_year", String(8), nullable=False),
+    Column("fund_type", String(16), nullable=False, server_default=""),
+    Column("send_date", Date, nullable=False),
+    Column("site_total", Integer),
+    Column("seen", Integer),
+    Column("complete", Boolean, nullable=False, server_default=false()),
+    Column("checked_at", UTCDateTime),
+    UniqueConstraint(
+        "report_type_code", "report_year", "fund_type", "send_date", name="uq_partition_windows_key"
+    ),
+)
+
+backfill_jobs = Table(
+    "backfill_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("spec", Json, nullable=False),
+    Column("status", String(16), nullable=False, server_default="running"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+)
+
+backfill_partitions = Table(
+    "backfill_partitions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("backfill_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("report_type_code", String(16), nullable=False),
+    Column("report_year", String(8), nullable=False),
+    Column("fund_type", String(16), nullable=False, server_default=""),
+    Column("state", String(16), nullable=False, server_default="todo"),
+    Column("site_total", Integer),
+    Column("seen", Integer),
+    Column("new", Integer),
+    Column("updated_at", UTCDateTime),
+    UniqueConstraint(
+        "job_id", "report_type_code", "report_year", "fund_type", name="uq_backfill_partitions_key"
+    ),
+)

@@ -1,0 +1,56 @@
+"""``DedupePipeline``: drop a report already stored from the same page bytes by the same parser version.
+
+A redelivered or duplicated task then writes nothing at all (reliability.md I4). A new page (another sha256)
+or a new parser version goes through and replaces the stored rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from crawler.models import ReportItem
+from crawler.storage import Store
+from pipelines.store import database_url, report_item
+
+log = logging.getLogger(__name__)
+
+
+class AlreadyStored(DropItem):
+    """The same report, page and parser version are already in the database: nothing to do."""
+
+    already_stored = True
+
+
+class DedupePipeline:
+    """Raise :class:`AlreadyStored` for a report whose identical version is stored."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.store: Store | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
+        return cls(database_url(crawler.settings))
+
+    def open_spider(self, spider: object = None) -> None:
+        self.store = Store.from_url(self.url)
+
+    def close_spider(self, spider: object = None) -> None:
+        self.store = None
+
+    def process_item(self, item: Any, spider: object = None) -> ReportItem:
+        report = report_item(item)
+        if self.store is None:
+            self.open_spider()
+        assert self.store is not None
+        if self.store.is_stored(report.upload_info_id, report.page_sha256, report.parser_version):
+            raise AlreadyStored(
+                f"report {report.upload_info_id} already stored from page {report.page_sha256[:12]} "
+                f"by parser {report.parser_version}",
+                log_level="DEBUG",
+            )
+        return report

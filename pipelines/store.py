@@ -1,0 +1,70 @@
+"""``StorePipeline``: write a report's document, normalized rows and ``stored`` state in one transaction.
+
+A plain Scrapy item pipeline: it reads ``FUNDCRAWL_DATABASE_URL`` (or, without it, the embedded SQLite file
+under ``FUNDCRAWL_DATA_DIR``) from the crawler's settings, so it works the same in a Scrapy project and inside
+fundcrawl's Celery task.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+from scrapy.settings import BaseSettings
+
+from crawler.archive import relative_path
+from crawler.models import ReportItem
+from crawler.storage import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATA_DIR = "./data"
+
+
+def database_url(settings: BaseSettings) -> str:
+    """The database to write to; mirrors ``crawler.settings.Settings.database`` for Scrapy settings."""
+    url = settings.get("FUNDCRAWL_DATABASE_URL")
+    if url:
+        return str(url)
+    data_dir = Path(settings.get("FUNDCRAWL_DATA_DIR") or DEFAULT_DATA_DIR)
+    return f"sqlite:///{(data_dir / 'fundcrawl.sqlite').resolve()}"
+
+
+def report_item(item: Any) -> ReportItem:
+    """The item as a ReportItem, or DropItem when it is something else entirely."""
+    if not isinstance(item, ReportItem):
+        raise DropItem(f"not a report item: {type(item).__name__}")
+    return item
+
+
+class StorePipeline:
+    """Save each report through :meth:`crawler.storage.Store.save_report`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.store: Store | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        return cls(database_url(crawler.settings))
+
+    def open_spider(self, spider: object = None) -> None:
+        self.store = Store.from_url(self.url)
+
+    def close_spider(self, spider: object = None) -> None:
+        # The engine belongs to the process (shared with other users of the same URL); only drop our handle.
+        self.store = None
+
+    def process_item(self, item: Any, spider: object = None) -> ReportItem:
+        report = report_item(item)
+        if self.store is None:
+            self.open_spider()
+        assert self.store is not None
+        archive_path = getattr(report, "archive_path", "") or relative_path(report.page_sha256)
+        if not self.store.save_report(report, str(archive_path)):
+            raise DropItem(f"report {report.upload_info_id} is marked failed; replay it to store it again")
+        log.debug("report %s saved (parser %s)", report.upload_info_id, report.parser_version)
+        return report

@@ -1,0 +1,67 @@
+"""``ValidatePipeline``: run the parser's cross-checks and record them on the item.
+
+A failed check flags the report (kept, marked, visible in ``fundcrawl status``); it never drops data
+(issue 3). Only an item that is not a report at all (no document, no fund code) is dropped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from crawler.models import ReportItem
+from pipelines.store import report_item
+
+log = logging.getLogger(__name__)
+
+CHECKS_MODULE = "crawler.parsing.checks"
+Checks = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, str | None]]
+
+
+def load_checks() -> Checks | None:
+    """``run_checks`` from the parser package, or None while that module does not exist."""
+    try:
+        module = importlib.import_module(CHECKS_MODULE)
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith("crawler.parsing"):
+            raise
+        return None
+    checks: Checks = module.run_checks
+    return checks
+
+
+class ValidatePipeline:
+    """Record ``check name -> None | message`` in ``item.checks``."""
+
+    def __init__(self) -> None:
+        self.run_checks: Checks | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
+        return cls()
+
+    def open_spider(self, spider: object = None) -> None:
+        self.run_checks = load_checks()
+        if self.run_checks is None:
+            log.warning("%s is not available: reports are stored without cross-checks", CHECKS_MODULE)
+
+    def close_spider(self, spider: object = None) -> None:
+        self.run_checks = None
+
+    def process_item(self, item: Any, spider: object = None) -> ReportItem:
+        report = report_item(item)
+        if not isinstance(report.document, dict) or not report.document:
+            raise DropItem(f"report {report.upload_info_id} has no document")
+        if not report.document.get("fund_code"):
+            raise DropItem(f"report {report.upload_info_id} has no fund code: not a report")
+        if self.run_checks is not None:
+            report.checks = dict(self.run_checks(report.document, report.listing or None))
+            failed = sorted(name for name, message in report.checks.items() if message is not None)
+            if failed:
+                log.info("report %s flagged by checks: %s", report.upload_info_id, ", ".join(failed))
+        return report

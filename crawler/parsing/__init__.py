@@ -1,0 +1,96 @@
+"""Turn one EID report page into the ``fundcrawl.report/1`` document (issue 3).
+
+``parse_report`` is pure: bytes in, ``ParsedReport`` out. It raises ``ParseError`` only when the page is not
+a report page at all. Every section parser runs on its own: one that cannot read its table is recorded in
+``section_errors`` and the others still run; headings no parser or prose list knows are listed in
+``unknown_sections`` so a new template is visible while the raw page waits in the archive for a re-parse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from crawler.exceptions import ParseError
+from crawler.models import ParsedReport
+from crawler.parsing.assemble import assemble
+from crawler.parsing.dom import Page, load_page
+from crawler.parsing.headings import known_patterns, unknown_headings
+from crawler.parsing.sections.basic_info import parse_basic_info
+from crawler.parsing.sections.holders import parse_holders
+from crawler.parsing.sections.indicators import parse_indicators
+from crawler.parsing.sections.managers import parse_managers
+from crawler.parsing.sections.metadata import parse_metadata
+from crawler.parsing.sections.performance import parse_performance
+from crawler.parsing.sections.portfolio import parse_portfolio
+from crawler.parsing.sections.profile import parse_profile
+from crawler.parsing.sections.reit import parse_reit
+from crawler.parsing.sections.shares import parse_share_changes
+from crawler.parsing.sections.statements import parse_statements
+
+__all__ = ["KNOWN_HEADINGS", "PARSER_VERSION", "SCHEMA", "parse_report"]
+
+#: Recorded with every stored row; bump it when any extracted value can change.
+PARSER_VERSION = "1.0.0"
+SCHEMA = "fundcrawl.report/1"
+
+logger = logging.getLogger(__name__)
+
+_Parts = dict[str, dict[str, Any]]
+
+
+def parse_report(html: bytes | str) -> ParsedReport:
+    """Parse a report page; ``ParseError`` only when it is not a report page at all."""
+    page = load_page(html)
+    errors: dict[str, str] = {}
+    parts = _parse_sections(page, errors)
+    document = assemble(parts, schema=SCHEMA, parser_version=PARSER_VERSION)
+    class_names = [c["name"] for c in document.get("share_classes", [])]
+    fund_names = [n for n in (document.get("short_name"), document.get("fund_name")) if n]
+    return ParsedReport(
+        document=document,
+        parser_version=PARSER_VERSION,
+        unknown_sections=unknown_headings(page, class_names, fund_names),
+        section_errors=errors,
+    )
+
+
+def _parse_sections(page: Page, errors: dict[str, str]) -> _Parts:
+    """Run every section parser, each isolated from the others' failures."""
+    parts: _Parts = {}
+    parts["metadata"] = _run("banner", errors, parse_metadata, page)
+    parts["basic"] = _run("basic_info", errors, parse_basic_info, page)
+    parts["profile"] = _run("profile", errors, parse_profile, page)
+    classes = [c["name"] for c in parts["basic"].get("share_classes", [])]
+    parts["indicators"] = _run("main_indicators", errors, parse_indicators, page, classes)
+    parts["statements"] = _run("statements", errors, parse_statements, page)
+    parts["share_changes"] = _run("share_changes", errors, parse_share_changes, page, classes)
+    parts["performance"] = _run("nav_performance", errors, parse_performance, page, classes)
+    parts["managers"] = _run("managers", errors, parse_managers, page)
+    parts["holders"] = _run("holders", errors, parse_holders, page, classes)
+    parts["reit"] = _run("reit", errors, parse_reit, page)
+    parts["portfolio"] = _run("portfolio", errors, parse_portfolio, page, errors)
+    return parts
+
+
+def _run(
+    name: str, errors: dict[str, str], parser: Callable[..., dict[str, Any]], *args: Any
+) -> dict[str, Any]:
+    """Call one section parser; an unreadable section is recorded, never fatal.
+
+    ValueError and LookupError are caught too: an unfamiliar layout must not crash the worker, and the
+    section is reported instead of half-filled.
+    """
+    try:
+        return parser(*args)
+    except ParseError as exc:
+        key, message = exc.section or name, exc.message
+    except (ValueError, LookupError) as exc:
+        key, message = name, f"{type(exc).__name__}: {exc}"
+    errors[key] = message
+    logger.info("section %r unreadable: %s", key, message)
+    return {}
+
+
+KNOWN_HEADINGS = known_patterns()

@@ -1,0 +1,121 @@
+"""Fund profile fields from 基金基本情况 / 基金产品基本情况 and 基金产品说明, including share classes.
+
+The basic-info heading occurs twice in annual pages (the section and note 7.4.1); the first occurrence is
+the section. Multi-class funds add ``下属N级基金的…`` rows where N is the number of classes
+(report-format.md §5).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from crawler.exceptions import ParseError
+from crawler.parsing.dom import Page
+from crawler.parsing.sections.tables import TOTAL, first_table, key_values
+from crawler.parsing.values import clean_text, parse_date, parse_number
+
+BASIC = re.compile(r"^(?:基金基本情况|基金产品基本情况)$")
+PRODUCT = re.compile(r"^基金产品说明$")
+HEADINGS: tuple[re.Pattern[str], ...] = (BASIC, PRODUCT)
+
+_TEXT_FIELDS = {
+    "fund_name_printed": "基金名称",
+    "short_name": "基金简称",
+    "exchange_short_name": "场内简称",
+    "fund_code": "基金主代码",
+    "operation_mode": "基金运作方式",
+    "contract_term": "基金合同存续期",
+    "listing_exchange": "基金份额上市的证券交易所",
+    "front_end_code": "前端交易代码",
+    "back_end_code": "后端交易代码",
+    "abs_manager": "资产支持证券管理人",
+    "operating_manager": "运营管理机构",
+    "manager_printed": "基金管理人",
+    "custodian_printed": "基金托管人",
+    "investment_objective": "投资目标",
+    "investment_strategy": "投资策略",
+    "benchmark": "业绩比较基准",
+    "risk_return_profile": "风险收益特征",
+    "distribution_policy": "基金收益分配政策",
+}
+_DATE_FIELDS = {"contract_effective_date": "基金合同生效日", "listing_date": "上市日期"}
+_CLASS_ROW = re.compile(r"^(?:报告期末)?下属\d级基金的(.+)$")
+
+
+def parse_basic_info(page: Page) -> dict[str, Any]:
+    """Profile fields, ``share_classes`` and basic-info ``ending_shares``; {} when the section is absent."""
+    table = first_table(page.find(BASIC))
+    if table is None:
+        return {}
+    rows = key_values(table)
+    product = first_table(page.find(PRODUCT))
+    if product is not None:
+        for key, values in key_values(product).items():
+            rows.setdefault(key, values)
+    doc = _scalars(rows)
+    classes = _share_classes(rows)
+    if classes:
+        doc["share_classes"] = classes
+    doc["ending_shares"] = _ending_shares(rows, classes)
+    return doc
+
+
+def _scalars(rows: dict[str, list[str]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for field, label in _TEXT_FIELDS.items():
+        values = rows.get(label)
+        if values and clean_text(values[0]) not in ("", "-"):
+            doc[field] = clean_text(values[0])
+    for field, label in _DATE_FIELDS.items():
+        values = rows.get(label)
+        if values:
+            value = _date_or_none(values[0])
+            doc[field] = value.isoformat() if value else None
+    return doc
+
+
+def _date_or_none(text: str) -> Any:
+    """Dates such as ``上市日期`` may read ``暂未上市``: that is "no date", not an error."""
+    try:
+        return parse_date(text)
+    except ValueError:
+        return None
+
+
+def _class_rows(rows: dict[str, list[str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, values in rows.items():
+        m = _CLASS_ROW.match(key)
+        if m:
+            out[m[1]] = values
+    return out
+
+
+def _share_classes(rows: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """``[{name, code, ending_shares, exchange_short_name}]`` in printed order."""
+    by_kind = _class_rows(rows)
+    names = by_kind.get("基金简称", [])
+    codes = by_kind.get("交易代码", [])
+    shares = by_kind.get("份额总额", [])
+    if len(codes) != len(names) or (shares and len(shares) != len(names)):
+        raise ParseError("share-class rows disagree in length", section="基金基本情况")
+    classes = []
+    for i, name in enumerate(names):
+        item: dict[str, Any] = {"name": clean_text(name), "code": clean_text(codes[i])}
+        if shares:
+            item["ending_shares"] = parse_number(shares[i])
+        classes.append(item)
+    return classes
+
+
+def _ending_shares(rows: dict[str, list[str]], classes: list[dict[str, Any]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    total = rows.get("报告期末基金份额总额")
+    value = parse_number(total[0]) if total else None
+    if value is not None:
+        out[TOTAL] = value
+    for item in classes:
+        if item.get("ending_shares") is not None:
+            out[item["name"]] = item["ending_shares"]
+    return out

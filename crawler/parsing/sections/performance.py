@@ -1,0 +1,60 @@
+"""NAV growth against the benchmark per horizon (基金份额净值增长率及其与同期业绩比较基准收益率的比较).
+
+Class funds print the unsuffixed heading with a header-only table first, then one heading per class with
+the class appended (``…比较A``, ``…比较德邦资管月月鑫30天滚动债A``). Money-market funds print 净值收益率.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from crawler.exceptions import ParseError
+from crawler.parsing.dom import Page, Section
+from crawler.parsing.sections.tables import suffix_class
+from crawler.parsing.values import clean_text, parse_percent
+
+SECTION = re.compile(r"^基金份额净值(?:增长率|收益率)及其与同期业绩比较基准收益率的比较(?P<cls>.*)$")
+HEADINGS: tuple[re.Pattern[str], ...] = (SECTION,)
+
+_COLUMNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("nav_growth", re.compile(r"(?:增长率|收益率)①$")),
+    ("nav_growth_std", re.compile(r"标准差②$")),
+    ("benchmark_return", re.compile(r"收益率③$")),
+    ("benchmark_std", re.compile(r"标准差④$")),
+    ("excess_return", re.compile(r"^①-③$")),
+    ("std_diff", re.compile(r"^②-④$")),
+)
+
+
+def parse_performance(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
+    """``{"nav_performance": {key: [{horizon, nav_growth, …, std_diff}]}}``; header-only tables skipped."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for section in page.find_all(SECTION):
+        m = SECTION.match(section.heading)
+        if m is None or not section.tables:
+            continue
+        rows = _rows(section)
+        if rows:
+            out.setdefault(suffix_class(m["cls"], class_names), rows)
+    return {"nav_performance": out} if out else {}
+
+
+def _rows(section: Section) -> list[dict[str, Any]]:
+    table = section.tables[0]
+    grid = table.grid()
+    if not grid:
+        return []
+    columns = {field: j for j, text in enumerate(grid[0]) for field, rx in _COLUMNS if rx.search(text)}
+    rows = []
+    try:
+        for row, cls in zip(grid, table.row_classes, strict=True):
+            if cls == "cc" or not clean_text(row[0]):
+                continue
+            item: dict[str, Any] = {"horizon": clean_text(row[0])}
+            item.update({field: parse_percent(row[j]) for field, j in columns.items()})
+            rows.append(item)
+    except ValueError as exc:
+        raise ParseError(f"NAV performance: {exc}", section=section.heading) from exc
+    return rows

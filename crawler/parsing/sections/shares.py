@@ -1,0 +1,62 @@
+"""Share changes over the period (开放式基金份额变动 / REIT 基金份额变动情况), per class and total.
+
+Label wording varies by template (``报告期期初…`` / ``本报告期期初…``, a ``减：`` prefix, a trailing
+``（份额减少以“-”填列）``), so rows are matched by anchored patterns. In class tables the fund-level column
+holds only the ending total (report-format.md §5).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from crawler.exceptions import ParseError
+from crawler.parsing.dom import Page
+from crawler.parsing.sections.tables import class_key, first_table, label
+from crawler.parsing.values import parse_number
+
+SECTION = re.compile(r"^(?:开放式基金份额变动|基金份额变动情况)$")
+HEADINGS: tuple[re.Pattern[str], ...] = (SECTION,)
+
+FIELDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("at_contract_effective", re.compile(r"^基金合同生效日.*基金份额总额$")),
+    ("beginning", re.compile(r"^(?:本)?报告期期初基金份额总额")),
+    ("subscriptions", re.compile(r"总申购份额")),
+    ("redemptions", re.compile(r"总赎回份额")),
+    ("split", re.compile(r"拆分变动份额")),
+    ("ending", re.compile(r"^(?:本)?报告期期末基金份额总额")),
+)
+#: The keys every per-class object carries (None when the page prints no figure).
+CHANGE_KEYS = ("beginning", "subscriptions", "redemptions", "split", "ending")
+
+
+def parse_share_changes(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
+    """``{"share_changes": {key: {beginning, subscriptions, redemptions, split, ending}}}`` or {}."""
+    section = page.find(SECTION)
+    table = first_table(section)
+    if section is None or table is None:
+        return {}
+    grid = table.grid()
+    if not grid:
+        raise ParseError("share changes: empty table", section=section.heading)
+    header = grid[0]
+    keys = [class_key(text, class_names) if j else "" for j, text in enumerate(header)]
+    out: dict[str, dict[str, Any]] = {key: dict.fromkeys(CHANGE_KEYS) for key in keys[1:]}
+    try:
+        for row in grid[1:]:
+            field = _field(label(row[0]))
+            if field is None:
+                continue
+            for j in range(1, len(row)):
+                out[keys[j]][field] = parse_number(row[j])
+    except ValueError as exc:
+        raise ParseError(f"share changes: {exc}", section=section.heading) from exc
+    return {"share_changes": out}
+
+
+def _field(text: str) -> str | None:
+    for name, rx in FIELDS:
+        if rx.search(text):
+            return name
+    return None

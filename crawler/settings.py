@@ -54,9 +54,13 @@ class Settings(BaseSettings):
     read_timeout: float = Field(30.0, gt=0, le=300)
     max_page_bytes: int = Field(10 * 1024 * 1024, gt=0, description="Decoded-size cap for one response.")
     max_redirects: int = Field(5, ge=0, le=10)
+    request_deadline: float = Field(90.0, gt=0, le=900, description="Wall-clock cap on one request, redirects and body included.")
     breaker_threshold: int = Field(5, ge=1, description="429/403 answers within the window that open the breaker.")
     breaker_window: float = Field(60.0, gt=0, description="Seconds over which 429/403 answers are counted.")
     breaker_cooldown: float = Field(300.0, gt=0, description="Seconds crawling pauses once the breaker opens.")
+    politeness_key_prefix: str = Field(
+        "fundcrawl:politeness", pattern=r"^[A-Za-z0-9:_.-]{1,100}$", description="Redis key / state-file prefix of the limiter and breaker."
+    )
 
     # --- work --------------------------------------------------------------------------------------------
     concurrency: int = Field(2, ge=1, le=64, description="Worker processes per worker.")

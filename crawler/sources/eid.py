@@ -1,0 +1,251 @@
+"""The EID site client: the only code in fundcrawl that speaks HTTP.
+
+Every request passes the fleet-wide circuit breaker and rate limiter first, then goes out with an honest
+User-Agent, the site's Referer, ``Accept-Encoding: gzip, deflate`` only, connect/read timeouts and a total
+deadline. Redirects are followed by hand (reliability.md §4, SSRF): each hop must stay on the configured
+scheme, host and port, for at most ``max_redirects`` hops; a refused hop is never requested. Every transport
+problem becomes an error from :mod:`crawler.exceptions`: no httpx type leaves this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from crawler.exceptions import (
+    HTTPStatusError,
+    InvalidIdError,
+    NotFoundError,
+    RateLimitedError,
+    RedirectBlockedError,
+    SourceError,
+)
+from crawler.models import FetchedPage, ListingPage
+from crawler.settings import Settings
+from crawler.sources.body import ACCEPT_ENCODING, read_body
+from crawler.sources.breaker import CircuitBreaker, OnOpen, breaker_from_settings
+from crawler.sources.listing import MAX_PAGE_ROWS, parse_listing, search_query
+from crawler.sources.pages import judge_report_page
+from crawler.sources.ratelimit import RateLimiter, limiter_from_settings
+
+log = logging.getLogger(__name__)
+
+REPORT_PATH = "/fund/disclose/instance_html_view.do"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_THROTTLES = frozenset({429, 403})
+#: Fleet pause after a 429/403 that carries no usable Retry-After.
+DEFAULT_THROTTLE_PAUSE = 30.0
+
+
+@dataclass(frozen=True)
+class _Answer:
+    url: str
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP-date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class EidClient:
+    """Search listings and download report pages from the EID site (or a replica at ``base_url``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        user_agent: str,
+        *,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        deadline: float = 90.0,
+        max_bytes: int = 10 * 1024 * 1024,
+        max_redirects: int = 5,
+        limiter: RateLimiter | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._origin = _origin(self.base_url)
+        self._read_timeout = read_timeout
+        self._connect_timeout = connect_timeout
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.limiter = limiter
+        self.breaker = breaker
+        self._echo = 0
+        self._http = httpx.Client(
+            follow_redirects=False,
+            trust_env=False,
+            headers={
+                "User-Agent": user_agent,
+                "Referer": f"{self.base_url}/fund/disclose/index.html",
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, on_breaker_open: OnOpen | None = None) -> EidClient:
+        """The production client: settings' timeouts and caps, the shared limiter and breaker."""
+        agent = settings.user_agent
+        if settings.contact_url not in agent:
+            agent = f"{agent} (+{settings.contact_url})"
+        return cls(
+            settings.source_url,
+            agent,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            deadline=settings.request_deadline,
+            max_bytes=settings.max_page_bytes,
+            max_redirects=settings.max_redirects,
+            limiter=limiter_from_settings(settings),
+            breaker=breaker_from_settings(settings, on_breaker_open),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    def search(
+        self,
+        report_type_code: str,
+        report_year: str,
+        start: int,
+        *,
+        fund_type: str = "",
+        fund_code: str = "",
+        send_from: dt.date | None = None,
+        send_to: dt.date | None = None,
+        length: int = MAX_PAGE_ROWS,
+    ) -> ListingPage:
+        """One page (at most 20 rows) of the search endpoint, strictly validated."""
+        self._echo += 1
+        path = search_query(self._echo, report_type_code, report_year, start, fund_type=fund_type,
+                            fund_code=fund_code, send_from=send_from, send_to=send_to, length=length)
+        deadline = time.monotonic() + self.deadline
+        answer = self._get(self.base_url + path, deadline, "application/json, text/javascript, */*; q=0.01")
+        if answer.status != 200:
+            raise SourceError(f"search answered HTTP {answer.status}")
+        return parse_listing(answer.body)
+
+    def fetch_report(self, upload_info_id: int) -> FetchedPage:
+        """Download one report page, following the site's 302 by hand, and check it is a report."""
+        if isinstance(upload_info_id, bool) or not isinstance(upload_info_id, int) or not 0 < upload_info_id < 10**12:
+            raise InvalidIdError(f"upload_info_id must be a positive integer, got {upload_info_id!r:.40}")
+        url = f"{self.base_url}{REPORT_PATH}?instanceid={upload_info_id}"
+        deadline = time.monotonic() + self.deadline
+        for hop in range(self.max_redirects + 1):
+            answer = self._get(url, deadline, "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1")
+            if answer.status not in _REDIRECTS:
+                return self._report(upload_info_id, answer)
+            url = self._next_hop(url, answer.headers.get("location", ""), hop)
+        raise RedirectBlockedError(f"more than {self.max_redirects} redirects")
+
+    def _report(self, upload_info_id: int, answer: _Answer) -> FetchedPage:
+        if answer.status != 200:
+            raise SourceError(f"report page answered HTTP {answer.status}")
+        page = judge_report_page(answer.body, answer.headers.get("content-type", ""))
+        digest = hashlib.sha256(page.body).hexdigest()
+        return FetchedPage(upload_info_id, answer.url, page.body, digest, "text/html; charset=utf-8")
+
+    def _next_hop(self, current: str, location: str, hops_done: int) -> str:
+        """The next URL of a redirect chain, or RedirectBlockedError before anything is sent to it."""
+        if not location:
+            raise SourceError("redirect without a Location header")
+        target = urljoin(current, location.strip()).split("#", 1)[0]
+        if hops_done >= self.max_redirects:
+            raise RedirectBlockedError(f"more than {self.max_redirects} redirects")
+        try:
+            origin = _origin(target)
+            credentials = urlsplit(target).username is not None
+        except ValueError as error:
+            raise RedirectBlockedError(f"unusable redirect target: {error}") from error
+        if origin != self._origin or credentials:
+            raise RedirectBlockedError(f"redirect to another origin refused: {origin[0]}://{origin[1]}:{origin[2]}")
+        return target
+
+    def _get(self, url: str, deadline: float, accept: str) -> _Answer:
+        """One GET through breaker and limiter; maps status codes and transport errors to our errors."""
+        trial = self.breaker.check() if self.breaker is not None else False
+        if self.limiter is not None:
+            self.limiter.acquire(max_wait=max(0.0, deadline - time.monotonic()))
+        answer = self._send(url, deadline, accept)
+        if answer.status in _THROTTLES:
+            self._throttled(answer)
+        if trial and self.breaker is not None:
+            self.breaker.record_success()
+        self._raise_for_status(answer.status, url)
+        return answer
+
+    def _send(self, url: str, deadline: float, accept: str) -> _Answer:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SourceError("request deadline passed before sending")
+        timeout = httpx.Timeout(min(self._read_timeout, left), connect=min(self._connect_timeout, left))
+        started, status, size = time.monotonic(), "error", 0
+        try:
+            with self._http.stream("GET", url, headers={"Accept": accept}, timeout=timeout) as response:
+                status = str(response.status_code)
+                body = read_body(response, self.max_bytes, deadline) if response.status_code == 200 else b""
+                size = len(body)
+                return _Answer(url, response.status_code, response.headers, body)
+        except httpx.TimeoutException as error:
+            raise SourceError(f"timeout talking to the site: {type(error).__name__}") from error
+        except httpx.HTTPError as error:
+            raise SourceError(f"transport error: {type(error).__name__}: {str(error)[:120]}") from error
+        except httpx.InvalidURL as error:
+            raise RedirectBlockedError(f"unusable URL: {error}") from error
+        finally:
+            log.debug("GET %s -> %s, %d bytes, %.0f ms", url, status, size, (time.monotonic() - started) * 1000)
+
+    def _throttled(self, answer: _Answer) -> None:
+        """429 (or 403 used as a throttle): pause the whole fleet, count it in the breaker, then raise."""
+        retry_after = retry_after_seconds(answer.headers.get("retry-after"))
+        if self.limiter is not None:
+            self.limiter.pause(DEFAULT_THROTTLE_PAUSE if retry_after is None else retry_after)
+        if self.breaker is not None:
+            self.breaker.record_throttle(answer.status)
+        raise RateLimitedError(f"site throttled us with HTTP {answer.status}", retry_after, answer.status)
+
+    @staticmethod
+    def _raise_for_status(status: int, url: str) -> None:
+        if status == 404:
+            raise NotFoundError(f"HTTP 404 for {urlsplit(url).path}")
+        if status == 408 or status >= 500:
+            raise SourceError(f"HTTP {status} from the site")
+        if 400 <= status < 500:
+            raise HTTPStatusError(f"HTTP {status} for {urlsplit(url).path}")

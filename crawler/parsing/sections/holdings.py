@@ -16,9 +16,7 @@ from typing import Any
 from crawler.parsing.dom import Section
 from crawler.parsing.sections.columns import Column, col, has_values, read_records, sleeve_of, tables_with
 
-_RANKED = (
-    r"^(指数投资|积极投资)?(报告期末|期末)?(指数投资|积极投资)?按公允价值占基金资产净值比例大小(排序|排名)的"
-)
+_RANKED = r"^(指数投资|积极投资)?(报告期末|期末)?(指数投资|积极投资)?按(公允价值|摊余成本)占基金资产净值比例大小(排序|排名)的"
 _TOP = r"(前[一二三四五六七八九十]+名|所有)?"
 
 

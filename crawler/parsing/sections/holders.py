@@ -14,7 +14,7 @@ from typing import Any
 from crawler.exceptions import ParseError
 from crawler.parsing.dom import Page
 from crawler.parsing.sections.tables import TOTAL, first_table
-from crawler.parsing.values import parse_number
+from crawler.parsing.values import parse_int, parse_number
 
 SECTION = re.compile(r"^(?:期末)?基金份额持有人户数及持有人结构$")
 HEADINGS: tuple[re.Pattern[str], ...] = (SECTION,)
@@ -79,4 +79,7 @@ def _key(text: str) -> str:
 
 
 def _values(row: Sequence[str], columns: dict[int, str]) -> dict[str, Any]:
-    return {field: parse_number(row[j]) for j, field in columns.items() if j < len(row)}
+    out: dict[str, Any] = {field: parse_number(row[j]) for j, field in columns.items() if j < len(row)}
+    if "holder_count" in out:
+        out["holder_count"] = parse_int(row[next(j for j, f in columns.items() if f == "holder_count")])
+    return out

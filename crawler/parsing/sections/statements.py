@@ -1,7 +1,8 @@
 """Balance sheet and income statement, current-period column, plus the report period from the heading.
 
 The statement table does not sit under its own heading but under the sub-headings that follow it
-(``会计主体：…``, ``报告截止日：…``, ``本报告期：…至…``). REIT pages print the consolidated table first.
+(``会计主体：…``, ``报告截止日：…``, ``本报告期：…至…``). REIT pages add 合并/个别 sub-headings; the
+consolidated (合并) table comes first and is the one read.
 Labels repeat under different parents (``其中：债券投资``), so the first occurrence of a label wins.
 """
 
@@ -16,7 +17,7 @@ from crawler.parsing.values import clean_text, parse_number, parse_period
 
 BALANCE = re.compile(r"^资产负债表$")
 INCOME = re.compile(r"^利润表$")
-_SUBHEADING = re.compile(r"^(?:会计主体：|报告截止日：|本报告期：)")
+_SUBHEADING = re.compile(r"^(?:会计主体：|报告截止日：|本报告期：|合并(?:资产负债表|利润表)$)")
 PERIOD = re.compile(r"^本报告期：")
 HEADINGS: tuple[re.Pattern[str], ...] = (BALANCE, INCOME, _SUBHEADING)
 

@@ -1,0 +1,229 @@
+"""Cross-checks on a parsed document (issue 3 "Correctness"): does the page agree with itself?
+
+``run_checks`` is pure: document (and the listing row, when known) in, ``name -> None | message`` out. A
+check that does not apply to the page (no such section, no listing) is left out rather than passed.
+Tolerances follow the printed precision: amounts to the cent, percentages to 2 decimals, NAV per unit to
+its 3 or 4 printed decimals. A failed check flags the report; it never drops data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+Doc = dict[str, Any]
+Result = str | None
+
+#: Holding tables whose ``pct_of_nav`` is value / fund net assets.
+HOLDING_KEYS = ("top_stocks", "top_bonds", "top_funds", "precious_metals", "industry_allocation")
+#: Half a unit of the last printed decimal of a percentage, plus float slack.
+PCT_TOLERANCE = 0.0051
+
+
+def run_checks(document: Doc, listing: dict[str, Any] | None) -> dict[str, str | None]:
+    """Every applicable check by name: None when it passed, else a message naming the offending item."""
+    results: dict[str, str | None] = {}
+    for name, check in _CHECKS:
+        outcome = check(document)
+        if outcome is not _NOT_APPLICABLE:
+            results[name] = outcome
+    if listing:
+        results.update(_listing_checks(document, listing))
+    return results
+
+
+class _NotApplicable:
+    """Marker for a check that has nothing to look at on this page."""
+
+
+_NOT_APPLICABLE: Any = _NotApplicable()
+
+
+def _close(a: float, b: float, tolerance: float) -> bool:
+    return math.isclose(a, b, abs_tol=tolerance)
+
+
+def _cents(*values: float) -> float:
+    """Tolerance for a sum of amounts printed to the cent."""
+    return 0.005 * max(1, len(values)) + 1e-9 * max((abs(v) for v in values), default=0.0)
+
+
+def check_asset_total(doc: Doc) -> Result:
+    """Top-level asset rows add up to the 合计 row (REIT: the non-ABS portfolio total)."""
+    pairs = [
+        (doc.get(key), doc.get(total_key))
+        for key, total_key in (
+            ("asset_allocation", "total_assets"),
+            ("reit_asset_allocation", "reit_portfolio_total"),
+        )
+    ]
+    pairs = [(rows, total) for rows, total in pairs if rows and total is not None]
+    if not pairs:
+        return _NOT_APPLICABLE
+    for rows, total in pairs:
+        amounts = [
+            r["amount_yuan"] for r in rows if r.get("parent") is None and r.get("amount_yuan") is not None
+        ]
+        if not _close(sum(amounts), total, _cents(*amounts)):
+            return f"asset items add up to {sum(amounts):.2f}, total printed {total:.2f}"
+    return None
+
+
+def check_balance_sheet(doc: Doc) -> Result:
+    """Fund net assets in the indicators equal the balance sheet's 净资产合计 (REIT: 所有者权益合计)."""
+    printed = (doc.get("total_net_assets") or {}).get("total")
+    sheet = doc.get("balance_sheet") or {}
+    balance = sheet.get("净资产合计", sheet.get("所有者权益合计"))
+    if printed is None or balance is None:
+        return _NOT_APPLICABLE
+    if not _close(printed, balance, 0.005):
+        return f"net assets {printed:.2f} in the indicators, {balance:.2f} in the balance sheet"
+    return None
+
+
+def check_asset_pct(doc: Doc) -> Result:
+    """Each asset row's percentage is amount / total assets."""
+    rows = doc.get("asset_allocation")
+    total = doc.get("total_assets")
+    if not rows or not total:
+        return _NOT_APPLICABLE
+    for row in rows:
+        amount, pct = row.get("amount_yuan"), row.get("pct_of_total_assets")
+        if amount is not None and pct is not None and not _close(amount / total * 100, pct, PCT_TOLERANCE):
+            return f"{row.get('category')}: {pct}% printed, {amount / total * 100:.4f}% computed"
+    return None
+
+
+def fund_net_assets(doc: Doc) -> float | None:
+    """Fund-level net assets: the printed total, else the sum of the class figures."""
+    net = doc.get("total_net_assets") or {}
+    if net.get("total") is not None:
+        return float(net["total"])
+    classes = [v for k, v in net.items() if k != "total" and v is not None]
+    return float(sum(classes)) if classes else None
+
+
+def check_holding_pct(doc: Doc) -> Result:
+    """Holding and industry percentages equal fair value / fund net assets."""
+    nav = fund_net_assets(doc)
+    items = [(key, row) for key in HOLDING_KEYS for row in doc.get(key) or []]
+    if not nav or not items:
+        return _NOT_APPLICABLE
+    for key, row in items:
+        value, pct = row.get("fair_value_yuan"), row.get("pct_of_nav")
+        if value is not None and pct is not None and not _close(value / nav * 100, pct, PCT_TOLERANCE):
+            name = row.get("name") or row.get("industry") or row.get("code")
+            return f"{key} {name}: {pct}% printed, {value / nav * 100:.4f}% of net assets computed"
+    return None
+
+
+def _decimals_tolerance(value: float) -> float:
+    """Half a unit of the last printed decimal (NAV prints 3 or 4 decimals; repr keeps the digits)."""
+    text = repr(value)
+    places = len(text.split(".")[1]) if "." in text else 0
+    return 0.5 * 10 ** -max(places, 3) + 1e-9
+
+
+def check_nav_per_unit(doc: Doc) -> Result:
+    """NAV per unit ≈ net assets / ending shares, per class and for the fund."""
+    navs = doc.get("nav_per_unit") or {}
+    net = doc.get("total_net_assets") or {}
+    shares = doc.get("ending_shares") or {}
+    pairs = [(k, v, net.get(k), shares.get(k)) for k, v in navs.items()]
+    pairs = [p for p in pairs if p[2] is not None and p[3]]
+    if not pairs:
+        return _NOT_APPLICABLE
+    for key, nav, assets, count in pairs:
+        if not _close(assets / count, nav, _decimals_tolerance(nav)):
+            return f"{key}: NAV {nav} printed, {assets / count:.6f} = net assets / shares"
+    return None
+
+
+def check_share_changes(doc: Doc) -> Result:
+    """Beginning + subscriptions − redemptions (+ split) = ending, per class."""
+    changes = doc.get("share_changes") or {}
+    complete = {
+        k: c for k, c in changes.items() if c.get("beginning") is not None and c.get("ending") is not None
+    }
+    if not complete:
+        return _NOT_APPLICABLE
+    for key, c in complete.items():
+        parts = [
+            c["beginning"],
+            c.get("subscriptions") or 0.0,
+            -(c.get("redemptions") or 0.0),
+            c.get("split") or 0.0,
+        ]
+        if not _close(sum(parts), c["ending"], _cents(*parts)):
+            return f"{key}: {sum(parts):.2f} computed, ending {c['ending']:.2f} printed"
+    return None
+
+
+def _class_sums(doc: Doc) -> Iterator[tuple[str, float, float]]:
+    for field in ("ending_shares", "total_net_assets"):
+        values = doc.get(field) or {}
+        classes = [v for k, v in values.items() if k != "total" and v is not None]
+        if values.get("total") is not None and classes:
+            yield field, float(sum(classes)), float(values["total"])
+
+
+def check_class_totals(doc: Doc) -> Result:
+    """Class figures add up to the fund total (shares, net assets)."""
+    sums = list(_class_sums(doc))
+    if not sums:
+        return _NOT_APPLICABLE
+    for field, summed, total in sums:
+        if not _close(summed, total, _cents(summed, total) + 0.01):
+            return f"{field}: classes add up to {summed:.2f}, fund total printed {total:.2f}"
+    return None
+
+
+def check_holder_totals(doc: Doc) -> Result:
+    """Institutional + individual holdings equal the class's ending shares."""
+    holders = doc.get("holders") or {}
+    shares = doc.get("ending_shares") or {}
+    rows = [(k, h) for k, h in holders.items() if shares.get(k) is not None]
+    rows = [(k, h) for k, h in rows if h.get("institutional_shares") is not None]
+    if not rows:
+        return _NOT_APPLICABLE
+    for key, h in rows:
+        held = (h.get("institutional_shares") or 0.0) + (h.get("individual_shares") or 0.0)
+        if not _close(held, shares[key], _cents(held, shares[key]) + 0.01):
+            return f"{key}: holders hold {held:.2f}, ending shares {shares[key]:.2f}"
+    return None
+
+
+def _listing_checks(doc: Doc, listing: dict[str, Any]) -> dict[str, str | None]:
+    """Cover fund code and send date equal the listing row the report was found under."""
+    out: dict[str, str | None] = {}
+    send = listing.get("send_date")
+    if send is not None:
+        send = send.isoformat() if hasattr(send, "isoformat") else str(send)
+        out["listing_send_date"] = (
+            None if doc.get("send_date") == send else f"page {doc.get('send_date')}, listing {send}"
+        )
+    code = listing.get("fund_code")
+    if code:
+        out["listing_fund_code"] = (
+            None if _code_matches(doc, str(code)) else f"page {doc.get('fund_code')}, listing {code}"
+        )
+    return out
+
+
+def _code_matches(doc: Doc, code: str) -> bool:
+    """The listing may name the main code or a class code."""
+    codes = {doc.get("fund_code")} | {c.get("code") for c in doc.get("share_classes") or []}
+    return code in codes
+
+
+_CHECKS: tuple[tuple[str, Callable[[Doc], Result]], ...] = (
+    ("asset_total", check_asset_total),
+    ("asset_pct", check_asset_pct),
+    ("holding_pct", check_holding_pct),
+    ("nav_per_unit", check_nav_per_unit),
+    ("balance_sheet", check_balance_sheet),
+    ("share_changes", check_share_changes),
+    ("class_totals", check_class_totals),
+    ("holder_totals", check_holder_totals),
+)

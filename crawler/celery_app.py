@@ -1,0 +1,112 @@
+"""The Celery app. Its configuration is built from Settings the first time it is read, not at import.
+
+Reliability settings follow ``reliability.md`` §1: late acks, reject on worker lost, prefetch 1, JSON only, results
+ignored, a visibility timeout that covers the longest task plus the longest retry countdown. Exactly-once storage
+does not rely on any of them: it comes from the database (see ``crawler/flow.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, signals
+
+from crawler.schedules import beat_schedule, load_schedules
+from crawler.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DISCOVERY_QUEUE = "discovery"
+REPORTS_QUEUE = "reports"
+
+
+def transport_options(settings: Settings) -> dict[str, Any]:
+    """Broker transport options: socket timeouts and visibility for Redis, a busy timeout for embedded SQLite."""
+    if settings.embedded:
+        return {"connect_args": {"timeout": 30}}
+    return {
+        "visibility_timeout": settings.visibility_timeout,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 10,
+        "socket_keepalive": True,
+        "health_check_interval": 25,
+    }
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Every Celery setting fundcrawl uses, derived from Settings."""
+    schedules = load_schedules(settings.schedules)
+    options = transport_options(settings)
+    return {
+        "broker_url": settings.broker,
+        "broker_transport_options": options,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
+        "worker_max_memory_per_child": settings.worker_max_memory_per_child,
+        "accept_content": ["json"],
+        "task_serializer": "json",
+        "result_accept_content": ["json"],
+        "task_default_queue": REPORTS_QUEUE,
+        "task_routes": {
+            "fundcrawl.fetch_report": {"queue": REPORTS_QUEUE},
+            "fundcrawl.discover": {"queue": DISCOVERY_QUEUE},
+            "fundcrawl.reconcile": {"queue": DISCOVERY_QUEUE},
+        },
+        "task_create_missing_queues": True,
+        # Celery events, so Flower and the standard Celery Prometheus exporter work unchanged.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "timezone": schedules.timezone,
+        "enable_utc": True,
+        "beat_schedule": beat_schedule(schedules, reconcile_every=settings.reconcile_every),
+        "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
+        "beat_max_loop_interval": 30,
+    }
+
+
+def _lazy_config() -> dict[str, Any]:
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return celery_config(settings)
+
+
+app = Celery("fundcrawl", include=["crawler.tasks"])
+app.add_defaults(_lazy_config)
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    """Use our log format (and secret masking) instead of Celery's."""
+    from crawler.logging_setup import configure_logging
+
+    configure_logging(get_settings())
+
+
+@signals.worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    """A forked child must not reuse its parent's database sockets (reliability.md F12)."""
+    from kombu.transport import sqlalchemy as kombu_sqla
+
+    for engine, _session in kombu_sqla.Channel._engines.values():
+        engine.dispose(close=False)
+    kombu_sqla.Channel._engines.clear()
+
+
+@signals.celeryd_init.connect
+@signals.beat_init.connect
+def _init_sentry(sender: Any = None, **_: Any) -> None:
+    from crawler.observability import init_sentry
+
+    process = "beat" if sender is not None and type(sender).__name__ == "Service" else "worker"
+    init_sentry(get_settings(), process=process)

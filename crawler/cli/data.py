@@ -1,0 +1,173 @@
+"""Commands on report data: ``parse`` local pages, ``export`` what is stored, ``replay`` failures, ``reparse``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from crawler.cli import EXIT_FAILED, main, settings
+from crawler.cli.progress import Progress
+from crawler.export import ExportFilter, dumps_document
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write DIR/<file stem>.json instead of printing one JSON document per line.")
+def parse(files: tuple[Path, ...], out_dir: Path | None) -> None:
+    """Parse local report pages with the daemon's own parser (no network, no database).
+
+    Prints one fundcrawl.report/1 JSON document per file, or writes them to --out. Exit 1 if any file could
+    not be parsed (the others are still written).
+    """
+    from crawler.exceptions import ParseError
+    from crawler.parsing import parse_report
+
+    failed = 0
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        try:
+            document = parse_report(path.read_bytes()).document
+        except ParseError as error:
+            click.echo(f"{path}: {error}", err=True)
+            failed += 1
+            continue
+        if out_dir is None:
+            click.echo(dumps_document(document))
+        else:
+            (out_dir / f"{path.stem}.json").write_text(
+                json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
+    if out_dir is not None:
+        click.echo(f"wrote {len(files) - failed} document(s) to {out_dir}", err=True)
+    if failed:
+        sys.exit(EXIT_FAILED)
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2024-12-31") from None
+
+
+def _split(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str] | None:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="jsonl: the output file; csv and parquet: a folder with one file per table.")
+@click.option("--fund-code", callback=_split, help="Only these fund codes (comma-separated).")
+@click.option("--report-type", callback=_split, help="Only these report types: names (annual, q1, ...) or codes.")
+@click.option("--period-from", callback=_date, help="Only reports whose period ends on or after this date.")
+@click.option("--period-to", callback=_date, help="Only reports whose period ends on or before this date.")
+def export(fmt: str, out: Path, fund_code: list[str] | None, report_type: list[str] | None,
+           period_from: dt.date | None, period_to: dt.date | None) -> None:
+    """Export stored reports: JSON lines (one fundcrawl.report/1 document per line, plus upload_info_id),
+    or CSV / Parquet with one file per table (reports, share_classes, nav_values, share_changes,
+    asset_allocation, industry_allocation, holdings)."""
+    from crawler import export as exporting
+    from crawler.storage import ensure_current, make_engine, make_store
+
+    s = settings()
+    ensure_current(make_engine(s.database))
+    store = make_store(s.database)
+    where = ExportFilter(fund_code, report_type, period_from, period_to)
+    if fmt == "jsonl":
+        with Progress("exporting", store.counts()["stored"]) as progress:
+            done = 0
+
+            def tick() -> None:
+                nonlocal done
+                done += 1
+                progress.update(done)
+
+            count = exporting.export_jsonl(store, out, where, tick)
+        click.echo(f"exported {count} report(s) to {out}", err=True)
+        return
+    writer = exporting.export_csv if fmt == "csv" else exporting.export_parquet
+    counts = writer(store, out, where)
+    click.echo(", ".join(f"{name}: {n}" for name, n in counts.items()) + f" row(s) written to {out}", err=True)
+
+
+@main.command()
+@click.option("--reason", help="Only reports that failed with this reason (e.g. http_404, parse_error).")
+@click.option("--id", "ids", multiple=True, type=int, help="Only this report id (repeatable).")
+@click.option("--here", is_flag=True, help="Process them in this process now instead of queueing them for the fleet.")
+def replay(reason: str | None, ids: tuple[int, ...], here: bool) -> None:
+    """Re-run failed reports (all of them by default) with a fresh attempt budget.
+
+    By default they are queued on the configured broker for the running daemon; with --here they are
+    fetched, parsed and stored by this command, with progress, and the exit code is 1 if any fails again.
+    """
+    from crawler import flow
+    from crawler.storage import ensure_current, make_engine
+
+    s = settings()
+    ensure_current(make_engine(s.database))
+    rt = flow.runtime(s)
+    wanted = set(rt.store.failed_ids(reason))
+    if ids:
+        wanted &= set(ids)
+    count = rt.store.reset_failed(wanted)
+    if not here:
+        from crawler.tasks import publish_reports
+
+        flow.enqueue_new(rt, sorted(wanted), publish_reports)
+        click.echo(f"queued {count} failed report(s) for another attempt")
+        return
+    sys.exit(_process_here(rt, sorted(wanted)))
+
+
+def _process_here(rt: object, ids: list[int]) -> int:
+    from crawler import flow
+    from crawler.exceptions import TransientError
+
+    assert isinstance(rt, flow.Runtime)
+    failed = 0
+    with Progress("replaying", len(ids)) as progress:
+        for done, upload_info_id in enumerate(ids, 1):
+            try:
+                state = flow.process_report(rt, upload_info_id)
+            except TransientError as error:
+                flow.postpone_report(rt, upload_info_id, error, 0)
+                state = "failed"
+            failed += state == "failed"
+            progress.update(done)
+    click.echo(f"replayed {len(ids)} report(s); {failed} did not end stored")
+    return EXIT_FAILED if failed else 0
+
+
+@main.command()
+@click.option("--all", "all_", is_flag=True, help="Re-parse every stored report, not only older parser versions.")
+def reparse(all_: bool) -> None:
+    """Re-parse stored pages from the archive after a parser upgrade (no network).
+
+    Only reports parsed by an older parser version, unless --all. The normalized rows of each report are
+    replaced in one transaction; the raw page never changes.
+    """
+    from crawler import flow
+    from crawler.parsing import PARSER_VERSION
+    from crawler.storage import ensure_current, make_engine
+
+    s = settings()
+    ensure_current(make_engine(s.database))
+    rt = flow.runtime(s)
+    todo = rt.store.stored_for_reparse(PARSER_VERSION, all_)
+    counts = {"stored": 0, "already_stored": 0, "failed": 0}
+    with Progress("re-parsing", len(todo)) as progress:
+        for done, (upload_info_id, sha256) in enumerate(todo, 1):
+            counts[flow.reparse_report(rt, upload_info_id, sha256)] += 1
+            progress.update(done)
+    click.echo(f"re-parsed {len(todo)} report(s) with parser {PARSER_VERSION}: {counts['stored']} updated, "
+               f"{counts['already_stored']} unchanged, {counts['failed']} could not be re-parsed")
+    if counts["failed"]:
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,87 @@
+"""``fundcrawl status``: what is stored, what is pending, what failed and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import click
+
+from crawler.cli import main, settings
+from crawler.models import REPORT_KINDS_BY_CODE
+
+
+def collect_status(database_url: str, *, failures: int = 20, runs: int = 10) -> dict[str, Any]:
+    """Everything ``status`` shows, as JSON-ready data."""
+    from crawler.storage import discovery, ensure_current, make_engine, make_store, operations
+
+    engine = make_engine(database_url)
+    ensure_current(engine)
+    store = make_store(database_url)
+    return {
+        "reports": store.counts(),
+        "oldest_pending": store.oldest_pending(),
+        "partitions": discovery.partition_status(engine),
+        "last_runs": operations.recent_runs(engine, runs),
+        "recent_failures": store.recent_failures(failures),
+    }
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%SZ")
+    return str(value) if value else "-"
+
+
+def _kind(code: str) -> str:
+    return REPORT_KINDS_BY_CODE.get(code, code)
+
+
+def render(status: dict[str, Any]) -> str:
+    """The human form of ``status``."""
+    r = status["reports"]
+    lines = [f"reports: {r['total']} total, {r['stored']} stored, {r['pending']} pending, {r['failed']} failed"]
+    oldest = status["oldest_pending"]
+    if oldest:
+        lines.append(f"oldest pending: {oldest['upload_info_id']} ({oldest['state']}, {oldest['attempts']} "
+                     f"attempt(s), discovered {_when(oldest['discovered_at'])})")
+    if status["partitions"]:
+        lines += ["", "partitions:      site total  discovered  stored  failed  complete  last checked"]
+        for p in status["partitions"]:
+            name = f"{_kind(p['report_type_code'])} {p['report_year'] or 'any'} {p['fund_type']}".strip()
+            total = "?" if p["site_total"] is None else p["site_total"]
+            lines.append(f"  {name:<15}{total:>10}  {p['discovered']:>10}  {p['stored']:>6}  {p['failed']:>6}  "
+                         f"{'yes' if p['complete'] else 'NO':>8}  {p['last_checked'] or '-'}")
+    if status["last_runs"]:
+        lines += ["", "last discovery runs:"]
+        for run in status["last_runs"]:
+            lines.append(f"  {_when(run['started_at'])}  {run['schedule']:<28} {run['kind']:<9} {run['status']:<10} "
+                         f"listed {run['listed'] or 0}, new {run['new'] or 0}, requests {run['requests'] or 0}"
+                         + (f"  ({run['error']})" if run["error"] else ""))
+    if status["recent_failures"]:
+        lines += ["", "recent failures:"]
+        for f in status["recent_failures"]:
+            lines.append(f"  {f['upload_info_id']}  {f['fund_code']} {_kind(f['report_type_code'])} "
+                         f"{f['report_year']}: {f['failure_reason']} after {f['attempts']} attempt(s): "
+                         f"{(f['last_error'] or '')[:160]}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
+@click.option("--failures", default=20, show_default=True, help="How many recent failures to list.")
+def status(as_json: bool, failures: int) -> None:
+    """Show reports by state, each partition's site total against what is stored, the last discovery runs,
+    the oldest pending report and the most recent failures with their reasons."""
+    data = collect_status(settings().database, failures=failures)
+    if as_json:
+        click.echo(json.dumps(data, default=_json_default, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render(data))

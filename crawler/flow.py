@@ -1,0 +1,232 @@
+"""What each Celery task does, as plain functions: process one report, run one schedule entry, requeue stuck work.
+
+Exactly-once comes from the database, not from the broker (reliability.md §0): discovery inserts report rows first
+and publishes ids second (the row is the outbox); a report task claims its row with a compare-and-set before it does
+anything, so a duplicate or redelivered message is a no-op; the reconciler republishes rows whose lease ran out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from crawler import metrics, observability
+from crawler.archive import Archive, ArchivedPage, relative_path
+from crawler.discovery import DiscoveryPlan, DiscoveryResult, beijing_today, discover, reconcile_partitions
+from crawler.exceptions import CircuitOpenError, ParseError, PermanentError, RateLimitedError, TransientError
+from crawler.itempipeline import PipelineRunner
+from crawler.models import ReportItem
+from crawler.parsing import parse_report
+from crawler.schedules import Entry, load_schedules
+from crawler.settings import Settings
+from crawler.sources.eid import EidClient
+from crawler.storage import Store, make_store
+from crawler.storage import discovery as discovery_runs
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[list[int]], None]
+ReportState = Literal["stored", "already_stored", "failed", "skipped"]
+
+
+@dataclass
+class Runtime:
+    """Per-process collaborators, built lazily after fork (sockets are never shared across processes)."""
+
+    settings: Settings
+    store: Store
+    client: EidClient
+    archive: Archive
+    runner: PipelineRunner
+
+    def close(self) -> None:
+        self.runner.close()
+        self.client.close()
+
+
+_runtimes: dict[int, Runtime] = {}
+
+
+def runtime(settings: Settings) -> Runtime:
+    """The collaborators of this process, created on first use."""
+    current = _runtimes.get(os.getpid())
+    if current is None or current.settings is not settings:
+        current = Runtime(
+            settings=settings,
+            store=make_store(settings.database),
+            client=EidClient.from_settings(settings),
+            archive=Archive(settings.archive_dir),
+            runner=PipelineRunner.from_settings(settings),
+        )
+        _runtimes.clear()
+        _runtimes[os.getpid()] = current
+    return current
+
+
+def process_report(rt: Runtime, upload_info_id: int, *, token: str = "") -> ReportState:
+    """Fetch, archive, parse and store one report; transient errors propagate for the task to retry."""
+    claim = rt.store.claim(upload_info_id, lease_seconds=rt.settings.lease_seconds,
+                           max_attempts=rt.settings.max_attempts, token=token)
+    if claim is None:
+        log.info("report %s skipped: already terminal or leased elsewhere", upload_info_id)
+        return "skipped"
+    try:
+        return _fetch_and_store(rt, upload_info_id, claim.listing)
+    except PermanentError as error:
+        fail_report(rt, upload_info_id, error.reason, str(error), claim.listing)
+        return "failed"
+
+
+def _fetch_and_store(rt: Runtime, upload_info_id: int, listing: dict[str, Any]) -> ReportState:
+    page = rt.client.fetch_report(upload_info_id)
+    archived = rt.archive.save(page.body)
+    state, reason = _parse_and_store(rt, upload_info_id, page.body, archived, page.final_url, listing)
+    if state == "failed":
+        fail_report(rt, upload_info_id, "dropped", reason, listing, archived.sha256)
+    return state
+
+
+def _parse_and_store(rt: Runtime, upload_info_id: int, body: bytes, archived: ArchivedPage, final_url: str,
+                     listing: dict[str, Any]) -> tuple[ReportState, str]:
+    """Parse a page and run the item pipelines; ParseError propagates (a permanent failure)."""
+    with metrics.parse_timer():
+        parsed = parse_report(body)
+    item = ReportItem(
+        upload_info_id=upload_info_id, document=parsed.document, parser_version=parsed.parser_version,
+        page_sha256=archived.sha256, final_url=final_url, archive_path=archived.relative, listing=listing,
+        unknown_sections=parsed.unknown_sections, section_errors=parsed.section_errors,
+    )
+    outcome = rt.runner.run(item)
+    if outcome.dropped:
+        return "failed", outcome.reason
+    if outcome.already_stored:
+        return "already_stored", ""
+    metrics.count_stored()
+    log.info("report %s stored (fund %s, sha256 %s)", upload_info_id, listing.get("fund_code"), archived.sha256[:12])
+    return "stored", ""
+
+
+def reparse_report(rt: Runtime, upload_info_id: int, sha256: str) -> ReportState:
+    """Parse an archived page again with this parser (no network); a failure leaves the stored data as it was."""
+    archived = ArchivedPage(sha256, rt.archive.path_for(sha256), relative_path(sha256))
+    listing = rt.store.listing(upload_info_id) or {}
+    final_url = (rt.store.state(upload_info_id) or {}).get("final_url") or ""
+    try:
+        state, reason = _parse_and_store(rt, upload_info_id, rt.archive.read(sha256), archived, final_url, listing)
+    except (ParseError, OSError) as error:
+        log.warning("report %s could not be re-parsed from %s: %s", upload_info_id, sha256[:12], error)
+        return "failed"
+    if state == "failed":
+        log.warning("report %s re-parse dropped by the pipelines: %s", upload_info_id, reason)
+    return state
+
+
+def fail_report(rt: Runtime, upload_info_id: int, reason: str, error: str, listing: dict | None,
+                page_sha256: str | None = None) -> None:
+    """Mark a report failed for good, count it and alert once (never on a retry)."""
+    rt.store.mark_failed(upload_info_id, reason=reason, error=error)
+    metrics.count_failed(reason)
+    log.warning("report %s failed (%s): %s", upload_info_id, reason, error)
+    listing = listing or {}
+    observability.report_failed(upload_info_id, reason, fund_code=listing.get("fund_code", ""),
+                                report_type=listing.get("report_type_code", ""), page_sha256=page_sha256 or "",
+                                error=error)
+
+
+def retry_delay(error: TransientError, retries: int, settings: Settings) -> float:
+    """Seconds before the next attempt: exponential backoff with full jitter; the site's Retry-After wins."""
+    backoff = random.uniform(0, min(settings.retry_backoff_max, 2 ** min(retries, 20) * 5))
+    if isinstance(error, RateLimitedError) and error.retry_after:
+        return min(settings.retry_backoff_max, error.retry_after + backoff / 10)
+    if isinstance(error, CircuitOpenError):
+        return min(settings.retry_backoff_max, error.reopen_in + random.uniform(0, 5))
+    return max(1.0, backoff)
+
+
+def postpone_report(rt: Runtime, upload_info_id: int, error: TransientError, countdown: float) -> bool:
+    """Record a transient failure; returns False when the report has used all its attempts (it is then failed)."""
+    attempts = rt.store.attempts(upload_info_id)
+    if attempts is not None and attempts >= rt.settings.max_attempts:
+        fail_report(rt, upload_info_id, "retries_exhausted", f"{type(error).__name__}: {error}",
+                    rt.store.listing(upload_info_id))
+        return False
+    retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=countdown + 30)
+    rt.store.release(upload_info_id, error=f"{type(error).__name__}: {error}", retry_at=retry_at)
+    log.info("report %s will retry in %.0fs: %s", upload_info_id, countdown, error)
+    return True
+
+
+def enqueue_new(rt: Runtime, ids: Iterable[int], enqueue: Enqueue) -> int:
+    """Publish report ids (already committed as rows) and remember that they were published."""
+    batch = list(ids)
+    if batch:
+        enqueue(batch)
+        rt.store.mark_enqueued(batch)
+    return len(batch)
+
+
+def requeue_grace(settings: Settings, queue_depth: int | None) -> float:
+    """How long a published report may wait before it counts as lost: its lease, or longer while a backlog drains."""
+    drain = (queue_depth or 0) / settings.rate_limit * 1.5
+    return max(float(settings.lease_seconds), drain)
+
+
+def requeue_stuck(rt: Runtime, enqueue: Enqueue, *, queue_depth: int | None, grace_seconds: float | None = None,
+                  limit: int = 5000) -> int:
+    """The outbox relay: republish pending rows whose message was lost (crash, broker wipe, expired lease)."""
+    now = dt.datetime.now(dt.UTC)
+    if grace_seconds is None:
+        grace_seconds = requeue_grace(rt.settings, queue_depth)
+    grace = dt.timedelta(seconds=grace_seconds)
+    ids = rt.store.requeue_candidates(now=now, enqueued_before=now - grace, limit=limit)
+    if ids:
+        log.info("reconciler republishes %d report(s) whose lease expired or whose message was lost", len(ids))
+    return enqueue_new(rt, ids, enqueue)
+
+
+def schedule_tick(period_seconds: int, now: dt.datetime) -> dt.datetime:
+    """The slot a scheduled run belongs to. Two beats firing the same entry share it, so only one runs."""
+    epoch = int(now.timestamp())
+    return dt.datetime.fromtimestamp(epoch - epoch % period_seconds, dt.UTC)
+
+
+def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = "scheduled") -> dict[str, Any]:
+    """Run one schedule entry (discover or reconcile) once per tick and publish every new report."""
+    entry = load_schedules(rt.settings.schedules).get(name)
+    now = dt.datetime.now(dt.UTC)
+    tick = schedule_tick(entry.period_seconds, now) if kind == "scheduled" else now
+    run_id = discovery_runs.start_run(rt.store.engine, name, tick, kind)
+    if run_id is None:
+        log.info("schedule %s: tick %s already ran (another beat or a redelivery); nothing to do", name, tick)
+        return {"schedule": name, "skipped": True, "new": 0, "listed": 0, "incomplete": []}
+    try:
+        result = _run_entry(rt, entry)
+    except TransientError as error:
+        discovery_runs.finish_run(rt.store.engine, run_id, status="failed", partitions_walked=0, listed=0, new=0,
+                                  requests=0, error=f"{type(error).__name__}: {error}")
+        raise
+    enqueue_new(rt, result.new_ids, enqueue)
+    metrics.count_discovered(len(result.new_ids))
+    summary = result.summary()
+    status = "ok" if result.complete else "incomplete"
+    discovery_runs.finish_run(rt.store.engine, run_id, status=status, partitions_walked=summary["partitions"],
+                              listed=result.listed, new=len(result.new_ids), requests=result.requests,
+                              error=result.interrupted or ("; ".join(summary["incomplete"]) or None))
+    for piece in result.incomplete:
+        observability.partition_incomplete(str(piece.query), piece.error or "did not converge")
+    log.info("schedule %s: %d listed, %d new, %d requests, %s", name, result.listed, len(result.new_ids),
+             result.requests, status)
+    return {"schedule": name, "skipped": False, **summary}
+
+
+def _run_entry(rt: Runtime, entry: Entry) -> DiscoveryResult:
+    today = beijing_today()
+    if entry.discover is not None:
+        return discover(rt.client, rt.store, entry.discover, today)
+    plan = DiscoveryPlan.from_spec(entry.spec, today)
+    return reconcile_partitions(rt.client, rt.store, plan.partitions)

@@ -1,0 +1,81 @@
+"""Operator queries: recent discovery runs and failures since a moment (``fundcrawl status``, ``run --once``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from crawler.storage import tables
+from crawler.storage.engine import run_unit
+from crawler.storage.tables import discovery_runs, reports
+
+
+def _rows(engine: Engine, statement: Any) -> list[dict[str, Any]]:
+    def work() -> list[dict[str, Any]]:
+        with engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(statement)]
+
+    return run_unit(work)
+
+
+def recent_runs(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest discovery runs, newest first, with their figures."""
+    statement = select(discovery_runs).order_by(discovery_runs.c.started_at.desc()).limit(limit)
+    return _rows(engine, statement)
+
+
+def failures_since(engine: Engine, since: dt.datetime) -> list[dict[str, Any]]:
+    """Reports that ended failed at or after ``since``, with reason, attempts and last error."""
+    statement = (
+        select(reports.c.upload_info_id, reports.c.fund_code, reports.c.report_type_code, reports.c.failure_reason,
+               reports.c.attempts, reports.c.last_error)
+        .where(reports.c.state == "failed", reports.c.updated_at >= since)
+        .order_by(reports.c.upload_info_id)
+    )
+    return _rows(engine, statement)
+
+
+#: Tables ``fundcrawl export --format csv|parquet`` writes, one file each.
+EXPORT_TABLES = ("reports", "share_classes", "nav_values", "share_changes", "asset_allocation",
+                 "industry_allocation", "holdings")
+_REPORT_COLUMNS = ("upload_info_id", "fund_code", "fund_short_name", "organ_name", "report_type_code",
+                   "report_year", "report_desp", "send_date", "period_end", "page_sha256", "parser_version",
+                   "check_failures", "stored_at")
+
+
+def iter_table_rows(engine: Engine, table_name: str, filters: Any, *, batch_size: int = 5000
+                    ) -> Iterator[list[dict[str, Any]]]:
+    """Batches of one export table's rows for stored reports matching ``filters`` (constant memory)."""
+    table = tables.metadata.tables[table_name]
+    columns = [reports.c[name] for name in _REPORT_COLUMNS] if table is reports else list(table.c)
+    statement = select(*columns).where(*filters)
+    if table is not reports:
+        statement = statement.join(reports, reports.c.upload_info_id == table.c.upload_info_id)
+    order = [table.c[name] for name in ("upload_info_id", "kind", "position", "class_name") if name in table.c]
+    offset = 0
+    while True:
+        batch = _rows(engine, statement.order_by(*order).limit(batch_size).offset(offset))
+        if batch:
+            yield batch
+        if len(batch) < batch_size:
+            return
+        offset += batch_size
+
+
+def export_columns(table_name: str) -> list[tuple[str, str]]:
+    """``(column, kind)`` of an export table; kind is decimal, int, text, date, datetime, bool or json."""
+    table = tables.metadata.tables[table_name]
+    columns = [reports.c[name] for name in _REPORT_COLUMNS] if table is reports else list(table.c)
+    return [(column.name, _kind(column.type)) for column in columns]
+
+
+def _kind(column_type: Any) -> str:
+    name = type(column_type).__name__.lower()
+    for needle, kind in (("decimal", "decimal"), ("json", "json"), ("bool", "bool"), ("datetime", "datetime"),
+                         ("date", "date"), ("int", "int")):
+        if needle in name:
+            return kind
+    return "text"

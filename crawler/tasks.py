@@ -1,0 +1,66 @@
+"""Thin Celery tasks with stable names. Each one calls one function of ``crawler.flow``; only ids cross the broker."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from kombu.exceptions import ChannelError, KombuError
+
+from crawler import flow
+from crawler.celery_app import DISCOVERY_QUEUE, REPORTS_QUEUE, app
+from crawler.exceptions import TransientError
+from crawler.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def publish_reports(ids: list[int]) -> None:
+    """Send one fetch task per report id to the reports queue."""
+    with app.producer_or_acquire() as producer:
+        for upload_info_id in ids:
+            fetch_report.apply_async((upload_info_id,), queue=REPORTS_QUEUE, producer=producer)
+
+
+@app.task(bind=True, name="fundcrawl.fetch_report", max_retries=None, acks_late=True)
+def fetch_report(self: Task, upload_info_id: int) -> str:
+    """Download, archive, parse and store one report; transient failures retry with backoff."""
+    settings = get_settings()
+    rt = flow.runtime(settings)
+    try:
+        return flow.process_report(rt, int(upload_info_id), token=self.request.id or "")
+    except TransientError as error:
+        countdown = flow.retry_delay(error, self.request.retries, settings)
+        if not flow.postpone_report(rt, int(upload_info_id), error, countdown):
+            return "failed"
+        raise self.retry(exc=error, countdown=countdown) from error
+
+
+@app.task(name="fundcrawl.discover", acks_late=True)
+def discover(schedule: str, kind: str = "scheduled") -> dict[str, Any]:
+    """Run one schedule entry (discover or reconcile) and publish every new report."""
+    return flow.run_schedule_entry(flow.runtime(get_settings()), schedule, publish_reports, kind=kind)
+
+
+@app.task(name="fundcrawl.reconcile", acks_late=True)
+def reconcile() -> int:
+    """Republish reports whose lease expired or whose message was lost."""
+    rt = flow.runtime(get_settings())
+    return flow.requeue_stuck(rt, publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))
+
+
+def queue_depth(queue: str) -> int | None:
+    """Messages waiting in a queue, or None when the broker cannot tell."""
+    try:
+        with app.connection_for_read() as connection:
+            return int(connection.default_channel.queue_declare(queue=queue, passive=True).message_count)
+    except (KombuError, ChannelError, OSError):
+        # Unknown depth only makes the reconciler wait its default grace.
+        log.debug("could not read the depth of queue %s", queue, exc_info=True)
+        return None
+
+
+def send_discovery(schedule: str, kind: str = "manual") -> None:
+    """Ask a running fleet to run one schedule entry now."""
+    discover.apply_async((schedule, kind), queue=DISCOVERY_QUEUE)

@@ -1,0 +1,97 @@
+"""The fleet-wide rate limiter with real processes, on real Redis and on the local file backend.
+
+The property checked is correctness, not speed: grant times (on the limiter's shared clock) never put more
+than R grants in any one-second window, however many processes ask.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from crawler.exceptions import RateLimitedError, SourceError
+from crawler.settings import Settings
+from crawler.sources.ratelimit import (
+    FileRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    limiter_from_settings,
+)
+from tests.sources.conftest import REDIS_URL
+
+RATE = 10
+PROCESSES = 4
+
+
+def make_limiter(backend: str, where: str, rate: float = RATE) -> RateLimiter:
+    if backend == "redis":
+        return RedisRateLimiter(REDIS_URL, rate, prefix=where)
+    return FileRateLimiter(Path(where), rate)
+
+
+def _hammer(backend: str, where: str, until: float, results: multiprocessing.Queue) -> None:
+    limiter = make_limiter(backend, where)
+    grants = []
+    while time.time() < until:
+        grants.append(limiter.acquire())
+    results.put(grants)
+
+
+@pytest.fixture(params=["redis", "file"])
+def backend(request: pytest.FixtureRequest, redis_prefix: str, tmp_path: Path) -> tuple[str, str]:
+    """(backend name, its shared location): a unique Redis prefix or a state file."""
+    return (request.param, redis_prefix if request.param == "redis" else str(tmp_path / "limiter.json"))
+
+
+def test_processes_share_one_budget_never_above_rate_per_second(backend: tuple[str, str]) -> None:
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    until = time.time() + 2.5
+    workers = [context.Process(target=_hammer, args=(*backend, until, results)) for _ in range(PROCESSES)]
+    for worker in workers:
+        worker.start()
+    per_process = [results.get(timeout=30) for _ in workers]
+    for worker in workers:
+        worker.join(10)
+    grants = sorted(grant for grants in per_process for grant in grants)
+    assert all(per_process), "every process got requests through"
+    windows = [sum(1 for later in grants if start <= later < start + 1.0) for start in grants]
+    assert max(windows) <= RATE, f"{max(windows)} grants in one second at rate {RATE}"
+    assert len(grants) > RATE
+
+
+def test_pause_holds_back_another_process(backend: tuple[str, str]) -> None:
+    first, second = make_limiter(*backend), make_limiter(*backend)
+    before = first.acquire()
+    second.pause(0.6)
+    after = first.acquire()
+    assert after - before >= 0.6
+
+
+def test_wait_beyond_max_wait_raises_instead_of_blocking(backend: tuple[str, str]) -> None:
+    limiter = make_limiter(*backend)
+    limiter.pause(300)
+    with pytest.raises(RateLimitedError) as caught:
+        limiter.acquire(max_wait=0.1)
+    assert 290 < caught.value.retry_after <= 300
+
+
+def test_hostile_retry_after_is_capped_at_an_hour(backend: tuple[str, str]) -> None:
+    assert make_limiter(*backend).pause(10**9) <= 3600
+
+
+def test_unreachable_redis_is_a_transient_error_not_a_free_pass() -> None:
+    limiter = RedisRateLimiter("redis://127.0.0.1:1/0", RATE, prefix="fundcrawl-test:nowhere")
+    with pytest.raises(SourceError, match="rate limiter unavailable"):
+        limiter.acquire()
+
+
+def test_settings_choose_redis_when_the_fleet_has_one(tmp_path: Path, redis_prefix: str) -> None:
+    shared = Settings(data_dir=tmp_path, redis_url=REDIS_URL, politeness_key_prefix=redis_prefix, rate_limit=5)
+    local = Settings(data_dir=tmp_path, rate_limit=5)
+    assert isinstance(limiter_from_settings(shared), RedisRateLimiter)
+    limiter = limiter_from_settings(local)
+    assert isinstance(limiter, FileRateLimiter) and limiter.path.is_relative_to(tmp_path)

@@ -61,7 +61,7 @@ class SiteHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SiteServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the test output should show assertions, not access logs."""
 
     def do_GET(self) -> None:
@@ -169,4 +169,4 @@ def report_page(title: str = "测试基金2025年第一季度报告", send_date:
 @pytest.fixture(scope="session")
 def real_page(corpus_dir: Path) -> bytes:
     """One real report page from the shared corpus (read in place, never copied into the repo)."""
-    return sorted(corpus_dir.glob("*.html"))[0].read_bytes()
+    return min(corpus_dir.glob("*.html")).read_bytes()

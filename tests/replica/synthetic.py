@@ -114,13 +114,16 @@ class Publisher:
         with self.catalogue.lock:
             start = self._next_fund.get(partition, 0)
             self._next_fund[partition] = start + count
-            reports = [
-                self._make(partition, kind, start + i, fund_type, first, last) for i in range(count)
-            ]
-            random.Random(stable_int(self.seed, "faults", partition, start)).shuffle(fault_list)
-            for report, fault in zip(reports, fault_list):
-                assign_fault(report, fault)
-            return [self.catalogue.add(report) for report in reports]
+            positions = random.Random(stable_int(self.seed, "faults", partition, start)).sample(
+                range(count), min(len(fault_list), count))
+            faults_at = dict(zip(positions, fault_list))
+            reports = []
+            for i in range(count):
+                report = self._make(partition, kind, start + i, fund_type, first, last)
+                if i in faults_at:
+                    assign_fault(report, faults_at[i])
+                reports.append(self.catalogue.add(report))
+            return reports
 
     def _make(
         self, partition: Partition, kind: str, index: int, fund_type: str, first: dt.date, last: dt.date

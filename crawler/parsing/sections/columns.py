@@ -112,7 +112,10 @@ def read_records(
     its header promises is an error, never a silently wrong number."""
     records = []
     readers = [(i, col.key, _READERS[col.kind]) for i, col in layout.fields.items()]
+    width = max(layout.fields) + 1
     for row in grid[layout.header_row + 1 :]:
+        if len(row) < width:  # a short row (no spans to expand) reads as blank cells
+            row = row + [""] * (width - len(row))
         if not totals and is_total(row):
             continue
         try:
@@ -131,13 +134,21 @@ def tables_with(
     found = []
     needed = tuple(required)
     for table in section.tables:
-        grid = table.grid()
+        grid = _texts(table)
         layout = locate(grid, columns, needed)
         if layout is not None:
             found.append((grid, layout))
     if section.tables and not found and not all(_is_blank(t) for t in section.tables):
         raise ParseError("no table with a known header", section=section.heading)
     return found
+
+
+def _texts(table: Table) -> list[list[str]]:
+    """The cell texts by row; only tables with merged cells pay for span expansion."""
+    rows = table.rows
+    if any(cell.colspan > 1 or cell.rowspan > 1 for row in rows for cell in row):
+        return table.grid()
+    return [[cell.text for cell in row] for row in rows]
 
 
 def _is_blank(table: Table) -> bool:

@@ -105,8 +105,8 @@ class SecretFilter(logging.Filter):
             record.exc_text = self.masker.mask(record.exc_text)
         if record.stack_info:
             record.stack_info = self.masker.mask(record.stack_info)
-        for key in extras(record):
-            setattr(record, key, self.masker.mask_value(getattr(record, key)))
+        for key, value in extras(record).items():
+            setattr(record, key, self.masker.mask_value(value))
         return True
 
 

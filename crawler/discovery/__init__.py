@@ -1,0 +1,46 @@
+"""Discovery: what to ask the site, what is new, per-day checkpoints and reconciliation (issue 5).
+
+Public API (called by the Celery tasks and the CLI):
+
+- :func:`discover` (``client, store, plan_or_spec, today=None``) -> :class:`DiscoveryResult`
+- :func:`reconcile_partitions` (``client, store, partitions=None``) -> :class:`DiscoveryResult`
+- :func:`partition_status` (``store``) -> rows for ``fundcrawl status``
+- :func:`walk` (``client, query``) -> :class:`WalkResult`, the convergent walk of one query
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crawler.discovery.incremental import (
+    DiscoveryPlan,
+    DiscoveryResult,
+    beijing_today,
+    discover,
+    reconcile_partitions,
+)
+from crawler.discovery.sync import DiscoveryStore
+from crawler.discovery.walk import Piece, Query, WalkPolicy, WalkResult, walk
+from crawler.storage import discovery as _queries
+from crawler.storage.discovery import PartitionKey
+
+
+def partition_status(store: DiscoveryStore) -> list[dict[str, Any]]:
+    """Per partition: site total, discovered, stored, failed, complete, last checked, last error."""
+    return _queries.partition_status(store.engine)
+
+
+__all__ = [
+    "DiscoveryPlan",
+    "DiscoveryResult",
+    "PartitionKey",
+    "Piece",
+    "Query",
+    "WalkPolicy",
+    "WalkResult",
+    "beijing_today",
+    "discover",
+    "partition_status",
+    "reconcile_partitions",
+    "walk",
+]

@@ -1,0 +1,141 @@
+"""Bring one partition's send-date range up to date, walking only the days whose site total moved.
+
+Each send date of a partition has a checkpoint (site total when last walked to convergence). A range is
+checked with one page-0 request: when the site's total equals the sum of the checkpoints inside it, nothing was
+published there since (rows are only ever added, eid-source.md §7.3). Otherwise the range is cut where the
+checkpoints say (the days after the newest checkpoint first, where new reports land; then halves) and only the
+pieces that differ are walked. An unchanged partition costs one request; a tick that finds n new reports on
+one day costs about ``ceil(day total / 20)`` plus a few checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from crawler.discovery.walk import Piece, Query, SearchClient, WalkPolicy, WalkResult, search, walk
+from crawler.exceptions import CircuitOpenError, ListingSchemaError, SourceError
+from crawler.models import ListingPage, ReportRef
+from crawler.storage.discovery import DayCheckpoint, PartitionKey, save_day_checkpoints
+
+log = logging.getLogger(__name__)
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+class DiscoveryStore(Protocol):
+    """The part of :class:`crawler.storage.Store` discovery uses."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def add_discovered(self, refs: list[ReportRef]) -> list[int]: ...
+
+
+@dataclass
+class SyncOutcome:
+    """What syncing one or more ranges found and cost; accumulated across the partitions of a run."""
+
+    new_ids: list[int] = field(default_factory=list)
+    listed: int = 0
+    requests: int = 0
+    incomplete: list[Piece] = field(default_factory=list)
+
+    def absorb(self, result: WalkResult, new_ids: list[int]) -> None:
+        self.new_ids.extend(new_ids)
+        self.listed += len(result.refs)
+        self.requests += result.requests
+        self.incomplete.extend(result.incomplete)
+
+
+def key_query(key: PartitionKey, send_from: dt.date | None = None, send_to: dt.date | None = None) -> Query:
+    return Query(key.report_type_code, key.report_year, key.fund_type, send_from, send_to)
+
+
+def first_page(client: SearchClient, query: Query, out: SyncOutcome) -> ListingPage | None:
+    """Page 0 of a query (its site total, and all its rows when it has one page); None when it failed.
+
+    A failed request is recorded as an incomplete piece with no site total: "the site could not be read" is
+    never mistaken for "the site lists nothing". Only an open circuit propagates.
+    """
+    probe = WalkResult(query)
+    try:
+        return search(client, query, 0, probe)
+    except CircuitOpenError:
+        raise
+    except (SourceError, ListingSchemaError) as error:
+        log.warning("range %s could not be checked: %s: %s", query, type(error).__name__, error)
+        out.incomplete.append(Piece(query, None, frozenset(), complete=False, error=f"{type(error).__name__}: {error}"))
+        return None
+    finally:
+        out.requests += probe.requests
+
+
+def sync_range(client: SearchClient, store: DiscoveryStore, query: Query, known: Mapping[dt.date, int],
+               out: SyncOutcome, *, first: ListingPage | None = None,
+               policy: WalkPolicy | None = None) -> int | None:
+    """Make the stored reports of ``query``'s range match the site; returns the range's site total.
+
+    Returns None when the site could not be read (the failure is in ``out.incomplete``).
+
+    ``known`` maps send dates to the count believed complete for them (checkpoints, or stored counts when
+    reconciling); days missing from it count as unknown.
+    """
+    page = first if first is not None else first_page(client, query, out)
+    if page is None:
+        return None
+    inner = sorted(day for day in known if query.covers(day))
+    expected = sum(known[day] for day in inner)
+    if page.iTotalRecords == expected:
+        return page.iTotalRecords
+    if query.single_day or not inner or len(page.aaData) >= page.iTotalRecords:
+        walk_and_store(client, store, query, out, first=page, policy=policy)
+        return page.iTotalRecords
+    log.debug("range %s: site total %d, checkpoints %d: narrowing", query, page.iTotalRecords, expected)
+    for part in narrow(query, inner):
+        sync_range(client, store, part, known, out, policy=policy)
+    return page.iTotalRecords
+
+
+def narrow(query: Query, days: list[dt.date]) -> list[Query]:
+    """Two ranges covering ``query``: the days after the newest known one, else halves by known days."""
+    newest = days[-1]
+    if query.send_to is None or query.send_to > newest:
+        return [query.window(query.send_from, newest), query.window(newest + ONE_DAY, query.send_to)]
+    pivot = days[len(days) // 2]
+    return [query.window(query.send_from, pivot - ONE_DAY), query.window(pivot, query.send_to)]
+
+
+def walk_and_store(client: SearchClient, store: DiscoveryStore, query: Query, out: SyncOutcome, *,
+                   first: ListingPage | None = None, policy: WalkPolicy | None = None) -> WalkResult:
+    """Walk a range to convergence, inserting each page's reports as they arrive, then checkpoint its days.
+
+    Rows are real reports whether or not the walk converges, so they are inserted at once: a crash mid-walk
+    costs listing requests, never a report. Checkpoints are written last, only from what was inserted.
+    """
+    new_ids: list[int] = []
+    result = walk(client, query, first=first, policy=policy,
+                  sink=lambda refs: new_ids.extend(store.add_discovered(refs)))
+    out.absorb(result, new_ids)
+    key = PartitionKey(query.report_type_code, query.report_year, query.fund_type)
+    save_day_checkpoints(store.engine, key, day_checkpoints(result))
+    log.info("walked %s: site total %s, %d listed, %d new, %d requests%s", query, result.site_total,
+             len(result.refs), len(new_ids), result.requests, "" if result.complete else " (INCOMPLETE)")
+    return result
+
+
+def day_checkpoints(result: WalkResult) -> dict[dt.date, DayCheckpoint]:
+    """Per send date: rows seen, complete unless an unconverged piece covers that date."""
+    counts = Counter(ref.send_date for ref in result.refs.values() if result.query.covers(ref.send_date))
+    days: dict[dt.date, DayCheckpoint] = {}
+    for day, seen in counts.items():
+        open_pieces = [p for p in result.incomplete if p.query.covers(day)]
+        site = max([seen, *(p.site_total or 0 for p in open_pieces if p.query.single_day)])
+        days[day] = DayCheckpoint(site_total=site, seen=seen, complete=not open_pieces)
+    return days

@@ -72,6 +72,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms a request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.wfile = CountingWriter(self.wfile)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -98,6 +100,8 @@ class Handler(BaseHTTPRequestHandler):
         self.query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         self.note: dict[str, Any] = {"kind": "other", "fault": None, "attempt": None, "id": None}
         self.status = 0
+        self.truncating = False
+        self.forced_type: str | None = None
         start_bytes = self.wfile.count
         try:
             self._dispatch(url.path)
@@ -180,14 +184,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_body(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         """Send a complete answer (or, under a truncate fault, half of it with the full Content-Length)."""
-        content_type = getattr(self, "forced_type", None) or content_type
+        content_type = self.forced_type or content_type
         self.status = status
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        truncating = getattr(self, "truncating", False)
+        truncating = self.truncating
         if truncating:
             self.send_header("Connection", "close")
             self.close_connection = True

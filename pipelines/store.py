@@ -17,7 +17,7 @@ from scrapy.settings import BaseSettings
 
 from crawler.archive import relative_path
 from crawler.models import ReportItem
-from crawler.storage import Store
+from crawler.storage import Store, ensure_current
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,9 @@ class StorePipeline:
         return cls(database_url(crawler.settings))
 
     def open_spider(self, spider: object = None) -> None:
+        """Connect, and refuse to run on a schema that is missing or behind (the error names the fix)."""
         self.store = Store.from_url(self.url)
+        ensure_current(self.store.engine)
 
     def close_spider(self, spider: object = None) -> None:
         # The engine belongs to the process (shared with other users of the same URL); only drop our handle.

@@ -1,0 +1,66 @@
+"""Our pipeline runner: Scrapy's ordering rules, open/close, and what it catches."""
+
+from __future__ import annotations
+
+import pytest
+from scrapy.settings import Settings as ScrapySettings
+
+from crawler.itempipeline import PipelineRunner, ordered_paths
+from tests.pipelines import recorders
+
+R = "tests.pipelines.recorders."
+
+
+@pytest.fixture(autouse=True)
+def _clear_events() -> None:
+    recorders.EVENTS.clear()
+
+
+def runner(mapping: dict[str, int | None]) -> PipelineRunner:
+    return PipelineRunner.from_mapping(mapping, ScrapySettings({"FUNDCRAWL_DATABASE_URL": "sqlite:///x"}))
+
+
+def test_lower_priority_runs_first_and_none_disables() -> None:
+    mapping: dict[str, int | None] = {
+        R + "Third": 300,
+        R + "First": 10,
+        R + "Second": 200,
+        R + "Dropper": None,
+    }
+    assert ordered_paths(mapping) == [R + "First", R + "Second", R + "Third"]
+
+    with runner(mapping) as pipelines:
+        outcome = pipelines.run({})
+
+    assert outcome.stored and outcome.item["seen"] == ["first", "second", "third"]
+    assert recorders.EVENTS == [
+        "build first",
+        "build second",
+        "build third",
+        "open first",
+        "open second",
+        "open third",
+        "close third",
+        "close second",
+        "close first",
+    ]
+
+
+def test_pipelines_are_built_through_from_crawler_with_real_scrapy_settings() -> None:
+    pipelines = runner({R + "First": 1})
+    assert pipelines.pipelines[0].setting == "sqlite:///x"
+    pipelines.close()
+
+
+def test_a_drop_stops_the_chain_and_is_reported() -> None:
+    with runner({R + "First": 1, R + "Dropper": 2, R + "Second": 3}) as pipelines:
+        dropped = pipelines.run({"drop": True})
+        passed = pipelines.run({})
+
+    assert dropped.dropped and dropped.reason == "asked to drop" and dropped.item["seen"] == ["first"]
+    assert passed.stored and passed.item["seen"] == ["first", "dropper", "second"]
+
+
+def test_anything_but_a_drop_propagates() -> None:
+    with runner({R + "Broken": 1}) as pipelines, pytest.raises(KeyError, match="a bug"):
+        pipelines.run({})

@@ -1,0 +1,127 @@
+"""The validate, dedupe and store pipelines, driven by our runner from fundcrawl settings, on both engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scrapy.exceptions import DropItem
+
+from crawler.exceptions import SchemaError
+from crawler.itempipeline import PipelineRunner
+from crawler.settings import Settings
+from crawler.storage import Store
+from pipelines.dedupe import AlreadyStored, DedupePipeline
+from pipelines.store import StorePipeline
+from pipelines.validate import ValidatePipeline
+from tests.storage.helpers import document, item, ref, row_counts
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=db_url, data_dir=tmp_path)
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    return Store.from_url(db_url)
+
+
+def test_a_report_goes_through_validate_dedupe_store(settings: Settings, store: Store) -> None:
+    store.add_discovered([ref(1)])
+    with PipelineRunner.from_settings(settings) as runner:
+        outcome = runner.run(item(1, listing=store.listing(1) or {}))
+
+    assert outcome.stored
+    assert store.state(1)["state"] == "stored"
+    assert store.document(1) == document()
+
+
+def test_a_redelivered_report_writes_nothing(settings: Settings, store: Store) -> None:
+    store.add_discovered([ref(1)])
+    with PipelineRunner.from_settings(settings) as runner:
+        runner.run(item(1))
+        before, updated = row_counts(store), store.state(1)["updated_at"]
+        again = runner.run(item(1))
+
+    assert again.already_stored and "already stored" in again.reason
+    assert row_counts(store) == before and store.state(1)["updated_at"] == updated
+
+
+def test_a_new_page_or_parser_version_is_stored_again(settings: Settings, store: Store) -> None:
+    store.add_discovered([ref(1)])
+    with PipelineRunner.from_settings(settings) as runner:
+        runner.run(item(1))
+        assert runner.run(item(1, sha="c" * 64)).stored
+        assert runner.run(item(1, sha="c" * 64, version="9.9.9")).stored
+
+    state = store.state(1)
+    assert (state["page_sha256"], state["parser_version"]) == ("c" * 64, "9.9.9")
+
+
+def test_failed_checks_flag_the_report_but_keep_it(settings: Settings, store: Store) -> None:
+    store.add_discovered([ref(1)])
+    seen: list[Any] = []
+
+    def run_checks(doc: dict[str, Any], listing: dict[str, Any] | None) -> dict[str, str | None]:
+        seen.append(listing)
+        return {"assets_add_up": None, "send_date_matches_listing": "cover says 2025-04-20"}
+
+    with PipelineRunner.from_settings(settings) as runner:
+        runner.pipelines[0].run_checks = run_checks
+        outcome = runner.run(item(1, listing=store.listing(1) or {}))
+
+    assert outcome.stored
+    assert seen[0]["send_date"] == "2025-04-21"
+    assert store.state(1)["check_failures"] == 1
+
+
+@pytest.mark.parametrize(("doc", "why"), [({}, "no document"), ({"fund_name": "x"}, "no fund code")])
+def test_validate_drops_only_what_is_not_a_report(doc: dict[str, Any], why: str) -> None:
+    pipeline = ValidatePipeline()
+    pipeline.open_spider()
+    report = item(1)
+    report.document = doc
+    with pytest.raises(DropItem, match=why):
+        pipeline.process_item(report)
+    with pytest.raises(DropItem, match="not a report item"):
+        pipeline.process_item({"fund_code": "000001"})
+
+
+def test_dedupe_raises_already_stored_a_drop_item(db_url: str, store: Store) -> None:
+    store.add_discovered([ref(1)])
+    store.save_report(item(1), "x")
+    pipeline = DedupePipeline(db_url)
+    pipeline.open_spider()
+
+    with pytest.raises(AlreadyStored) as raised:
+        pipeline.process_item(item(1))
+    assert isinstance(raised.value, DropItem)
+    assert pipeline.process_item(item(2)).upload_info_id == 2
+
+
+def test_store_drops_a_report_that_is_marked_failed(db_url: str, store: Store) -> None:
+    store.add_discovered([ref(1)])
+    store.mark_failed(1, reason="http_404", error="404")
+    pipeline = StorePipeline(db_url)
+    pipeline.open_spider()
+
+    with pytest.raises(DropItem, match="marked failed"):
+        pipeline.process_item(item(1))
+    assert store.document(1) is None
+
+
+def test_store_records_the_archive_path(db_url: str, store: Store) -> None:
+    pipeline = StorePipeline(db_url)
+    pipeline.open_spider()
+    pipeline.process_item(item(1, sha="d" * 64))
+    pipeline.process_item(item(2, sha="e" * 64, archive_path="/data/archive/ee/ee/e.html"))
+
+    assert store.state(1)["archive_path"] == f"dd/dd/{'d' * 64}.html"
+    assert store.state(2)["archive_path"] == "/data/archive/ee/ee/e.html"
+
+
+def test_store_refuses_a_database_without_the_schema(engine_url: str) -> None:
+    with pytest.raises(SchemaError, match="fundcrawl db upgrade"):
+        StorePipeline(engine_url).open_spider()

@@ -1,0 +1,82 @@
+"""Database fixtures: every storage test runs on SQLite (a temp file) and on the local PostgreSQL.
+
+PostgreSQL gets one uniquely named database per test session (dropped at the end); each test starts from an
+empty ``public`` schema in it. Import these fixtures into a conftest to use them elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from crawler.storage import dispose_engines
+
+#: Maintenance connection to the local server (trust auth, see .ci/run).
+PG_ADMIN_URL = os.environ.get(
+    "FUNDCRAWL_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _admin_execute(sql: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(sql))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session."""
+    name = f"fundcrawl_test_storage_{os.getpid()}_{secrets.token_hex(3)}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        _admin_execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def empty_postgres(url: str) -> None:
+    """Drop everything in the test database (a new test starts from nothing)."""
+    dispose_engines()
+    engine = create_engine(
+        url.replace("postgresql://", "postgresql+psycopg2://"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database URL, once per engine."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fundcrawl.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_database_url")
+        empty_postgres(url)
+    try:
+        yield url
+    finally:
+        dispose_engines()
+
+
+@pytest.fixture
+def db_url(engine_url: str) -> str:
+    """A database URL with the schema at head."""
+    from crawler.storage import upgrade
+
+    upgrade(engine_url)
+    return engine_url

@@ -1,0 +1,126 @@
+"""Engines: SQLite concurrency settings, PostgreSQL timeouts, fork safety, and outages as transient errors."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from crawler.exceptions import StorageUnavailableError
+from crawler.storage import Store, make_engine, upgrade
+from crawler.storage.engine import run_unit
+from crawler.storage.tables import reports
+from tests.storage.helpers import ref
+
+
+def test_sqlite_runs_in_wal_with_a_long_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 20_000
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_concurrent_sqlite_read_modify_write_transactions_never_see_database_locked(tmp_path: Path) -> None:
+    """BEGIN IMMEDIATE takes the write lock up front, so writers queue instead of failing (F13)."""
+    url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
+    upgrade(url)
+    store = Store.from_url(url)
+    store.add_discovered([ref(1)])
+    errors: list[BaseException] = []
+
+    def bump(connection: object) -> None:
+        current = connection.execute(
+            select(reports.c.attempts).where(reports.c.upload_info_id == 1)
+        ).scalar_one()  # type: ignore[attr-defined]
+        connection.execute(update(reports).where(reports.c.upload_info_id == 1).values(attempts=current + 1))  # type: ignore[attr-defined]
+
+    def writer() -> None:
+        try:
+            for _ in range(25):
+                store.write(bump)
+        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert store.attempts(1) == 100  # no lost update either
+
+
+def test_postgresql_sessions_carry_timeouts(pg_database_url: str) -> None:
+    with make_engine(pg_database_url).connect() as connection:
+        assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "1min"
+        assert connection.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "2min"
+    engine = make_engine(pg_database_url)
+    assert engine.pool._pre_ping and engine.hide_parameters  # type: ignore[attr-defined]
+
+
+def test_an_unreachable_postgresql_is_a_transient_error() -> None:
+    store = Store.from_url("postgresql://fundcrawl:canary-pw@127.0.0.1:1/nothing")
+    with pytest.raises(StorageUnavailableError) as raised:
+        store.counts()
+    assert "canary-pw" not in str(raised.value)
+
+
+def test_a_locked_sqlite_database_is_a_transient_error(tmp_path: Path) -> None:
+    path = tmp_path / "locked.sqlite"
+    holder = create_engine(f"sqlite:///{path}", connect_args={"isolation_level": None})
+    impatient = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+    with holder.connect() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        connection.exec_driver_sql("BEGIN EXCLUSIVE")
+
+        def write() -> None:
+            with impatient.begin() as other:
+                other.execute(text("INSERT INTO t VALUES (1)"))
+
+        with pytest.raises(StorageUnavailableError, match="database is locked"):
+            run_unit(write, attempts=2, pause=0.01)
+        connection.exec_driver_sql("ROLLBACK")
+    holder.dispose()
+    impatient.dispose()
+
+
+def test_a_constraint_violation_is_not_retried_or_disguised(db_url: str) -> None:
+    store = Store.from_url(db_url)
+    store.add_discovered([ref(1)])
+    calls = []
+
+    def bad(connection: object) -> None:
+        calls.append(1)
+        connection.execute(update(reports).values(state="nonsense"))  # type: ignore[attr-defined]
+
+    with pytest.raises(IntegrityError):
+        store.write(bad)
+    assert calls == [1]
+
+
+def _child_uses_its_own_engine(url: str, parent_engine: object, answers: multiprocessing.Queue) -> None:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        answers.put((engine is not parent_engine, connection.execute(text("SELECT 1")).scalar()))
+
+
+def test_a_forked_child_builds_its_own_engine_and_the_parent_keeps_working(db_url: str) -> None:
+    parent = make_engine(db_url)
+    with parent.connect() as connection:  # a pooled connection exists before the fork
+        connection.execute(text("SELECT 1"))
+    context = multiprocessing.get_context("fork")
+    answers: multiprocessing.Queue = context.Queue()
+    child = context.Process(target=_child_uses_its_own_engine, args=(db_url, parent, answers))
+    child.start()
+    child.join(60)
+
+    assert answers.get(timeout=5) == (True, 1)
+    assert make_engine(db_url) is parent
+    with parent.connect() as connection:
+        assert connection.execute(text("SELECT 2")).scalar() == 2

@@ -1,0 +1,215 @@
+"""Saving parsed reports: one transaction, idempotent, byte-exact text and exact numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect, select
+
+from crawler.storage import Store
+from crawler.storage.tables import (
+    asset_allocation,
+    holdings,
+    nav_values,
+    reports,
+    share_changes,
+    share_classes,
+)
+from tests.storage.helpers import document, item, ref, row_counts
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    return Store.from_url(db_url)
+
+
+def _rows(store: Store, table: Any, *columns: str) -> list[tuple[Any, ...]]:
+    statement = select(*(table.c[name] for name in columns)).order_by(*(table.c[name] for name in columns))
+    return store.read(lambda connection: [tuple(row) for row in connection.execute(statement)])
+
+
+def test_saving_twice_changes_nothing(store: Store) -> None:
+    store.add_discovered([ref(1)])
+    assert store.save_report(item(1, checks={"sum": None, "nav": "off by 0.2"}), "aa/aa/a.html")
+    before = row_counts(store)
+    stored_at = store.state(1)["stored_at"]
+
+    assert store.save_report(item(1, checks={"sum": None, "nav": "off by 0.2"}), "aa/aa/a.html")
+
+    assert row_counts(store) == before
+    assert before["holdings"] == 3 and before["nav_values"] == 3 and before["share_classes"] == 2
+    assert store.state(1)["stored_at"] == stored_at
+    assert store.counts() == {"total": 1, "stored": 1, "failed": 0, "pending": 0}
+
+
+def test_saved_report_records_provenance_and_checks(store: Store) -> None:
+    store.add_discovered([ref(1)])
+    store.save_report(
+        item(
+            1,
+            sha="b" * 64,
+            version="2.1.0",
+            checks={"sum": None, "nav": "off by 0.2"},
+            unknown_sections=["§9 未知"],
+            section_errors={"holders": "no table"},
+            final_url="http://x/y.html",
+        ),
+        "bb/bb/b.html",
+    )
+
+    state = store.state(1)
+    assert (state["state"], state["page_sha256"], state["parser_version"]) == ("stored", "b" * 64, "2.1.0")
+    assert state["check_failures"] == 1 and state["archive_path"] == "bb/bb/b.html"
+    assert store.is_stored(1, "b" * 64, "2.1.0")
+    assert not store.is_stored(1, "b" * 64, "2.2.0") and not store.is_stored(1, "c" * 64, "2.1.0")
+    columns = store.read(lambda c: c.execute(select(reports.c.checks, reports.c.unknown_sections)).one())
+    assert columns.checks == {"sum": None, "nav": "off by 0.2"} and columns.unknown_sections == ["§9 未知"]
+    assert _rows(store, holdings, "kind", "code") == [
+        ("precious_metal", "Au99.99"),
+        ("stock", "0700"),
+        ("stock", "600519"),
+    ]
+
+
+def test_numbers_are_stored_with_the_printed_digits(store: Store) -> None:
+    store.add_discovered([ref(1)])
+    store.save_report(item(1), "x")
+
+    assert _rows(store, nav_values, "class_name", "total_net_assets", "nav_per_unit") == [
+        ("total", Decimal("1234567890123.55"), None),
+        ("测试A", Decimal("1234567890123.45"), Decimal("1.0234")),
+        ("测试C", Decimal("0.1"), Decimal("1.0199")),
+    ]
+    assert _rows(store, share_changes, "redemptions", "split") == [(Decimal("21.07"), None)]
+    assert _rows(store, asset_allocation, "position", "seq", "category", "pct_of_total_assets") == [
+        (0, "1", "权益投资", Decimal("8.84")),
+        (1, None, "其中：股票", Decimal("8.84")),
+    ]
+    extra = store.read(
+        lambda c: c.execute(select(holdings.c.extra).where(holdings.c.code == "0700")).scalar_one()
+    )
+    assert extra == {"name_en": "Tencent", "exchange": "HKEX"}
+
+
+def test_a_reparse_replaces_the_rows_of_the_previous_version(store: Store) -> None:
+    store.add_discovered([ref(1)])
+    store.save_report(item(1, version="1.0.0"), "x")
+
+    smaller = document(
+        top_stocks=[
+            {
+                "rank": 1,
+                "code": "000333",
+                "name": "美的集团",
+                "quantity": 1,
+                "fair_value_yuan": 2.0,
+                "pct_of_nav": 0.5,
+            }
+        ]
+    )
+    del smaller["share_classes"]
+    store.save_report(item(1, version="1.1.0", document=smaller), "x")
+
+    assert _rows(store, holdings, "code", "parser_version") == [("000333", "1.1.0"), ("Au99.99", "1.1.0")]
+    assert _rows(store, share_classes, "class_name") == []
+    assert store.document(1)["top_stocks"][0]["code"] == "000333"
+    assert store.stored_for_reparse("1.1.0") == []
+    assert store.stored_for_reparse("1.2.0") == [(1, "a" * 64)]
+    assert store.stored_for_reparse("1.1.0", all_=True) == [(1, "a" * 64)]
+
+
+def test_a_failed_report_is_not_stored_until_replayed(store: Store) -> None:
+    store.add_discovered([ref(1)])
+    store.mark_failed(1, reason="parse_error", error="no tables")
+
+    assert not store.save_report(item(1), "x")
+    assert row_counts(store)["report_documents"] == 0 and row_counts(store)["holdings"] == 0
+
+    store.reset_failed([1])
+    assert store.save_report(item(1), "x")
+    assert store.state(1)["state"] == "stored"
+
+
+def test_saving_a_report_discovery_never_saw_creates_its_row(store: Store) -> None:
+    """A plain Scrapy crawl (no discovery) still gets a complete report row."""
+    store.save_report(item(5, listing={}), "x")
+
+    listing = store.listing(5)
+    assert listing is not None
+    assert (listing["fund_code"], listing["report_type_code"], listing["send_date"]) == (
+        "000001",
+        "FB030010",
+        "2025-04-21",
+    )
+    assert store.state(5)["state"] == "stored"
+
+
+HOSTILE_NAMES = [
+    "'; DROP TABLE reports; --",
+    '" OR 1=1 --',
+    "\u202eRTL override\u202c 基金",
+    "🚀 火箭 ETF 👨‍👩‍👧",
+    "back\\slash %s %(name)s {0}",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_names_are_stored_byte_exact(store: Store, name: str) -> None:
+    tables_before = set(inspect(store.engine).get_table_names())
+    store.add_discovered([ref(1, name=name)])
+    store.save_report(
+        item(1, document=document(fund_name=name, top_stocks=[{"rank": 1, "code": "1", "name": name}])), "x"
+    )
+
+    assert store.listing(1)["fund_short_name"].encode() == name.encode()
+    assert store.document(1)["fund_name"].encode() == name.encode()
+    assert _rows(store, holdings, "name") == [("黄金",), (name,)] or _rows(store, holdings, "name") == [
+        (name,),
+        ("黄金",),
+    ]
+    assert set(inspect(store.engine).get_table_names()) == tables_before
+
+
+def test_nul_characters_are_removed_by_rule_on_every_engine(store: Store) -> None:
+    """PostgreSQL text cannot hold U+0000: it is stripped everywhere, never retried as a database error."""
+    store.add_discovered([ref(1, name="A\x00B")])
+    store.save_report(
+        item(
+            1,
+            document=document(fund_name="C\x00D", top_stocks=[{"name": "E\x00F"}]),
+            checks={"x\x00": "y\x00"},
+        ),
+        "x",
+    )
+    store.mark_failed(1, reason="schema", error="bad\x00")  # stored: ignored, must not raise either
+
+    assert store.listing(1)["fund_short_name"] == "AB"
+    assert store.document(1)["fund_name"] == "CD"
+    assert ("EF",) in _rows(store, holdings, "name")
+
+
+def test_iter_documents_filters_and_pages(store: Store) -> None:
+    specs = [
+        (1, "000001", "FB030010", "2025-03-31"),
+        (2, "000002", "FB030010", "2025-03-31"),
+        (3, "000001", "FB010010", "2024-12-31"),
+        (4, "000003", "FB030010", "2025-03-31"),
+        (5, "000001", "FB030010", "2024-03-31"),
+    ]
+    for upload_info_id, code, type_code, period_end in specs:
+        store.add_discovered([ref(upload_info_id, fund_code=code, report_type_code=type_code)])
+        store.save_report(item(upload_info_id, document=document(code, period_end=period_end)), "x")
+    store.add_discovered([ref(6)])  # pending: never exported
+
+    everything = list(store.iter_documents(batch_size=2))
+    assert [upload_info_id for upload_info_id, _ in everything] == [1, 2, 3, 4, 5]
+    assert everything[1][1]["fund_code"] == "000002"
+    assert [i for i, _ in store.iter_documents(fund_codes=["000001"])] == [1, 3, 5]
+    assert [i for i, _ in store.iter_documents(report_types=["annual"])] == [3]
+    assert [
+        i for i, _ in store.iter_documents(report_types=["FB030010"], period_from=dt.date(2025, 1, 1))
+    ] == [1, 2, 4]
+    assert [i for i, _ in store.iter_documents(period_to=dt.date(2024, 12, 31))] == [3, 5]

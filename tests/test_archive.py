@@ -1,0 +1,114 @@
+"""The raw-page archive: content addressing, atomic writes, path safety, orphan sweep."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from crawler.archive import Archive, relative_path
+
+
+def test_save_stores_the_bytes_under_their_sha256(tmp_path: Path) -> None:
+    body = "<html>基金</html>".encode()
+    sha = hashlib.sha256(body).hexdigest()
+
+    page = Archive(tmp_path).save(body)
+
+    assert page.sha256 == sha
+    assert page.relative == f"{sha[:2]}/{sha[2:4]}/{sha}.html"
+    assert page.path == tmp_path.resolve() / page.relative
+    assert page.path.read_bytes() == body
+    assert Archive(tmp_path).read(sha) == body
+
+
+def test_saving_the_same_bytes_again_is_a_no_op(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    first = archive.save(b"same page")
+    before = first.path.stat()
+
+    second = archive.save(b"same page")
+
+    assert second == first
+    assert first.path.stat().st_ino == before.st_ino and first.path.stat().st_mtime_ns == before.st_mtime_ns
+    assert archive.iter_hashes() == [first.sha256]
+
+
+def test_concurrent_saves_of_one_page_leave_one_complete_file(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    body = os.urandom(512 * 1024)
+    barrier = threading.Barrier(8)
+
+    def save() -> None:
+        barrier.wait()
+        archive.save(body)
+
+    threads = [threading.Thread(target=save) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert len(files) == 1 and files[0].read_bytes() == body
+
+
+def test_a_failed_write_leaves_neither_a_partial_page_nor_a_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(_fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        Archive(tmp_path).save(b"page")
+
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../etc/passwd", "..%2F..%2Fx", "/abs/x", "a\x00b", "CON", "ｆｏｏ／bar", "A" * 64, "a" * 10_000],
+)
+def test_only_a_sha256_can_name_a_file(tmp_path: Path, name: str) -> None:
+    archive = Archive(tmp_path)
+    with pytest.raises(ValueError):
+        archive.path_for(name)
+    with pytest.raises(ValueError):
+        archive.read(name)
+    with pytest.raises(ValueError):
+        relative_path(name)
+
+
+def test_a_symlinked_directory_cannot_lead_writes_outside_the_root(tmp_path: Path) -> None:
+    root, outside = tmp_path / "archive", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    body = next(
+        b for b in (str(n).encode() for n in range(100_000)) if hashlib.sha256(b).hexdigest()[:2] == "ab"
+    )
+    (root / "ab").symlink_to(outside, target_is_directory=True)
+
+    with pytest.raises(ValueError, match="escapes"):
+        Archive(root).save(body)
+    assert list(outside.rglob("*")) == []
+
+
+def test_sweep_removes_only_unreferenced_pages_and_stale_temp_files(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    kept, orphan = archive.save(b"kept"), archive.save(b"orphan")
+    stale = kept.path.parent / ".tmp-crashed.html"
+    stale.write_bytes(b"half a pa")
+
+    removed = archive.sweep_orphans({kept.sha256})
+
+    assert removed == 1
+    assert kept.path.exists() and not orphan.path.exists() and not stale.exists()
+    assert archive.iter_hashes() == [kept.sha256]
+
+
+def test_an_empty_or_missing_archive_sweeps_nothing(tmp_path: Path) -> None:
+    assert Archive(tmp_path / "never-created").sweep_orphans(set()) == 0

@@ -202,6 +202,16 @@ def test_annual_trades_keep_large_percentages_and_full_width_names(portfolio: Pa
     assert sells[-1]["code"] == "000543" and sells[-1]["amount_yuan"] == 16_775.0
 
 
+def test_annual_trade_totals_and_other_assets(portfolio: Parsed) -> None:
+    doc = portfolio("004352_2024_annual")
+    assert doc["trade_totals"] == {"buy_cost_yuan": 377_472_228.78, "sell_income_yuan": 360_964_796.51}
+    assert doc["other_assets"] == [
+        {"seq": 1, "name": "存出保证金", "amount_yuan": 44_432.71},
+        {"seq": 2, "name": "应收清算款", "amount_yuan": 161_505.93},
+        {"seq": 5, "name": "应收申购款", "amount_yuan": 1_291.41},
+    ]
+
+
 def test_annual_hk_table_with_lettered_labels_all_dash_is_empty(portfolio: Parsed) -> None:
     rows = portfolio("004352_2024_annual")["industry_allocation"]
     assert {r["market"] for r in rows} == {"domestic"}

@@ -78,6 +78,16 @@ def test_full_holdings_lists_add_up_to_their_asset_line(corpus_dir: Path, name: 
     assert _sum(doc.get("precious_metals", [])) == _asset(doc, "贵金属投资")
 
 
+@pytest.mark.parametrize(
+    "name", [n for n in CORPUS if "profile" not in n and not n.startswith(("18", "508"))]
+)
+def test_other_assets_add_up_to_the_other_assets_line(corpus_dir: Path, name: str) -> None:
+    doc = _parsed(corpus_dir / name)
+    assert round(sum(r["amount_yuan"] for r in doc["other_assets"]), 2) == _asset(
+        doc, "其他资产", "其他各项资产"
+    )
+
+
 @pytest.mark.parametrize("name", [n for n in FULL_LISTS if not n.startswith(("007910", "202801"))])
 def test_fund_lists_add_up_to_the_fund_line(corpus_dir: Path, name: str) -> None:
     """007910 prints a 基金投资 line but no fund table; 202801 (QDII) lists only its top ten funds."""

@@ -105,6 +105,7 @@ def test_qdii_country_and_overseas_industry(portfolio: Parsed) -> None:
         "pct_of_nav": 33.87,
     }
     assert doc["top_funds"] == [] and doc["bond_types"] == [] and doc["top_derivatives"] == []
+    assert doc["trade_totals"] == {"buy_cost_yuan": 5_365_184_216.03, "sell_income_yuan": 5_620_942_831.77}
 
 
 def test_qdii_isin_codes_and_bilingual_gics(portfolio: Parsed) -> None:

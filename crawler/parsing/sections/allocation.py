@@ -19,7 +19,8 @@ from crawler.parsing.sections.columns import col, has_values, read_records, tabl
 
 ASSET_ALLOCATION = re.compile(r"^(报告期末|期末)基金资产组合情况$")
 REIT_ASSET_ALLOCATION = re.compile(r"^(报告期末|期末)基金的资产组合情况$")
-HEADINGS: tuple[re.Pattern[str], ...] = (ASSET_ALLOCATION, REIT_ASSET_ALLOCATION)
+OTHER_ASSETS = re.compile(r"^(报告期末|期末)?其他(各项)?资产构成$")
+HEADINGS: tuple[re.Pattern[str], ...] = (ASSET_ALLOCATION, REIT_ASSET_ALLOCATION, OTHER_ASSETS)
 
 _TOTAL = re.compile(r"^(合计|总计)$")
 _COLUMNS = (
@@ -27,6 +28,11 @@ _COLUMNS = (
     col("category", r"^项目$"),
     col("amount_yuan", r"^金额", "number"),
     col("pct", r"比例", "number"),
+)
+_OTHER_COLUMNS = (
+    col("seq", r"^序号$", "int"),
+    col("name", r"^名称$"),
+    col("amount_yuan", r"^金额", "number"),
 )
 
 
@@ -77,3 +83,12 @@ def _row(record: dict[str, Any], pct_key: str, parent: str | None) -> dict[str, 
         "amount_yuan": record["amount_yuan"],
         pct_key: record["pct"],
     }
+
+
+def parse_other_assets(section: Section) -> list[dict[str, Any]]:
+    """``[{seq, name, amount_yuan}]``: the breakdown of the 其他资产 line (receivables, deposits), 合计 and
+    rows printed as ``-`` left out."""
+    rows: list[dict[str, Any]] = []
+    for grid, layout in tables_with(section, _OTHER_COLUMNS, ("name", "amount_yuan")):
+        rows.extend(r for r in read_records(section, grid, layout) if r["amount_yuan"] is not None)
+    return rows

@@ -13,8 +13,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from crawler.exceptions import ParseError
 from crawler.parsing.dom import Section
 from crawler.parsing.sections.columns import Column, col, has_values, read_records, sleeve_of, tables_with
+from crawler.parsing.values import parse_number
 
 _RANKED = r"^(指数投资|积极投资)?(报告期末|期末)?(指数投资|积极投资)?按(公允价值|摊余成本)占基金资产净值比例大小(排序|排名)的"
 _TOP = r"(前[一二三四五六七八九十]+名|所有)?"
@@ -38,7 +40,11 @@ BUYS = re.compile(
 SELLS = re.compile(
     r"^(指数投资|积极投资)?累计卖出金额超出期初基金资产净值2[%％]或前20名的(股票|权益投资)明细$"
 )
+TRADE_TOTALS = re.compile(
+    r"^买入(股票|权益投资)的成本总额及卖出(股票|权益投资)的收入总额$|^(股票|权益投资)的买入成本总额及卖出收入总额$"
+)
 HEADINGS: tuple[re.Pattern[str], ...] = (
+    TRADE_TOTALS,
     STOCKS,
     BONDS,
     ABS,
@@ -116,6 +122,30 @@ def parse_trades(section: Section) -> list[dict[str, Any]]:
         for row in rows:
             row["sleeve"] = sleeve
     return rows
+
+
+def parse_trade_totals(section: Section) -> dict[str, float | None]:
+    """``{buy_cost_yuan, sell_income_yuan}`` from the two label | amount rows (买入…总额, 卖出…总额)."""
+    totals: dict[str, float | None] = {}
+    for table in section.tables:
+        for row in table.rows:
+            label = row[0].text if row else ""
+            key = (
+                "buy_cost_yuan"
+                if label.startswith("买入")
+                else "sell_income_yuan"
+                if label.startswith("卖出")
+                else None
+            )
+            if key is None or len(row) < 2:
+                continue
+            try:
+                totals[key] = parse_number(row[-1].text)
+            except ValueError as exc:
+                raise ParseError(f"unreadable amount: {exc}", section=section.heading) from exc
+    if section.tables and len(totals) != 2:
+        raise ParseError("no 买入/卖出 total rows", section=section.heading)
+    return totals
 
 
 def _rows(

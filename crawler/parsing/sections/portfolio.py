@@ -16,13 +16,22 @@ from typing import Any
 from crawler.exceptions import ParseError
 from crawler.parsing.dom import Page, Section
 from crawler.parsing.sections import allocation, breakdown, holdings
-from crawler.parsing.sections.allocation import parse_asset_allocation, parse_reit_asset_allocation
+from crawler.parsing.sections.allocation import (
+    parse_asset_allocation,
+    parse_other_assets,
+    parse_reit_asset_allocation,
+)
 from crawler.parsing.sections.breakdown import (
     parse_bond_types,
     parse_country_allocation,
     parse_industry_allocation,
 )
-from crawler.parsing.sections.holdings import parse_futures, parse_holdings, parse_trades
+from crawler.parsing.sections.holdings import (
+    parse_futures,
+    parse_holdings,
+    parse_trade_totals,
+    parse_trades,
+)
 
 #: Chapter wrappers of the portfolio report that print no table of their own.
 WRAPPERS = re.compile(
@@ -58,9 +67,10 @@ _LISTS: tuple[tuple[str, re.Pattern[str], _Parser], ...] = (
     ("futures", holdings.FUTURES, parse_futures),
     ("top_buys", holdings.BUYS, parse_trades),
     ("top_sells", holdings.SELLS, parse_trades),
+    ("other_assets", allocation.OTHER_ASSETS, parse_other_assets),
 )
 #: Cheap pre-filter: every portfolio heading contains one of these words.
-_CANDIDATE = re.compile(r"组合|明细|分布|期货")
+_CANDIDATE = re.compile(r"组合|明细|分布|期货|构成|总额")
 
 
 def parse_portfolio(page: Page, errors: dict[str, str] | None = None) -> dict[str, Any]:
@@ -96,6 +106,9 @@ def _dispatch(section: Section, document: dict[str, Any]) -> None:
         result = parse_reit_asset_allocation(section)
         _put_allocation(document, result, "reit_asset_allocation", "reit_portfolio_total")
         return
+    if holdings.TRADE_TOTALS.match(heading):
+        document.setdefault("trade_totals", parse_trade_totals(section))
+        return
     for key, pattern, parser in _LISTS:
         if pattern.match(heading):
             document.setdefault(key, []).extend(parser(section))
@@ -119,4 +132,6 @@ def _keys_of(section: Section) -> list[str]:
         return ["asset_allocation", "total_assets"]
     if allocation.REIT_ASSET_ALLOCATION.match(heading):
         return ["reit_asset_allocation", "reit_portfolio_total"]
+    if holdings.TRADE_TOTALS.match(heading):
+        return ["trade_totals"]
     return [key for key, pattern, _ in _LISTS if pattern.match(heading)][:1]

@@ -45,20 +45,18 @@ def _close(a: float, b: float, tolerance: float) -> bool:
 
 
 def _cents(*values: float) -> float:
-    """Tolerance for a sum of amounts printed to the cent."""
-    return 0.005 * max(1, len(values)) + 1e-9 * max((abs(v) for v in values), default=0.0)
+    """Tolerance for a sum of amounts printed to the cent: exact in decimal, so only float error remains."""
+    return 0.005 + 1e-9 * sum(abs(v) for v in values)
 
 
 def check_asset_total(doc: Doc) -> Result:
     """Top-level asset rows add up to the 合计 row (REIT: the non-ABS portfolio total)."""
-    pairs = [
-        (doc.get(key), doc.get(total_key))
-        for key, total_key in (
-            ("asset_allocation", "total_assets"),
-            ("reit_asset_allocation", "reit_portfolio_total"),
-        )
+    keys = (("asset_allocation", "total_assets"), ("reit_asset_allocation", "reit_portfolio_total"))
+    pairs: list[tuple[list[dict[str, Any]], float]] = [
+        (doc[key], doc[total_key])
+        for key, total_key in keys
+        if doc.get(key) and doc.get(total_key) is not None
     ]
-    pairs = [(rows, total) for rows, total in pairs if rows and total is not None]
     if not pairs:
         return _NOT_APPLICABLE
     for rows, total in pairs:
@@ -130,8 +128,9 @@ def check_nav_per_unit(doc: Doc) -> Result:
     navs = doc.get("nav_per_unit") or {}
     net = doc.get("total_net_assets") or {}
     shares = doc.get("ending_shares") or {}
-    pairs = [(k, v, net.get(k), shares.get(k)) for k, v in navs.items()]
-    pairs = [p for p in pairs if p[2] is not None and p[3]]
+    pairs: list[tuple[str, float, float, float]] = [
+        (k, v, net[k], shares[k]) for k, v in navs.items() if net.get(k) is not None and shares.get(k)
+    ]
     if not pairs:
         return _NOT_APPLICABLE
     for key, nav, assets, count in pairs:
@@ -174,7 +173,7 @@ def check_class_totals(doc: Doc) -> Result:
     if not sums:
         return _NOT_APPLICABLE
     for field, summed, total in sums:
-        if not _close(summed, total, _cents(summed, total) + 0.01):
+        if not _close(summed, total, _cents(summed, total)):
             return f"{field}: classes add up to {summed:.2f}, fund total printed {total:.2f}"
     return None
 
@@ -189,7 +188,7 @@ def check_holder_totals(doc: Doc) -> Result:
         return _NOT_APPLICABLE
     for key, h in rows:
         held = (h.get("institutional_shares") or 0.0) + (h.get("individual_shares") or 0.0)
-        if not _close(held, shares[key], _cents(held, shares[key]) + 0.01):
+        if not _close(held, shares[key], _cents(held, shares[key])):
             return f"{key}: holders hold {held:.2f}, ending shares {shares[key]:.2f}"
     return None
 

@@ -1,0 +1,129 @@
+"""Layouts the corpus lacks: a money-market page and a broken section degrade, they never crash.
+
+The money-market template (report-format.md §7) has no NAV-per-unit row, yields instead of NAV growth and
+maturity/shadow-pricing sections; the page is built with the real EID markup by ``tests.parsing.pages``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from crawler.exceptions import ParseError
+from crawler.parsing import PARSER_VERSION, parse_report
+from crawler.parsing.checks import run_checks
+from tests.parsing import pages
+
+A, B = "某某货币A", "某某货币B"
+BANNER = pages.banner(
+    "某某货币市场基金2025年第1季度报告",
+    "2025-03-31",
+    "甲基金管理有限公司",
+    "乙银行股份有限公司",
+    "2025-04-21",
+)
+BASIC = pages.heading("基金基本情况") + pages.table(
+    ["项目", "数值|c2"],
+    [
+        ["基金简称", "某某货币|c2"],
+        ["基金主代码", "000009|c2"],
+        ["基金运作方式", "契约型开放式|c2"],
+        ["报告期末基金份额总额", "3,000,000.00|c2"],
+        ["下属2级基金的基金简称", A, B],
+        ["下属2级基金的交易代码", "000009", "000010"],
+        ["报告期末下属2级基金的份额总额", "1,000,000.00", "2,000,000.00"],
+    ],
+)
+MAIN = pages.heading("主要财务指标") + pages.table(
+    ["主要财务指标", "主基金(元)", f"{A}(元) 2025-01-01 - 2025-03-31", f"{B}(元) 2025-01-01 - 2025-03-31"],
+    [
+        ["1.本期已实现收益", "", "4,100.00", "9,300.00"],
+        ["2.本期利润", "", "4,100.00", "9,300.00"],
+        ["3.期末基金资产净值", "", "1,000,000.00", "2,000,000.00"],
+        ["七日年化收益率（%）", "", "1.4210", "1.6620"],
+    ],
+    unit="单位：人民币元",
+)
+YIELD = pages.heading(f"基金份额净值收益率及其与同期业绩比较基准收益率的比较{A}", level=3) + pages.table(
+    [
+        "阶段",
+        "净值收益率①",
+        "净值收益率标准差②",
+        "业绩比较基准收益率③",
+        "业绩比较基准收益率标准差④",
+        "①-③",
+        "②-④",
+    ],
+    [["过去三个月", "0.3510%", "0.0010%", "0.3375%", "0.0000%", "0.0135%", "0.0010%"]],
+)
+MATURITY = pages.heading("投资组合平均剩余期限基本情况") + pages.table(
+    ["项目", "天数"], [["报告期末投资组合平均剩余期限", "98"], ["报告期内投资组合平均剩余期限最高值", "110"]]
+)
+SHADOW = pages.heading("“影子定价”与“摊余成本法”确定的基金资产净值的偏离") + pages.table(
+    ["项目", "偏离情况"], [["报告期内偏离度的最高值", "0.0312%"]]
+)
+CHANGES = pages.heading("开放式基金份额变动") + pages.table(
+    ["项目", "某某货币", A, B],
+    [
+        ["报告期期初基金份额总额", "", "900,000.00", "2,100,000.00"],
+        ["报告期期间基金总申购份额", "", "300,000.00", "100,000.00"],
+        ["减：报告期期间基金总赎回份额", "", "200,000.00", "200,000.00"],
+        ["报告期期末基金份额总额", "3,000,000.00", "1,000,000.00", "2,000,000.00"],
+    ],
+)
+
+
+def mmf_page() -> str:
+    return pages.page_with_banner(BANNER, BASIC, MAIN, YIELD, MATURITY, SHADOW, CHANGES)
+
+
+def test_money_market_page_keeps_known_sections_and_maps_no_nav() -> None:
+    report = parse_report(mmf_page())
+    doc = report.document
+    assert (doc["fund_code"], doc["report_kind"], doc["period_start"]) == ("000009", "q1", "2025-01-01")
+    assert [c["code"] for c in doc["share_classes"]] == ["000009", "000010"]
+    assert doc["total_net_assets"] == {A: 1000000.0, B: 2000000.0}
+    assert "nav_per_unit" not in doc  # no 期末基金份额净值 row: nothing is guessed
+    assert doc["indicators"][A]["other"] == {"七日年化收益率（%）": 1.421}
+    assert doc["nav_performance"][A][0]["nav_growth"] == 0.351
+    assert doc["share_changes"][B]["ending"] == 2000000.0
+    assert report.parser_version == PARSER_VERSION
+
+
+def test_money_market_sections_are_reported_unknown() -> None:
+    report = parse_report(mmf_page())
+    assert report.unknown_sections == [
+        "投资组合平均剩余期限基本情况",
+        "“影子定价”与“摊余成本法”确定的基金资产净值的偏离",
+    ]
+    assert report.section_errors == {}
+
+
+def test_money_market_document_passes_its_cross_checks() -> None:
+    doc = parse_report(mmf_page()).document
+    results = run_checks(doc, {"fund_code": "000009", "send_date": "2025-04-21"})
+    assert results["share_changes"] is None
+    assert results["class_totals"] is None
+    assert results["listing_send_date"] is None
+    assert "nav_per_unit" not in results
+
+
+def test_unreadable_section_is_recorded_and_the_rest_still_parsed() -> None:
+    broken = MAIN.replace("1,000,000.00", "见附表")
+    report = parse_report(pages.page_with_banner(BANNER, BASIC, broken, CHANGES))
+    assert "主要财务指标" in report.section_errors
+    assert "见附表" in report.section_errors["主要财务指标"]
+    assert report.document["fund_code"] == "000009"
+    assert report.document["share_changes"][A]["beginning"] == 900000.0
+    assert "total_net_assets" not in report.document
+
+
+def test_unrecognised_title_is_a_section_error_not_a_crash() -> None:
+    odd = pages.banner("某某基金临时公告", "2025-03-31", "甲", "乙", "2025-04-21")
+    report = parse_report(pages.page_with_banner(odd, BASIC))
+    assert "banner" in report.section_errors
+    assert report.document["fund_code"] == "000009"
+
+
+def test_a_page_that_is_not_a_report_raises() -> None:
+    with pytest.raises(ParseError):
+        parse_report("<html><body><h1>系统繁忙</h1></body></html>")

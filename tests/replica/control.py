@@ -110,9 +110,9 @@ def _order(handler: Handler, body: dict[str, Any]) -> tuple[int, Any]:
 def _faults(handler: Handler, method: str, body: dict[str, Any]) -> tuple[int, Any]:
     faults = handler.state.faults
     if method == "POST":
-        faults.mix = FaultMix.from_json(body)
+        faults.set_mix(FaultMix.from_json(body))
     elif method == "DELETE":
-        faults.mix = FaultMix()
+        faults.set_mix(FaultMix())
     return 200, faults.mix.to_json()
 
 
@@ -125,6 +125,7 @@ def _report_fault(handler: Handler, upload_info_id: int, body: dict[str, Any]) -
         raise ControlError(f"unknown fault {fault!r}")
     assign_fault(report, fault, int(body.get("attempts", 2)))
     report.extra["fault_on"] = body.get("on", "page")
+    handler.state.faults.forget(f"report/{upload_info_id}/")
     return 200, report.to_json()
 
 

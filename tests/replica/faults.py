@@ -138,6 +138,16 @@ class FaultState:
     def attempts(self, key: str) -> int:
         return self._attempts.get(key, 0)
 
+    def set_mix(self, mix: FaultMix) -> None:
+        """A new mix counts attempts afresh: "the first k attempts" start when the mix is set."""
+        with self._lock:
+            self.mix = mix
+            self._attempts = {k: v for k, v in self._attempts.items() if k.startswith("report/")}
+
+    def forget(self, prefix: str) -> None:
+        with self._lock:
+            self._attempts = {k: v for k, v in self._attempts.items() if not k.startswith(prefix)}
+
     def decide_mix(self, kind: str, key: str, attempt: int) -> str | None:
         planned = self.mix.plan(kind, key)
         if planned and attempt <= planned[1]:

@@ -27,7 +27,8 @@ def per_report_transient(handler: Handler, report: Report, kind: str, answer: Ca
     """Apply ``report``'s transient fault to its first k attempts at this URL; True when it answered."""
     if report.fault not in TRANSIENT or report.extra.get("fault_on", "page") != kind:
         return False
-    if handler.note["attempt"] > int(report.extra.get("fault_attempts", 2)):
+    attempt = handler.state.faults.attempt(f"report/{report.upload_info_id}/{kind}")
+    if attempt > int(report.extra.get("fault_attempts", 2)):
         return False
     handler.note.update(fault=report.fault, fault_source="report")
     handler.transient(report.fault, answer)

@@ -23,8 +23,9 @@ _GB_LABELS = frozenset({"gb2312", "gbk", "gb18030", "x-gbk", "cp936", "gb_2312-8
 _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _TITLE = re.compile(r"<title>\s*XBRL\s*</title>", re.IGNORECASE)
-#: Texts of pages the site (or a gateway) serves with status 200 instead of the report: worth a retry.
-_ERROR_PAGE_MARKERS = ("系统繁忙", "请稍后再试", "系统错误", "系统异常", "访问过于频繁", "服务器繁忙", "用户登录",
+#: Texts of the pages the site (or a gateway) serves with status 200 when it is busy or failing: worth a
+#: retry. Any other HTML (a portal or login page, say) is not a report and retrying will not change that.
+_ERROR_PAGE_MARKERS = ("系统繁忙", "请稍后再试", "系统错误", "系统异常", "访问过于频繁", "服务器繁忙",
                        "system error", "system busy", "too many requests")
 _HEAD_BYTES = 4096
 

@@ -119,8 +119,9 @@ class Replica:
 
     # --- control API ------------------------------------------------------------------------------------
 
-    def _call(self, method: str, route: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
-        response = self._client.request(method, route, json=body, params=params or None)
+    def _call(self, method: str, route: str, body: dict[str, Any] | None = None,
+              params: dict[str, Any] | None = None) -> Any:
+        response = self._client.request(method, route, json=body, params=params)
         if response.status_code >= 400:
             raise RuntimeError(f"replica {method} {route}: {response.status_code} {response.text}")
         return response.json()
@@ -166,11 +167,11 @@ class Replica:
         return self._call("POST", "publish", body)["ids"]
 
     def catalogue(self, ids: list[int] | None = None) -> list[dict[str, Any]]:
-        return self._call("GET", "catalogue", **_ids(ids))["reports"]
+        return self._call("GET", "catalogue", params=_ids(ids))["reports"]
 
     def oracle(self, ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
         """uploadInfoId -> {sha256, state, reason, also_accepted, fault, ...}."""
-        reports = self._call("GET", "oracle", **_ids(ids))["reports"]
+        reports = self._call("GET", "oracle", params=_ids(ids))["reports"]
         return {int(key): value for key, value in reports.items()}
 
     def expected(self, upload_info_id: int) -> dict[str, Any]:
@@ -178,7 +179,7 @@ class Replica:
         return self._call("GET", f"expected/{upload_info_id}")
 
     def log(self, since: int = 0) -> list[dict[str, Any]]:
-        return self._call("GET", "log", since=since)["entries"]
+        return self._call("GET", "log", params={"since": since})["entries"]
 
     def reset_log(self) -> None:
         self._call("DELETE", "log")

@@ -139,7 +139,8 @@ def _weights(rng: random.Random, count: int) -> list[float]:
 def _stocks(rng: random.Random, target: int, hk: bool) -> list[Holding]:
     if target <= 0:
         return []
-    holdings, codes = [], set()
+    holdings: list[Holding] = []
+    codes: set[str] = set()
     for weight in _weights(rng, rng.randrange(12, 46)):
         market = "hk_connect" if hk and rng.random() < 0.25 else "domestic"
         code = _unique(codes, partial(_stock_code, rng, market))
@@ -179,7 +180,8 @@ def _bond_code(rng: random.Random) -> str:
 def _bonds(rng: random.Random, target: int) -> list[Holding]:
     if target <= 0:
         return []
-    holdings, codes = [], set()
+    holdings: list[Holding] = []
+    codes: set[str] = set()
     for weight in _weights(rng, rng.randrange(5, 26)):
         issuer, kind = rng.choice(_ISSUERS)
         code = _unique(codes, partial(_bond_code, rng))

@@ -11,6 +11,7 @@ from typing import Any
 
 from crawler.models import REPORT_KINDS_BY_CODE
 from tests.replica.catalogue import Report, filter_reports, stable_int
+from tests.replica.faults import LISTING_FAULTS
 from tests.replica.state import ReplicaState
 from tests.replica.synthetic import Partition
 
@@ -51,13 +52,13 @@ def _int(params: dict[str, str], name: str, default: int) -> int:
         return default
 
 
-def search(state: ReplicaState, params: dict[str, str]) -> dict[str, Any]:
-    """One page of results in the site's JSON shape."""
+def search(state: ReplicaState, params: dict[str, str], note: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One page of results in the site's JSON shape; ``note`` (the request log entry) gets rows and faults."""
     call = state.next_search_call()
     filters = {name: params.get(name, "") for name in FILTER_NAMES}
-    if state.config.order == "drift":
-        drift(state, filters)
     with state.catalogue.lock:
+        if state.config.order == "drift":
+            drift(state, filters)
         rows = filter_reports(state.catalogue.all(), filters)
     if state.config.order == "shuffle" or (state.config.order == "drift" and state.config.drift_reshuffle):
         random.Random(stable_int(state.seed, "shuffle", call)).shuffle(rows)
@@ -65,6 +66,11 @@ def search(state: ReplicaState, params: dict[str, str]) -> dict[str, Any]:
     length = _int(params, "iDisplayLength", PAGE_CAP)
     size = PAGE_CAP if length <= 0 else min(length, PAGE_CAP)
     page = rows[start : start + size]
+    spoiled = [report.upload_info_id for report in page if report.fault in LISTING_FAULTS]
+    if note is not None:
+        note.update(rows=len(page), total=len(rows))
+        if spoiled:
+            note.update(fault="listing", fault_source="report", spoiled_ids=spoiled)
     return {
         "iTotalRecords": len(rows),
         "iTotalDisplayRecords": len(rows),

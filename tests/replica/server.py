@@ -59,6 +59,7 @@ class ReplicaServer(ThreadingHTTPServer):
         super().__init__(address, Handler)
         self.state = state
         host, port = self.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         state.base_url = f"http://{host}:{port}"
 
 
@@ -234,7 +235,7 @@ class Handler(BaseHTTPRequestHandler):
             self.note["error"] = str(error)
             self.send_body(self.state.config.error_status, bodies.SYSTEM_ERROR_PAGE, HTML)
             return
-        self.send_body(200, json.dumps(search(self.state, params), ensure_ascii=False).encode("utf-8"),
+        self.send_body(200, json.dumps(search(self.state, params, self.note), ensure_ascii=False).encode("utf-8"),
                        self.state.config.search_content_type)
 
     def _redirect(self) -> None:

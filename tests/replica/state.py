@@ -105,7 +105,7 @@ class ReplicaState:
         self.search_calls = 0
         self.drift_inserted = 0
         self.base_url = ""
-        self._sha_cache: dict[int, str] = {}
+        self._sha_cache: dict[tuple[int, str | None], str] = {}
         self.sha_lock = threading.Lock()
 
     def next_search_call(self) -> int:
@@ -113,12 +113,13 @@ class ReplicaState:
             self.search_calls += 1
             return self.search_calls
 
-    def cached_sha(self, upload_info_id: int) -> str | None:
-        return self._sha_cache.get(upload_info_id)
+    def cached_sha(self, key: tuple[int, str | None]) -> str | None:
+        """The body sha256 of (uploadInfoId, fault), once computed."""
+        return self._sha_cache.get(key)
 
-    def remember_sha(self, upload_info_id: int, sha: str) -> None:
+    def remember_sha(self, key: tuple[int, str | None], sha: str) -> None:
         with self.sha_lock:
-            self._sha_cache[upload_info_id] = sha
+            self._sha_cache[key] = sha
 
     def reset(self) -> None:
         """Forget requests, attempt counters, faults and switches; keep the catalogue."""

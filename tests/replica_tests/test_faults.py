@@ -216,7 +216,7 @@ def test_redirects_off_host_or_scheme(site: Replica, client: httpx.Client, fault
 
 
 def test_redirect_chain_takes_six_hops_to_the_page(site: Replica, client: httpx.Client) -> None:
-    upload_info_id, location = _with_fault(site, client, "redirect_chain")
+    _, location = _with_fault(site, client, "redirect_chain")
     hops = 1
     while "instance_html_view" in location:
         location = client.get(location).headers["location"]

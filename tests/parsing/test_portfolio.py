@@ -84,6 +84,9 @@ def test_quarterly_industry_has_domestic_and_hk_connect_without_totals(portfolio
         (None, "日常消费品", 49_077.0),
         (None, "能源", 37_915.49),
     ]
+    assert portfolio("900015_2024_q2")["industry_classification"] == {
+        "hk_connect": "全球行业分类标准（GICS）"
+    }
 
 
 def test_brokerage_plan_bond_types_add_rows_and_bonds_keep_leading_zeros(portfolio: Parsed) -> None:

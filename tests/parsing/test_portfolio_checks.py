@@ -137,6 +137,28 @@ def test_money_market_bonds_read_amortised_cost_from_a_dd_header() -> None:
     ]
 
 
+def test_money_market_bond_types_at_amortised_cost() -> None:
+    section = _section(
+        "报告期末按债券品种分类的债券投资组合",
+        [
+            ["序号", "债券品种", "摊余成本（元）", "占基金资产净值比例（％）"],
+            ["1", "国家债券", "-", "-"],
+            ["2", "同业存单", "2,000,000,000.00", "41.3"],
+            ["3", "合计", "2,000,000,000.00", "41.3"],
+        ],
+        ["cc", "dd", "dd", "dd"],
+    )
+    assert parse_portfolio(Page(banner=[], sections=[section]))["bond_types"] == [
+        {
+            "seq": 2,
+            "category": "同业存单",
+            "fair_value_yuan": None,
+            "amortised_cost_yuan": 2_000_000_000.0,
+            "pct_of_nav": 41.3,
+        }
+    ]
+
+
 def test_unknown_layout_is_reported_not_mis_mapped() -> None:
     broken = _section(
         "期末按公允价值占基金资产净值比例大小排序的所有股票投资明细", [["甲", "乙"], ["1", "2"]], ["cc", "dd"]

@@ -64,6 +64,9 @@ def test_fof_stock_table_mixes_a_share_and_hk_codes(portfolio: Parsed) -> None:
     assert len(stocks) == 29
     assert (stocks[1]["code"], stocks[1]["name"]) == ("00836", "华润电力")
     assert (stocks[15]["code"], stocks[15]["name"]) == ("03690", "美团-W")
+    assert portfolio("009573_2024_annual")["industry_classification"] == {
+        "hk_connect": "彭博行业分类标准（BICS）"
+    }
 
 
 # --- QDII ---------------------------------------------------------------------------------------------
@@ -105,6 +108,7 @@ def test_qdii_country_and_overseas_industry(portfolio: Parsed) -> None:
         "pct_of_nav": 33.87,
     }
     assert doc["top_funds"] == [] and doc["bond_types"] == [] and doc["top_derivatives"] == []
+    assert doc["industry_classification"] == {"overseas": "彭博行业分类标准"}
     assert doc["trade_totals"] == {"buy_cost_yuan": 5_365_184_216.03, "sell_income_yuan": 5_620_942_831.77}
 
 
@@ -113,6 +117,7 @@ def test_qdii_isin_codes_and_bilingual_gics(portfolio: Parsed) -> None:
     assert doc["top_stocks"][0]["code"] == "KYG017191142"
     assert doc["top_stocks"][27]["code"] == "KYG7170M1033"
     assert doc["industry_allocation"][0]["industry"] == "通信服务 Communication Services"
+    assert doc["industry_classification"] == {"overseas": "全球行业分类标准（GICS）"}
     categories = [r["category"] for r in doc["asset_allocation"]]
     assert categories == ["权益投资", "其中：普通股", "银行存款和结算备付金合计"]
 

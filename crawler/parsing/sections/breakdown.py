@@ -46,6 +46,8 @@ _BOND_TYPE_COLUMNS = (
     _PCT,
 )
 _AMOUNTS = ("fair_value_yuan", "amortised_cost_yuan", "pct_of_nav")
+#: The classification named in a note: ``以上分类采用全球行业分类标准（GICS）``, ``…采用彭博行业分类标准``.
+_CLASSIFICATION = re.compile(r"采用(\S+?分类标准(?:[（(][A-Za-z]+[)）])?)")
 #: A Stock Connect label carrying its own letter code, e.g. ``A 基础材料``.
 _LETTERED = re.compile(r"^([A-Z]) (\S.*)$")
 
@@ -65,15 +67,27 @@ def parse_industry_allocation(section: Section, market: str) -> list[dict[str, A
     return rows
 
 
+def parse_industry_classification(section: Section) -> str | None:
+    """The classification standard a Stock Connect or QDII industry table uses, as its note prints it
+    (managers choose GICS, BICS, Hang Seng, ...); None when the note does not say."""
+    for note in section.notes:
+        m = _CLASSIFICATION.search(note)
+        if m:
+            return m[1]
+    return None
+
+
 def parse_country_allocation(section: Section) -> list[dict[str, Any]]:
     """QDII ``[{country, fair_value_yuan, pct_of_nav}]`` by the market a holding is listed in."""
     return _records(section, _COUNTRY_COLUMNS, ("country", "fair_value_yuan", "pct_of_nav"))
 
 
 def parse_bond_types(section: Section) -> list[dict[str, Any]]:
-    """``[{seq, category, fair_value_yuan | amortised_cost_yuan, pct_of_nav}]``; QDII tables group by
-    credit rating instead of bond type, money-market tables value at amortised cost."""
-    return _records(section, _BOND_TYPE_COLUMNS, ("category", "pct_of_nav"))
+    """``[{seq, category, fair_value_yuan, pct_of_nav}]``; QDII tables group by credit rating instead of
+    bond type, and money-market tables value at amortised cost (``amortised_cost_yuan``, with
+    ``fair_value_yuan`` None)."""
+    rows = _records(section, _BOND_TYPE_COLUMNS, ("category", "pct_of_nav"))
+    return [{"seq": r.get("seq"), "category": r["category"], "fair_value_yuan": None, **r} for r in rows]
 
 
 def _records(section: Section, columns: tuple[Any, ...], required: tuple[str, ...]) -> list[dict[str, Any]]:

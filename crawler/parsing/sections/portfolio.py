@@ -25,6 +25,7 @@ from crawler.parsing.sections.breakdown import (
     parse_bond_types,
     parse_country_allocation,
     parse_industry_allocation,
+    parse_industry_classification,
 )
 from crawler.parsing.sections.holdings import (
     parse_futures,
@@ -69,6 +70,8 @@ _LISTS: tuple[tuple[str, re.Pattern[str], _Parser], ...] = (
     ("top_sells", holdings.SELLS, parse_trades),
     ("other_assets", allocation.OTHER_ASSETS, parse_other_assets),
 )
+#: Industry tables whose note names the classification standard, by market.
+_CLASSIFIED = ((breakdown.HK_INDUSTRY, "hk_connect"), (breakdown.OVERSEAS_INDUSTRY, "overseas"))
 #: Cheap pre-filter: every portfolio heading contains one of these words.
 _CANDIDATE = re.compile(r"组合|明细|分布|期货|构成|总额")
 
@@ -112,7 +115,17 @@ def _dispatch(section: Section, document: dict[str, Any]) -> None:
     for key, pattern, parser in _LISTS:
         if pattern.match(heading):
             document.setdefault(key, []).extend(parser(section))
+            _put_classification(section, document)
             return
+
+
+def _put_classification(section: Section, document: dict[str, Any]) -> None:
+    """``industry_classification[market]``: the standard the first Stock Connect/QDII note names."""
+    for pattern, market in _CLASSIFIED:
+        if pattern.match(section.heading):
+            standard = parse_industry_classification(section)
+            if standard is not None:
+                document.setdefault("industry_classification", {}).setdefault(market, standard)
 
 
 def _put_allocation(

@@ -160,7 +160,7 @@ def _reconcile_one(client: SearchClient, store: DiscoveryStore, key: PartitionKe
                    policy: WalkPolicy | None) -> int | None:
     query = key_query(key)
     before = len(out.incomplete)
-    page = first_page(client, query, out)
+    page = first_page(client, query, out, policy)
     stored = stored_count(store.engine, key)
     if page is not None and page.iTotalRecords > stored:
         log.warning("partition %s: site lists %d, %d stored: scanning the days that fall short", query,

@@ -19,7 +19,9 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
-from crawler.discovery.walk import Piece, Query, SearchClient, WalkPolicy, WalkResult, search, walk
+from crawler.discovery.paging import search
+from crawler.discovery.query import Query, SearchClient, Spend, WalkPolicy
+from crawler.discovery.walk import Piece, WalkResult, walk
 from crawler.exceptions import CircuitOpenError, ListingSchemaError, SourceError
 from crawler.models import ListingPage, ReportRef
 from crawler.storage.discovery import DayCheckpoint, PartitionKey, save_day_checkpoints
@@ -58,15 +60,16 @@ def key_query(key: PartitionKey, send_from: dt.date | None = None, send_to: dt.d
     return Query(key.report_type_code, key.report_year, key.fund_type, send_from, send_to)
 
 
-def first_page(client: SearchClient, query: Query, out: SyncOutcome) -> ListingPage | None:
+def first_page(client: SearchClient, query: Query, out: SyncOutcome,
+               policy: WalkPolicy | None = None) -> ListingPage | None:
     """Page 0 of a query (its site total, and all its rows when it has one page); None when it failed.
 
     A failed request is recorded as an incomplete piece with no site total: "the site could not be read" is
     never mistaken for "the site lists nothing". Only an open circuit propagates.
     """
-    probe = WalkResult(query)
+    probe = Spend()
     try:
-        return search(client, query, 0, probe)
+        return search(client, query, 0, probe, policy or WalkPolicy())
     except CircuitOpenError:
         raise
     except (SourceError, ListingSchemaError) as error:
@@ -87,7 +90,7 @@ def sync_range(client: SearchClient, store: DiscoveryStore, query: Query, known:
     ``known`` maps send dates to the count believed complete for them (checkpoints, or stored counts when
     reconciling); days missing from it count as unknown.
     """
-    page = first if first is not None else first_page(client, query, out)
+    page = first if first is not None else first_page(client, query, out, policy)
     if page is None:
         return None
     inner = sorted(day for day in known if query.covers(day))

@@ -15,53 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import random
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
-from crawler.exceptions import CircuitOpenError, ListingSchemaError, RateLimitedError, SourceError
+from crawler.discovery.paging import Sink, one_pass
+from crawler.discovery.query import PAGE_SIZE, Query, SearchClient, Spend, WalkPolicy
+from crawler.exceptions import CircuitOpenError, ListingSchemaError, SourceError
 from crawler.models import FUND_TYPES, ListingPage, ReportRef
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 20  # the site's hard cap (eid-source.md §2.1)
-
-
-class SearchClient(Protocol):
-    """The part of :class:`crawler.sources.eid.EidClient` discovery uses."""
-
-    def search(self, report_type_code: str, report_year: str, start: int, *, fund_type: str = "",
-               fund_code: str = "", send_from: dt.date | None = None,
-               send_to: dt.date | None = None) -> ListingPage: ...
-
-
-@dataclass(frozen=True)
-class Query:
-    """One search: a partition (type x year x fund type) and an inclusive send-date window (None = open)."""
-
-    report_type_code: str
-    report_year: str
-    fund_type: str = ""
-    send_from: dt.date | None = None
-    send_to: dt.date | None = None
-
-    @property
-    def single_day(self) -> bool:
-        return self.send_from is not None and self.send_from == self.send_to
-
-    def covers(self, day: dt.date) -> bool:
-        return (self.send_from is None or day >= self.send_from) and (self.send_to is None or day <= self.send_to)
-
-    def window(self, send_from: dt.date | None, send_to: dt.date | None) -> Query:
-        return replace(self, send_from=send_from, send_to=send_to)
-
-    def __str__(self) -> str:
-        dates = f" {self.send_from or '…'}..{self.send_to or '…'}" if self.send_from or self.send_to else ""
-        fund = f" {self.fund_type}" if self.fund_type else ""
-        return f"{self.report_type_code}/{self.report_year or 'any'}{fund}{dates}"
+__all__ = ["Piece", "Query", "SearchClient", "WalkPolicy", "WalkResult", "date_windows", "walk"]
 
 
 @dataclass(frozen=True)
@@ -79,14 +44,13 @@ class Piece:
 
 
 @dataclass
-class WalkResult:
+class WalkResult(Spend):
     """Every report seen for a query, the pieces it was settled in, and the requests it cost."""
 
-    query: Query
+    query: Query = field(default_factory=lambda: Query("", ""))
     site_total: int | None = None
     refs: dict[int, ReportRef] = field(default_factory=dict)
     pieces: list[Piece] = field(default_factory=list)
-    requests: int = 0
 
     @property
     def complete(self) -> bool:
@@ -95,28 +59,6 @@ class WalkResult:
     @property
     def incomplete(self) -> list[Piece]:
         return [piece for piece in self.pieces if not piece.complete]
-
-
-@dataclass(frozen=True)
-class WalkPolicy:
-    """Bounds on effort: passes over a date range before it is split, minimum passes over a single day."""
-
-    passes_before_date_split: int = 1
-    leaf_passes: int = 6
-    page_attempts: int = 4  # tries of one page on a transient error, with exponential backoff and jitter
-    retry_base: float = 0.5
-    retry_cap: float = 30.0
-
-
-@dataclass
-class _Pass:
-    total: int
-    stable: bool
-    ids: set[int]
-    error: str = ""  # the last page that had to be skipped, and why
-
-
-Sink = Callable[[list[ReportRef]], None]
 
 
 @dataclass
@@ -137,35 +79,9 @@ def walk(client: SearchClient, query: Query, *, first: ListingPage | None = None
     ``sink`` receives each page's rows as they arrive, so a crash mid-walk loses only listing requests.
     Raises only :class:`CircuitOpenError` (crawling is paused); other failures become incomplete pieces.
     """
-    ctx = _Walk(client, policy or WalkPolicy(), WalkResult(query), sink)
+    ctx = _Walk(client, policy or WalkPolicy(), WalkResult(query=query), sink)
     _converge(ctx, query, {}, first)
     return ctx.result
-
-
-def search(client: SearchClient, query: Query, start: int, result: WalkResult,
-           policy: WalkPolicy | None = None) -> ListingPage:
-    """One listing page, counted; transient failures are retried with exponential backoff and full jitter.
-
-    A 429's Retry-After is honoured. :class:`CircuitOpenError` and :class:`ListingSchemaError` (permanent
-    for that page) are raised at once, as is the last transient error once the attempts are used up.
-    """
-    policy = policy or WalkPolicy()
-    for attempt in range(1, policy.page_attempts + 1):
-        result.requests += 1
-        try:
-            return client.search(query.report_type_code, query.report_year, start, fund_type=query.fund_type,
-                                 send_from=query.send_from, send_to=query.send_to)
-        except CircuitOpenError:
-            raise
-        except SourceError as error:
-            if attempt == policy.page_attempts:
-                raise
-            delay = random.uniform(0, min(policy.retry_cap, policy.retry_base * 2 ** attempt))
-            if isinstance(error, RateLimitedError) and error.retry_after:
-                delay = min(policy.retry_cap, error.retry_after) + delay / 10
-            log.info("search %s offset %d failed (%s), retry %d in %.1fs", query, start, error, attempt, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 def _converge(ctx: _Walk, query: Query, seed: dict[int, ReportRef], first: ListingPage | None) -> None:
@@ -174,14 +90,15 @@ def _converge(ctx: _Walk, query: Query, seed: dict[int, ReportRef], first: Listi
     attempt, previous = 0, None
     while True:
         try:
-            done = _one_pass(ctx, query, first if attempt == 0 else None, seen)
+            done = one_pass(ctx.client, query, first if attempt == 0 else None, seen, ctx.result, ctx.policy,
+                            ctx.sink)
         except CircuitOpenError:
             raise
         except SourceError as error:
             _settle(ctx.result, query, total, seen, f"{type(error).__name__}: {error}")
             return
         except ListingSchemaError as error:
-            _split(ctx, query, seen, total, f"page 0 rejected: {error}")
+            _split(ctx, query, seen, total, f"listing rejected: {error}")
             return
         attempt, total = attempt + 1, done.total
         if query == ctx.result.query:
@@ -206,43 +123,6 @@ def _pass_limit(query: Query, policy: WalkPolicy, total: int) -> int:
     if not query.single_day:
         return policy.passes_before_date_split
     return max(policy.leaf_passes, math.ceil(2 * math.log(total + 1)) + 2)
-
-
-def _one_pass(ctx: _Walk, query: Query, first: ListingPage | None, seen: dict[int, ReportRef]) -> _Pass:
-    """Page from offset 0 to the total, advancing by the rows actually received and re-reading the total.
-
-    A page the site sends malformed (ListingSchemaError) is skipped, so one bad row costs its page, not the
-    rest of the walk; the pass then cannot converge and splitting narrows the bad row down.
-    """
-    page = first if first is not None else search(ctx.client, query, 0, ctx.result, ctx.policy)
-    done = _Pass(page.iTotalRecords, True, set())
-    start = 0
-    while True:
-        refs = [ReportRef.from_row(row, query.report_type_code) for row in page.aaData]
-        if ctx.sink is not None and refs:
-            ctx.sink(refs)
-        for ref in refs:
-            seen[ref.upload_info_id] = ref
-            done.ids.add(ref.upload_info_id)
-        start += len(refs)
-        if start >= done.total or not refs:
-            return done
-        page = _next_page(ctx, query, start, done)
-        if page.iTotalRecords != done.total:
-            log.info("walk %s: total moved from %d to %d at offset %d", query, done.total, page.iTotalRecords, start)
-            done.total, done.stable = page.iTotalRecords, False
-
-
-def _next_page(ctx: _Walk, query: Query, start: int, done: _Pass) -> ListingPage:
-    while True:
-        try:
-            return search(ctx.client, query, start, ctx.result, ctx.policy)
-        except ListingSchemaError as error:
-            done.error = f"page at offset {start} rejected: {error}"
-            log.warning("walk %s: %s", query, done.error)
-            start += PAGE_SIZE
-            if start >= done.total:
-                return ListingPage(iTotalRecords=done.total, aaData=[])
 
 
 def _settle(result: WalkResult, query: Query, total: int | None, seen: dict[int, ReportRef],

@@ -1,0 +1,70 @@
+"""Discovery runs against the real replica (in a thread) and a real database (SQLite in a temp dir by default)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crawler.sources.eid import EidClient
+from crawler.storage import Store, dispose_engines, make_engine, upgrade
+from tests.replica import Replica
+from tests.storage.fixtures import pg_database_url
+
+__all__ = ["pg_database_url"]
+
+SEARCH_PATH = "/fund/disclose/advanced_search_xbrl.do"
+USER_AGENT = "fundcrawl-test/1 (+https://example.org/fundcrawl)"
+
+
+@pytest.fixture
+def site() -> Iterator[Replica]:
+    with Replica(seed=11) as replica:
+        yield replica
+
+
+@pytest.fixture
+def client(site: Replica) -> Iterator[EidClient]:
+    with EidClient(site.url, USER_AGENT) as eid:
+        yield eid
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'fundcrawl.sqlite'}"
+    upgrade(url)
+    yield url
+    dispose_engines()
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    return Store(make_engine(db_url))
+
+
+def publish(site: Replica, count: int, code: str = "FB030010", year: str = "2025", **options: str) -> list[int]:
+    """Publish in small batches (the replica draws ids at random, so big batches can collide)."""
+    ids: list[int] = []
+    while len(ids) < count:
+        ids += site.publish(min(50, count - len(ids)), code, year, **options)
+    return ids
+
+
+def search_requests(site: Replica, since: int = 0) -> int:
+    """Search requests the replica received after log position ``since``."""
+    return sum(1 for entry in site.log(since) if entry["path"] == SEARCH_PATH)
+
+
+def log_position(site: Replica) -> int:
+    return len(site.log())
+
+
+def stored_ids(store: Store) -> list[int]:
+    """Every report id in the database (with duplicates, if the schema ever allowed them)."""
+    from sqlalchemy import select
+
+    from crawler.storage.tables import reports
+
+    with store.engine.connect() as connection:
+        return list(connection.scalars(select(reports.c.upload_info_id)))

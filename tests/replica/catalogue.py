@@ -135,6 +135,7 @@ class Catalogue:
         self._by_stem: dict[str, Report] = {}
         self._seqs: dict[tuple[str, int], set[int]] = {}
         self._ordered: list[Report] | None = None
+        self._filtered: dict[tuple[tuple[str, str], ...], list[Report]] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -151,6 +152,7 @@ class Catalogue:
             self._by_id[report.upload_info_id] = report
             self._by_stem[report.stem] = report
             self._ordered = None
+            self._filtered.clear()
             return report
 
     def get(self, upload_info_id: int) -> Report | None:
@@ -175,6 +177,17 @@ class Catalogue:
                     key=lambda r: (-r.send_date.toordinal(), stable_int("order", r.upload_info_id)),
                 )
             return self._ordered
+
+    def search(self, filters: dict[str, str]) -> list[Report]:
+        """Reports matching ``filters`` in default order; cached until the catalogue changes (a walk repeats them)."""
+        key = tuple(sorted((k, v) for k, v in filters.items() if v))
+        with self.lock:
+            found = self._filtered.get(key)
+            if found is None:
+                if len(self._filtered) > 256:
+                    self._filtered.clear()
+                found = self._filtered[key] = filter_reports(self.all(), filters)
+            return list(found)
 
     def free_id(self, candidate: int) -> int:
         """The first unused id at or after ``candidate``."""

@@ -10,7 +10,7 @@ import urllib.parse
 from typing import Any
 
 from crawler.models import REPORT_KINDS_BY_CODE
-from tests.replica.catalogue import Report, filter_reports, stable_int
+from tests.replica.catalogue import Report, stable_int
 from tests.replica.faults import LISTING_FAULTS
 from tests.replica.state import ReplicaState
 from tests.replica.synthetic import Partition
@@ -59,7 +59,7 @@ def search(state: ReplicaState, params: dict[str, str], note: dict[str, Any] | N
     with state.catalogue.lock:
         if state.config.order == "drift":
             drift(state, filters)
-        rows = filter_reports(state.catalogue.all(), filters)
+        rows = state.catalogue.search(filters)
     if state.config.order == "shuffle" or (state.config.order == "drift" and state.config.drift_reshuffle):
         random.Random(stable_int(state.seed, "shuffle", call)).shuffle(rows)
     start = max(0, _int(params, "iDisplayStart", 0))

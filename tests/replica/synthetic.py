@@ -129,7 +129,7 @@ class Publisher:
         self, partition: Partition, kind: str, index: int, fund_type: str, first: dt.date, last: dt.date
     ) -> Report:
         rng = random.Random(stable_int(self.seed, partition, index))
-        fund = fund_profile(index, fund_type or rng.choice(list(TYPE_WORDS)))
+        fund = fund_profile(index, fund_type or natural_fund_type(index))
         send = pick_send_date(rng, first, last)
         candidate = 22_200_000 + stable_int(self.seed, "id", partition, index) % 900_000
         return Report(
@@ -149,6 +149,11 @@ class Publisher:
             page_seed=stable_int(self.seed, "page", partition, index),
             extra=fund,
         )
+
+
+def natural_fund_type(index: int) -> str:
+    """The fund type of synthetic fund ``index`` when the publisher does not ask for one (stable per fund)."""
+    return tuple(TYPE_WORDS)[stable_int("type", index) % len(TYPE_WORDS)]
 
 
 def fund_profile(index: int, fund_type: str) -> dict[str, Any]:

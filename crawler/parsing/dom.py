@@ -246,13 +246,20 @@ def _table_rows(table: etree._Element) -> Iterator[etree._Element]:
 
 
 def _read_cell(td: etree._Element) -> Cell:
-    """A cell's text: ``<p>`` boundaries become one space, whitespace collapsed."""
-    paras = td.findall("p")
-    if len(paras) > 1:
-        text = " ".join(t for t in (normalise(_STRING(p)) for p in paras) if t)
+    """A cell's text: child-element boundaries (``<p>``, ``<br/>``) become one space, whitespace collapsed.
+
+    The common cell is ``td > p`` with plain text, read without building any intermediate list.
+    """
+    if len(td) == 1 and not len(td[0]) and not (td.text or "").strip():
+        text = td[0].text or ""
     else:
-        text = normalise(_STRING(td))
-    return Cell(text, _span(td.get("colspan")), _span(td.get("rowspan")))
+        text = " ".join(td.itertext())
+    colspan, rowspan = td.get("colspan"), td.get("rowspan")
+    return Cell(
+        normalise(text),
+        1 if colspan is None else _span(colspan),
+        1 if rowspan is None else _span(rowspan),
+    )
 
 
 def _text(el: etree._Element) -> str:

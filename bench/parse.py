@@ -1,0 +1,123 @@
+"""Parser speed and memory on the real corpus, against the lxml DOM-only floor (issue 3 "Speed and memory").
+
+Prints one JSON object: per report kind the median and p95 milliseconds per page for full extraction
+(``parse_report``), pages per second on one core, the floor (``lxml.html.fromstring`` on the same bytes,
+measured in the same run) and the ratio, and the tracemalloc peak per page against the page size.
+
+    .venv/bin/python bench/parse.py [--corpus ../shared/corpus] [--repeat 7]
+
+tracemalloc sees Python allocations only; libxml2's own tree lives in C memory, so ``max_rss_mb`` (the
+whole process) is printed as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import resource
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lxml.html
+
+from crawler.parsing import PARSER_VERSION, parse_report
+
+DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
+
+
+def kind_of(row: dict[str, str]) -> str:
+    """Report kind for grouping; REIT annual reports form their own group (they are twice the size)."""
+    kind = row["report_kind"]
+    if kind.startswith("q"):
+        return "quarterly"
+    if kind == "annual" and row["fund_code"].startswith(("508", "180")):
+        return "reit_annual"
+    return kind
+
+
+def best_of(fn: Callable[[], Any], repeat: int) -> float:
+    """Median seconds of ``repeat`` calls (after one warm-up call), with the GC paused while timing."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        gc.disable()
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+        gc.enable()
+    return statistics.median(samples)
+
+
+def peak_bytes(body: bytes) -> int:
+    gc.collect()
+    tracemalloc.start()
+    parse_report(body)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def measure(corpus: Path, repeat: int) -> dict[str, Any]:
+    with (corpus / "MANIFEST.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    pages = []
+    for row in rows:
+        body = (corpus / row["file"]).read_bytes()
+        full = best_of(lambda b=body: parse_report(b), repeat)
+        floor = best_of(lambda b=body: lxml.html.fromstring(b), repeat)
+        peak = peak_bytes(body)
+        pages.append({"kind": kind_of(row), "bytes": len(body), "full": full, "floor": floor, "peak": peak})
+    return summarise(pages)
+
+
+def summarise(pages: list[dict[str, Any]]) -> dict[str, Any]:
+    kinds: dict[str, Any] = {}
+    for kind in sorted({p["kind"] for p in pages}):
+        group = [p for p in pages if p["kind"] == kind]
+        kinds[kind] = {
+            "pages": len(group),
+            "median_ms": round(statistics.median(p["full"] for p in group) * 1000, 2),
+            "p95_ms": round(p95([p["full"] for p in group]) * 1000, 2),
+            "floor_median_ms": round(statistics.median(p["floor"] for p in group) * 1000, 2),
+            "median_kb": round(statistics.median(p["bytes"] for p in group) / 1024),
+        }
+    ratios = [p["full"] / p["floor"] for p in pages]
+    memory = [p["peak"] / p["bytes"] for p in pages]
+    return {
+        "parser_version": PARSER_VERSION,
+        "pages": len(pages),
+        "by_kind": kinds,
+        "median_ms": round(statistics.median(p["full"] for p in pages) * 1000, 2),
+        "p95_ms": round(p95([p["full"] for p in pages]) * 1000, 2),
+        "pages_per_second_one_core": round(len(pages) / sum(p["full"] for p in pages), 1),
+        "floor_lxml_median_ms": round(statistics.median(p["floor"] for p in pages) * 1000, 2),
+        "ratio_to_floor_median": round(statistics.median(ratios), 2),
+        "ratio_to_floor_p95": round(p95(ratios), 2),
+        "ratio_to_floor_total": round(sum(p["full"] for p in pages) / sum(p["floor"] for p in pages), 2),
+        "peak_tracemalloc_x_page_size_median": round(statistics.median(memory), 2),
+        "peak_tracemalloc_x_page_size_max": round(max(memory), 2),
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    print(json.dumps(measure(args.corpus.resolve(), args.repeat), ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

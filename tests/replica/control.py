@@ -1,6 +1,6 @@
 """The control API under ``/_replica/`` (JSON), so tests, chaos scripts and benches in other processes drive it.
 
-    GET    health                      {"ok", "url", "reports"}
+    GET    health                      {"ok", "url", "reports", "requests" (= log length)}
     GET    config | POST config        switches (see state.Config); POST takes a partial object
     POST   order                       {"mode": "stable"|"shuffle"|"drift", drift_* options}
     GET    faults | POST faults        the transient mix: {"rate", "kinds", "paths", "max_failures", "seed"}
@@ -63,7 +63,7 @@ def _route(handler: Handler, method: str, route: str, body: dict[str, Any]) -> t
     state = handler.state
     key = (method, route)
     if key == ("GET", "health"):
-        return 200, {"ok": True, "url": state.base_url, "reports": len(state.catalogue)}
+        return 200, {"ok": True, "url": state.base_url, "reports": len(state.catalogue), "requests": len(state.log)}
     if key == ("GET", "config"):
         return 200, state.config.to_json()
     if key == ("POST", "config"):

@@ -178,6 +178,10 @@ class Replica:
         """The generator's fundcrawl.report/1 document for a generated report."""
         return self._call("GET", f"expected/{upload_info_id}")
 
+    def log_position(self) -> int:
+        """How many requests the log holds: pass it to :meth:`log` later to read only what came after."""
+        return int(self.health()["requests"])
+
     def log(self, since: int = 0) -> list[dict[str, Any]]:
         return self._call("GET", "log", params={"since": since})["entries"]
 

@@ -63,8 +63,19 @@ def oracle_entry(state: ReplicaState, report: Report) -> dict[str, Any]:
     if outcome["state"] == "stored" or any(o["state"] == "stored" for o in outcome["also_accepted"]):
         sha = body_sha(state, report)
     return {"upload_info_id": report.upload_info_id, "fault": report.fault, "sha256": sha, **outcome,
+            "sha256_alternatives": _alternatives(state, report),
             "fund_code": report.fund_code, "report_type_code": report.report_type_code,
             "report_year": report.report_year, "send_date": report.send_date.isoformat()}
+
+
+def _alternatives(state: ReplicaState, report: Report) -> list[str]:
+    """Other bodies a client may rightly store: a mislabelled GB page transcoded to UTF-8 (with its meta
+    charset rewritten, or as is)."""
+    if report.fault != "gb2312_mislabel":
+        return []
+    text = served_body(state, report).decode("gb18030")
+    variants = (text.replace("charset=gb2312", "charset=utf-8", 1), text)
+    return [hashlib.sha256(variant.encode("utf-8")).hexdigest() for variant in variants]
 
 
 def body_sha(state: ReplicaState, report: Report) -> str:

@@ -51,7 +51,7 @@ def test_request_log_counts_requests_and_resets(site: Replica, client: httpx.Cli
     assert [(e["method"], e["path"], e["status"], e["kind"]) for e in entries] == [
         ("GET", VIEW, 404, "redirect")]
     assert entries[0]["client"] == "127.0.0.1" and entries[0]["bytes"] > 0 and entries[0]["query"] == "instanceid=1"
-    assert site.log(since=1) == []
+    assert site.log(since=1) == [] and site.log_position() == 1
     site.reset_log()
     assert site.log() == []
 

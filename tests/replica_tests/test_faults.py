@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import threading
 import zlib
@@ -204,7 +205,10 @@ def test_gb2312_label_hides_gb18030_only_characters(site: Replica, client: httpx
     assert GB18030_ONLY in response.content.decode("gb18030")
     with pytest.raises(UnicodeDecodeError):
         response.content.decode("gb2312")
-    assert site.oracle([upload_info_id])[upload_info_id]["state"] == "stored"
+    oracle = site.oracle([upload_info_id])[upload_info_id]
+    assert oracle["state"] == "stored" and oracle["sha256"] == hashlib.sha256(response.content).hexdigest()
+    utf8 = response.content.decode("gb18030").replace("charset=gb2312", "charset=utf-8", 1).encode()
+    assert hashlib.sha256(utf8).hexdigest() in oracle["sha256_alternatives"]
 
 
 @pytest.mark.parametrize("fault,prefix", [("redirect_other_host", "http://127.0.0.2:"),

@@ -25,9 +25,9 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crawler.exceptions import CrawlerError  # noqa: E402
-from crawler.sources import EidClient, RedisCircuitBreaker, RedisRateLimiter  # noqa: E402
-from tests.replica import Replica  # noqa: E402
+from crawler.exceptions import CrawlerError
+from crawler.sources import EidClient, RedisCircuitBreaker, RedisRateLimiter
+from tests.replica import Replica
 
 USER_AGENT = "fundcrawl-bench/1 (+https://github.com/fundcrawl/fundcrawl)"
 

@@ -4,6 +4,12 @@ One pass over the page's sections sends each portfolio heading to its parser. A 
 page prints at least one of its sections, even with nothing in it (an empty list: "printed, nothing
 held"); it is absent when the page has no such section. Wrapper headings (期末按公允价值…股票投资明细
 above the level-3 所有股票投资明细) print no table and so add no rows.
+
+Keys: ``asset_allocation`` + ``total_assets`` (REIT: ``reit_asset_allocation`` + ``reit_portfolio_total``,
+the non-ABS portfolio), ``other_assets``, ``industry_allocation`` (+ ``industry_classification``),
+``country_allocation``, ``top_stocks``, ``bond_types``, ``top_bonds``, ``top_abs``, ``precious_metals``,
+``top_warrants``, ``top_derivatives``, ``top_funds``, ``futures``, ``top_buys``, ``top_sells``,
+``trade_totals``.
 """
 
 from __future__ import annotations

@@ -159,6 +159,29 @@ def test_money_market_bond_types_at_amortised_cost() -> None:
     ]
 
 
+def test_stock_connect_label_with_its_own_letter_code() -> None:
+    """Some managers print Stock Connect industries as ``A 基础材料`` (004352, all ``-`` there)."""
+    section = _section(
+        "报告期末按行业分类的港股通投资股票投资组合",
+        [
+            ["行业类别", "公允价值（人民币）", "占基金资产净值比例（％）"],
+            ["A 基础材料", "1,000.00", "0.10"],
+            ["B 消费者非必需品", "-", "-"],
+            ["合计", "1,000.00", "0.10"],
+        ],
+        ["cc", "dd", "dd", "dd"],
+    )
+    assert parse_portfolio(Page(banner=[], sections=[section]))["industry_allocation"] == [
+        {
+            "market": "hk_connect",
+            "code": "A",
+            "industry": "基础材料",
+            "fair_value_yuan": 1000.0,
+            "pct_of_nav": 0.1,
+        }
+    ]
+
+
 def test_unknown_layout_is_reported_not_mis_mapped() -> None:
     broken = _section(
         "期末按公允价值占基金资产净值比例大小排序的所有股票投资明细", [["甲", "乙"], ["1", "2"]], ["cc", "dd"]

@@ -209,7 +209,7 @@ def test_gold_feeder_lists_its_target_etf(portfolio: Parsed) -> None:
 
 def test_futures_etf_contracts_without_summary_rows(portfolio: Parsed) -> None:
     doc = portfolio("159980_2024_annual")
-    futures = doc["futures"]
+    futures = doc["futures"]  # the page's commented-out 股指期货持仓和损益明细 tables add nothing
     assert [r["code"] for r in futures] == ["AL2503", "CU2503", "NI2503", "PB2503", "SN2503", "ZN2503"]
     assert futures[1] == {
         "code": "CU2503",

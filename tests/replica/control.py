@@ -45,10 +45,9 @@ def handle(handler: Handler, route: str) -> None:
 
 
 def _read_json(handler: Handler) -> dict[str, Any]:
-    length = int(handler.headers.get("Content-Length") or 0)
-    if not length:
+    if not handler.body:
         return {}
-    data = json.loads(handler.rfile.read(length).decode("utf-8"))
+    data = json.loads(handler.body.decode("utf-8"))
     if not isinstance(data, dict):
         raise ControlError("body must be a JSON object")
     return data

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, BinaryIO
 
-from tests.replica import bodies, control, routes
+from tests.replica import bodies, control, extras, routes
 from tests.replica.search import BadAoData, parse_aodata, search
 from tests.replica.state import ReplicaState
 
@@ -103,6 +103,11 @@ class Handler(BaseHTTPRequestHandler):
         self.status = 0
         self.truncating = False
         self.forced_type: str | None = None
+        # Read any request body up front, so a keep-alive connection never parses it as the next request.
+        self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.body and "form-urlencoded" in (self.headers.get("Content-Type") or ""):
+            form = urllib.parse.parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+            self.query = {**form, **self.query}
         start_bytes = self.wfile.count
         try:
             self._dispatch(url.path)
@@ -128,6 +133,8 @@ class Handler(BaseHTTPRequestHandler):
             self._with_faults("redirect", self._redirect)
         elif path.startswith(PAGE_PREFIX) and path.endswith(".html") and self.command in ("GET", "HEAD"):
             self._with_faults("page", lambda: self._page(path))
+        elif path in extras.EXTRA_PATHS and self.command in ("GET", "POST"):
+            self.send_json(200, extras.answer(self.state, path, self.query.get("sEcho", ["1"])[0]))
         elif path in (SEARCH_PATH, REDIRECT_PATH):
             self.send_body(405, bodies.NOT_FOUND_PAGE, HTML)
         else:

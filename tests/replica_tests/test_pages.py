@@ -77,3 +77,15 @@ def test_xml_and_other_variants_of_the_page_path_are_404_html(client: httpx.Clie
         response = client.get(variant)
         assert response.status_code == 404, variant
         assert response.headers["content-type"].startswith("text/html")
+
+
+def test_optional_endpoints_answer_in_the_site_shapes(client: httpx.Client) -> None:
+    metadata = client.post("/fund/disclose/xbrlAfficheSearchData.json", data={"reportTypeStatus": "01"}).json()
+    assert len(metadata["fundTypeList"]) == 9 and metadata["yearList"][-1] == "1997"
+    teaser = client.get("/fund/disclose/indexXbrlData.json").json()
+    assert all(len(rows) <= 5 for rows in teaser.values()) and len(teaser) == 4
+    assert isinstance(teaser["seasonXBRLReportList"][0]["idStr"], str)
+    table = [client.get("/fund/disclose/xbrlAfficheData.json", params={"iDisplayStart": start}).json()
+             for start in (0, 20)]
+    assert table[0]["aaData"] == table[1]["aaData"] and len(table[0]["aaData"]) == 20
+    assert table[0]["iTotalRecords"] > 20

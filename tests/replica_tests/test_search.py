@@ -116,3 +116,10 @@ def test_drift_inserts_rows_so_the_total_moves_mid_walk(corpus_dir: object) -> N
                   for i in range(5)]
         assert totals == [42, 44, 45, 45, 45]
         assert len(site.catalogue()) == 45
+
+
+def test_search_also_accepts_a_form_post(client: httpx.Client) -> None:
+    from tests.replica_tests.conftest import aodata
+
+    response = client.post(SEARCH, data={"aoData": aodata(reportTypeCode="FB010010", reportYear="2024")})
+    assert response.json()["iTotalRecords"] == 29

@@ -17,6 +17,7 @@ from crawler.models import ParsedReport
 from crawler.parsing.assemble import assemble
 from crawler.parsing.dom import Page, load_page
 from crawler.parsing.headings import known_patterns, unknown_headings
+from crawler.parsing.sections.audit import parse_audit
 from crawler.parsing.sections.basic_info import parse_basic_info
 from crawler.parsing.sections.holders import parse_holders
 from crawler.parsing.sections.indicators import parse_indicators
@@ -70,6 +71,7 @@ def _parse_sections(page: Page, errors: dict[str, str]) -> _Parts:
     parts["managers"] = _run("managers", errors, parse_managers, page)
     parts["holders"] = _run("holders", errors, parse_holders, page, classes)
     parts["reit"] = _run("reit", errors, parse_reit, page)
+    parts["audit"] = _run("audit", errors, parse_audit, page)
     parts["portfolio"] = _run("portfolio", errors, parse_portfolio, page, errors)
     return parts
 

@@ -52,11 +52,28 @@ def assemble(parts: dict[str, dict[str, Any]], *, schema: str, parser_version: s
     )
     doc["period_start"] = _period_start(meta, parts["indicators"], parts["statements"])
     _figures(doc, parts)
-    for key in ("share_changes", "performance", "managers", "holders", "reit", "portfolio", "statements"):
+    for key in (
+        "share_changes",
+        "performance",
+        "managers",
+        "holders",
+        "reit",
+        "audit",
+        "portfolio",
+        "statements",
+    ):
         doc.update(parts[key])
+    _reit_total_assets(doc)
     for key in _INTERNAL:
         doc.pop(key, None)
     return {**{k: doc.get(k) for k in _LEADING}, **{k: v for k, v in doc.items() if k not in _LEADING}}
+
+
+def _reit_total_assets(doc: dict[str, Any]) -> None:
+    """REIT total assets are 期末基金总资产 (their allocation table covers only the non-ABS portfolio)."""
+    fund = (doc.get("indicators") or {}).get(TOTAL, {})
+    if "total_assets" not in doc and doc.get("reit") is not None and "total_assets_end" in fund:
+        doc["total_assets"] = fund["total_assets_end"]
 
 
 def _period_start(meta: dict[str, Any], indicators: dict[str, Any], statements: dict[str, Any]) -> str | None:

@@ -69,14 +69,26 @@ def check_asset_total(doc: Doc) -> Result:
 
 
 def check_balance_sheet(doc: Doc) -> Result:
-    """Fund net assets in the indicators equal the balance sheet's 净资产合计 (REIT: 所有者权益合计)."""
-    printed = (doc.get("total_net_assets") or {}).get("total")
+    """Net assets (净资产合计; REIT 所有者权益合计) and total assets (资产总计) equal the balance sheet."""
     sheet = doc.get("balance_sheet") or {}
-    balance = sheet.get("净资产合计", sheet.get("所有者权益合计"))
-    if printed is None or balance is None:
+    pairs = [
+        (
+            "net assets",
+            (doc.get("total_net_assets") or {}).get("total"),
+            sheet.get("净资产合计", sheet.get("所有者权益合计")),
+        ),
+        ("total assets", doc.get("total_assets"), sheet.get("资产总计")),
+    ]
+    pairs = [
+        (name, printed, balance)
+        for name, printed, balance in pairs
+        if printed is not None and balance is not None
+    ]
+    if not pairs:
         return _NOT_APPLICABLE
-    if not _close(printed, balance, 0.005):
-        return f"net assets {printed:.2f} in the indicators, {balance:.2f} in the balance sheet"
+    for name, printed, balance in pairs:
+        if not _close(printed, balance, 0.005):
+            return f"{name} {printed:.2f} in the report, {balance:.2f} in the balance sheet"
     return None
 
 

@@ -19,7 +19,11 @@ from crawler.exceptions import ParseError
 
 #: U+FEFF appears as a stray byte-order mark in the body of some quarterly pages.
 _BOM = "\ufeff"
-_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=False, no_network=True)
+#: EID pages are UTF-8 (report-format.md §1); forcing it also covers pages without the meta declaration,
+#: which libxml2 would otherwise read as Latin-1.
+_PARSER = etree.HTMLParser(
+    encoding="utf-8", remove_comments=True, remove_pis=True, huge_tree=False, no_network=True
+)
 _STRING = etree.XPath("string()")
 #: Tags of the blocks the linearising pass looks at (libxml2's XPath union is slower than one iter()).
 _EVENT_TAGS = ("td", "a", "p", "table")

@@ -29,7 +29,7 @@ def consistent() -> dict[str, Any]:
         "ending_shares": {"X A": 200.0, "X C": 500.0, "total": 700.0},
         "share_changes": {"X A": {"beginning": 150.0, "subscriptions": 100.0, "redemptions": 50.0, "split": 0.0, "ending": 200.0}},
         "holders": {"X A": {"institutional_shares": 20.0, "individual_shares": 180.0}},
-        "balance_sheet": {"净资产合计": 900.0},
+        "balance_sheet": {"净资产合计": 900.0, "资产总计": 1000.0},
     }  # fmt: skip
 
 
@@ -52,14 +52,15 @@ def test_consistent_document_passes_every_check() -> None:
 @pytest.mark.parametrize(
     ("path", "value", "check", "message_part"),
     [
-        (("total_assets",), 1000.02, "asset_total", "add up to 1000.00"),
+        (("asset_allocation", 2, "amount_yuan"), 400.02, "asset_total", "add up to 1000.02"),
         (("asset_allocation", 2, "pct_of_total_assets"), 40.02, "asset_pct", "其他资产"),
         (("top_stocks", 0, "pct_of_nav"), 33.35, "holding_pct", "浦发银行"),
         (("nav_per_unit", "X C"), 1.201, "nav_per_unit", "X C"),
         (("share_changes", "X A", "redemptions"), 50.01, "share_changes", "X A"),
         (("ending_shares", "total"), 700.05, "class_totals", "ending_shares"),
         (("holders", "X A", "individual_shares"), 179.0, "holder_totals", "X A"),
-        (("balance_sheet", "净资产合计"), 901.0, "balance_sheet", "901.00"),
+        (("balance_sheet", "净资产合计"), 901.0, "balance_sheet", "net assets 900.00"),
+        (("balance_sheet", "资产总计"), 1000.01, "balance_sheet", "total assets 1000.00"),
     ],
 )
 def test_each_check_catches_a_wrong_number(

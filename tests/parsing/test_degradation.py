@@ -40,6 +40,7 @@ MAIN = pages.heading("主要财务指标") + pages.table(
         ["2.本期利润", "", "4,100.00", "9,300.00"],
         ["3.期末基金资产净值", "", "1,000,000.00", "2,000,000.00"],
         ["七日年化收益率（%）", "", "1.4210", "1.6620"],
+        ["期末基金份额万份收益", "", "", "0.4512"],
     ],
     unit="单位：人民币元",
 )
@@ -83,7 +84,10 @@ def test_money_market_page_keeps_known_sections_and_maps_no_nav() -> None:
     assert [c["code"] for c in doc["share_classes"]] == ["000009", "000010"]
     assert doc["total_net_assets"] == {A: 1000000.0, B: 2000000.0}
     assert "nav_per_unit" not in doc  # no 期末基金份额净值 row: nothing is guessed
-    assert doc["indicators"][A]["other"] == {"七日年化收益率（%）": 1.421}
+    assert doc["indicators"][A]["yield_7d_annualized_pct"] == 1.421
+    assert doc["indicators"][B]["other"] == {
+        "期末基金份额万份收益": 0.4512
+    }  # unfamiliar row: kept, not mapped
     assert doc["nav_performance"][A][0]["nav_growth"] == 0.351
     assert doc["share_changes"][B]["ending"] == 2000000.0
     assert report.parser_version == PARSER_VERSION

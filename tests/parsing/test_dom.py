@@ -116,3 +116,9 @@ def test_real_page_layout_and_bom(corpus_dir: Path) -> None:
     assert main is not None and main.unit == "单位：人民币元"
     assert main.tables[0].rows[0][2].text == "德邦资管月月鑫30天滚动债A(元) 2025-01-01 - 2025-03-31"
     assert all("\ufeff" not in s.heading and "\ufeff" not in "".join(s.anchors) for s in page.sections)
+
+
+def test_page_without_charset_declaration_is_read_as_utf8() -> None:
+    html = '<html><body><div id="banner"><p>某基金2025年第1季度报告</p></div></body></html>'
+    assert load_page(html.encode("utf-8")).banner == ["某基金2025年第1季度报告"]
+    assert load_page(b"\xef\xbb\xbf" + html.encode("utf-8")).banner == ["某基金2025年第1季度报告"]

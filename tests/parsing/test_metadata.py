@@ -139,3 +139,13 @@ def test_fund_profile_page(parsed: Parsed) -> None:
         "0.0050",
         "按笔收取，1000元/笔",
     ]
+
+
+def test_annual_audit_facts_and_none_for_quarterly(parsed: Parsed) -> None:
+    annual = parsed("013242_2024_annual").document
+    assert (annual["audited"], annual["audit_opinion"], annual["audit_report_no"]) == (
+        True,
+        "标准无保留意见",
+        "上会师报字(2025)第2560号",
+    )
+    assert "audited" not in parsed("013242_2025_q1").document

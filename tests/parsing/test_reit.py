@@ -39,3 +39,18 @@ def test_consolidated_statements_are_read(parsed: Parsed) -> None:
 
 def test_ordinary_funds_have_no_reit_key(parsed: Parsed) -> None:
     assert "reit" not in parsed("013242_2024_annual").document
+
+
+def test_reit_total_assets_are_fund_total_assets_not_the_sub_portfolio(parsed: Parsed) -> None:
+    doc = parsed("508086_2024_annual").document
+    assert doc["total_assets"] == 5588431906.78  # 期末基金总资产
+    assert doc["reit_portfolio_total"] == 186130386.26
+
+
+def test_reit_audit_opinion_type_label(parsed: Parsed) -> None:
+    doc = parsed("508086_2024_annual").document
+    assert (doc["audited"], doc["audit_opinion"], doc["audit_report_no"]) == (
+        True,
+        "标准无保留意见",
+        "德师报（审）字（25）第P03539号",
+    )

@@ -44,7 +44,14 @@ FIELDS: dict[str, str] = {
     "期末基金总资产与净资产的比例（%）": "assets_to_net_assets_pct",
     "内部收益率": "irr_pct",
     "期末基金份额公允价值参考净值": "fair_value_reference_nav_per_unit",
+    # Money-market rows (no sample in the corpus; labels from the CSRC template).
+    "七日年化收益率": "yield_7d_annualized_pct",
+    "期末七日年化收益率": "yield_7d_annualized_pct",
+    "每万份基金已实现收益": "income_per_10k_units",
+    "本期每万份基金已实现收益": "income_per_10k_units",
 }
+#: A trailing ``（%）`` on a row label names the unit, not the concept.
+_PCT_SUFFIX = re.compile(r"\s*[（(][%％][）)]$")
 
 
 def parse_indicators(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
@@ -101,7 +108,7 @@ def _current_columns(headers: list[list[str]], class_names: Sequence[str]) -> li
 
 def _read_row(row: Sequence[str], columns: list[tuple[int, str]], out: dict[str, dict[str, Any]]) -> None:
     name = label(row[0])
-    field = FIELDS.get(name)
+    field = FIELDS.get(name) or FIELDS.get(_PCT_SUFFIX.sub("", name))
     for j, key in columns:
         if j >= len(row):
             continue

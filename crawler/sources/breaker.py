@@ -28,7 +28,9 @@ from crawler.sources.coordination import RedisScript, connect_redis, locked_stat
 
 log = logging.getLogger(__name__)
 
-OnOpen = Callable[[str, float], None]
+#: Called as on_open(reason, cooldown_seconds) by the process whose answer opened the breaker
+#: (e.g. ``crawler.observability.breaker_opened``); its return value is ignored.
+OnOpen = Callable[[str, float], object]
 
 # Answer codes shared by the Lua script and the file backend.
 CLOSED, OPEN, OPENED, TRIAL, RECOVERED = 0, 1, 2, 3, 4

@@ -233,10 +233,16 @@ class EidClient:
             log.debug("GET %s -> %s, %d bytes, %.0f ms", url, status, size, (time.monotonic() - started) * 1000)
 
     def _throttled(self, answer: _Answer) -> None:
-        """429 (or 403 used as a throttle): pause the whole fleet, count it in the breaker, then raise."""
+        """429 (or 403 used as a throttle): pause the whole fleet, count it in the breaker, then raise.
+
+        Without a usable Retry-After the fleet pauses :data:`DEFAULT_THROTTLE_PAUSE` seconds, and the error
+        carries that pause so the caller's retry does not come sooner.
+        """
         retry_after = retry_after_seconds(answer.headers.get("retry-after"))
+        if retry_after is None:
+            retry_after = DEFAULT_THROTTLE_PAUSE
         if self.limiter is not None:
-            self.limiter.pause(DEFAULT_THROTTLE_PAUSE if retry_after is None else retry_after)
+            self.limiter.pause(retry_after)
         if self.breaker is not None:
             self.breaker.record_throttle(answer.status)
         raise RateLimitedError(f"site throttled us with HTTP {answer.status}", retry_after, answer.status)

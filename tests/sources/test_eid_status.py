@@ -19,7 +19,7 @@ from crawler.exceptions import (
 )
 from crawler.settings import Settings
 from crawler.sources import EidClient, FileCircuitBreaker, FileRateLimiter
-from crawler.sources.eid import REPORT_PATH, retry_after_seconds
+from crawler.sources.eid import DEFAULT_THROTTLE_PAUSE, REPORT_PATH, retry_after_seconds
 from tests.sources.conftest import Site, SiteHandler, report_page
 
 
@@ -159,3 +159,13 @@ def test_from_settings_uses_local_politeness_files_without_redis(site: Site, tmp
         assert isinstance(client.limiter, FileRateLimiter) and isinstance(client.breaker, FileCircuitBreaker)
     assert site.hits[0].headers["user-agent"] == "fundcrawl-test/1 (+https://example.org/contact)"
     assert (tmp_path / "politeness").is_dir()
+
+
+def test_429_without_retry_after_pauses_the_default(site: Site, make_client, tmp_path: Path) -> None:
+    limiter = FileRateLimiter(tmp_path / "limiter.json", rate=50)
+    answer(site, 429)
+    with pytest.raises(RateLimitedError) as caught:
+        make_client(limiter=limiter).fetch_report(1)
+    assert caught.value.retry_after == DEFAULT_THROTTLE_PAUSE
+    with pytest.raises(RateLimitedError):
+        limiter.acquire(max_wait=1)

@@ -71,17 +71,17 @@ def check_asset_total(doc: Doc) -> Result:
 def check_balance_sheet(doc: Doc) -> Result:
     """Net assets (净资产合计; REIT 所有者权益合计) and total assets (资产总计) equal the balance sheet."""
     sheet = doc.get("balance_sheet") or {}
-    pairs = [
+    candidates = (
         (
             "net assets",
             (doc.get("total_net_assets") or {}).get("total"),
             sheet.get("净资产合计", sheet.get("所有者权益合计")),
         ),
         ("total assets", doc.get("total_assets"), sheet.get("资产总计")),
-    ]
-    pairs = [
+    )
+    pairs: list[tuple[str, float, float]] = [
         (name, printed, balance)
-        for name, printed, balance in pairs
+        for name, printed, balance in candidates
         if printed is not None and balance is not None
     ]
     if not pairs:

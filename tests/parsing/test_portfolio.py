@@ -215,6 +215,22 @@ def test_annual_trade_totals_and_other_assets(portfolio: Parsed) -> None:
     ]
 
 
+def test_convertible_bonds_in_conversion_period(portfolio: Parsed) -> None:
+    convertibles = portfolio("970006_2024_annual")["convertible_bonds"]
+    assert len(convertibles) == 24
+    assert convertibles[0] == {
+        "rank": 1,
+        "code": "113042",
+        "name": "上银转债",
+        "quantity": None,
+        "fair_value_yuan": 16_799_641.72,
+        "pct_of_nav": 3.36,
+    }
+    assert convertibles[-1]["name"] == "科顺转债" and convertibles[-1]["pct_of_nav"] == 0.02
+    assert [r["code"] for r in portfolio("900015_2024_q2")["convertible_bonds"]] == ["110059"]
+    assert portfolio("004352_2024_annual")["convertible_bonds"] == []
+
+
 def test_annual_hk_table_with_lettered_labels_all_dash_is_empty(portfolio: Parsed) -> None:
     rows = portfolio("004352_2024_annual")["industry_allocation"]
     assert {r["market"] for r in rows} == {"domestic"}

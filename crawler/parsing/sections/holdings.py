@@ -33,6 +33,7 @@ PRECIOUS_METALS = _ranked("贵金属")
 WARRANTS = _ranked("权证")
 DERIVATIVES = _ranked("金融衍生品")
 FUNDS = _ranked("基金")
+CONVERTIBLES = re.compile(r"^(报告期末|期末)持有的处于转股期的可转换债券明细$")
 FUTURES = re.compile(r"^期末基金持有的期货合约情况$|^(报告期末)?本基金投资的(股指|国债)期货持仓和损益明细$")
 BUYS = re.compile(
     r"^(指数投资|积极投资)?累计买入金额超出期初基金资产净值2[%％]或前20名的(股票|权益投资)明细$"
@@ -52,6 +53,7 @@ HEADINGS: tuple[re.Pattern[str], ...] = (
     WARRANTS,
     DERIVATIVES,
     FUNDS,
+    CONVERTIBLES,
     FUTURES,
     BUYS,
     SELLS,

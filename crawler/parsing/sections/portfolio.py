@@ -8,7 +8,8 @@ above the level-3 所有股票投资明细) print no table and so add no rows.
 Keys: ``asset_allocation`` + ``total_assets`` (REIT: ``reit_asset_allocation`` + ``reit_portfolio_total``,
 the non-ABS portfolio), ``other_assets``, ``industry_allocation`` (+ ``industry_classification``),
 ``country_allocation``, ``top_stocks``, ``bond_types``, ``top_bonds``, ``top_abs``, ``precious_metals``,
-``top_warrants``, ``top_derivatives``, ``top_funds``, ``futures``, ``top_buys``, ``top_sells``,
+``top_warrants``, ``top_derivatives``, ``top_funds``, ``convertible_bonds`` (in their conversion period),
+``futures``, ``top_buys``, ``top_sells``,
 ``trade_totals``.
 """
 
@@ -71,6 +72,7 @@ _LISTS: tuple[tuple[str, re.Pattern[str], _Parser], ...] = (
     ("top_warrants", holdings.WARRANTS, parse_holdings),
     ("top_derivatives", holdings.DERIVATIVES, parse_holdings),
     ("top_funds", holdings.FUNDS, parse_holdings),
+    ("convertible_bonds", holdings.CONVERTIBLES, parse_holdings),
     ("futures", holdings.FUTURES, parse_futures),
     ("top_buys", holdings.BUYS, parse_trades),
     ("top_sells", holdings.SELLS, parse_trades),

@@ -81,8 +81,8 @@ def first_page(client: SearchClient, query: Query, out: SyncOutcome,
 
 
 def sync_range(client: SearchClient, store: DiscoveryStore, query: Query, known: Mapping[dt.date, int],
-               out: SyncOutcome, *, first: ListingPage | None = None,
-               policy: WalkPolicy | None = None) -> int | None:
+               out: SyncOutcome, *, first: ListingPage | None = None, policy: WalkPolicy | None = None,
+               newest_first: bool = True) -> int | None:
     """Make the stored reports of ``query``'s range match the site; returns the range's site total.
 
     Returns None when the site could not be read (the failure is in ``out.incomplete``).
@@ -101,18 +101,27 @@ def sync_range(client: SearchClient, store: DiscoveryStore, query: Query, known:
         walk_and_store(client, store, query, out, first=page, policy=policy)
         return page.iTotalRecords
     log.debug("range %s: site total %d, checkpoints %d: narrowing", query, page.iTotalRecords, expected)
-    for part in narrow(query, inner):
-        sync_range(client, store, part, known, out, policy=policy)
+    older, newer = narrow(query, inner, newest_first)
+    beyond_newest = query.send_to is None or query.send_to > inner[-1]
+    sync_range(client, store, older, known, out, policy=policy, newest_first=newest_first and beyond_newest)
+    sync_range(client, store, newer, known, out, policy=policy, newest_first=newest_first)
     return page.iTotalRecords
 
 
-def narrow(query: Query, days: list[dt.date]) -> list[Query]:
-    """Two ranges covering ``query``: the days after the newest known one, else halves by known days."""
+def narrow(query: Query, days: list[dt.date], newest_first: bool) -> tuple[Query, Query]:
+    """Two ranges covering ``query``, cut at a known day: after the newest one, at the newest one, or halves.
+
+    New reports land mostly on the newest send dates, so the first cuts isolate them (a check of everything
+    older then costs one request); a change deeper in the past is found by halving.
+    """
     newest = days[-1]
     if query.send_to is None or query.send_to > newest:
-        return [query.window(query.send_from, newest), query.window(newest + ONE_DAY, query.send_to)]
-    pivot = days[len(days) // 2]
-    return [query.window(query.send_from, pivot - ONE_DAY), query.window(pivot, query.send_to)]
+        pivot = newest + ONE_DAY
+    elif newest_first or len(days) == 1:
+        pivot = newest
+    else:
+        pivot = days[len(days) // 2]
+    return query.window(query.send_from, pivot - ONE_DAY), query.window(pivot, query.send_to)
 
 
 def walk_and_store(client: SearchClient, store: DiscoveryStore, query: Query, out: SyncOutcome, *,

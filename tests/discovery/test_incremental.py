@@ -1,0 +1,103 @@
+"""Scheduled discovery: only what is new is returned, and an unchanged site costs one request per partition."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator
+
+import pytest
+
+from crawler.discovery import DiscoveryPlan, WalkPolicy, discover
+from crawler.sources.eid import EidClient
+from crawler.storage import Store, dispose_engines, make_engine, upgrade
+from crawler.storage.discovery import PartitionKey, day_checkpoints
+from tests.discovery.conftest import log_position, publish, search_requests, stored_ids
+from tests.replica import Replica
+from tests.storage.fixtures import empty_postgres
+
+Q1 = PartitionKey("FB030010", "2025")
+TODAY = dt.date(2025, 4, 22)  # last day of the replica's Q1-2025 disclosure window (Apr 14-22)
+FAST_RETRY = WalkPolicy(retry_base=0.01, retry_cap=0.05)
+
+
+def on_site(site: Replica, since: dt.date | None = None) -> list[int]:
+    return sorted(r["upload_info_id"] for r in site.catalogue()
+                  if since is None or dt.date.fromisoformat(r["send_date"]) >= since)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, store: Store) -> Iterator[Store]:
+    """The SQLite store, and once on the local PostgreSQL."""
+    if request.param == "sqlite":
+        yield store
+        return
+    url = request.getfixturevalue("pg_database_url")
+    empty_postgres(url)
+    upgrade(url)
+    yield Store(make_engine(url))
+    dispose_engines()
+
+
+@pytest.mark.parametrize("days", [7, None], ids=["send-window", "whole-partition"])
+def test_a_second_run_returns_only_the_newly_published_reports(site: Replica, client: EidClient,
+                                                                 any_store: Store, days: int | None) -> None:
+    publish(site, 600)
+    plan = DiscoveryPlan((Q1,), sent_within_days=days)
+    first = discover(client, any_store, plan, TODAY)
+    window_start = TODAY - dt.timedelta(days=days) if days else None
+    assert first.complete and sorted(first.new_ids) == on_site(site, window_start)
+
+    fresh = publish(site, 45, send_from=TODAY.isoformat(), send_to=TODAY.isoformat())
+    before = log_position(site)
+    second = discover(client, any_store, plan, TODAY)
+
+    assert sorted(second.new_ids) == sorted(fresh)
+    day_total = sum(1 for r in site.catalogue() if r["send_date"] == TODAY.isoformat())
+    # The changed day is walked again; every other day costs at most a few total checks.
+    assert search_requests(site, before) == second.requests <= math.ceil(day_total / 20) + 4
+
+    before = log_position(site)
+    third = discover(client, any_store, plan, TODAY)
+    assert third.new_ids == [] and third.complete
+    assert search_requests(site, before) == 1  # nothing new: one page-0 total check
+
+
+def test_checkpoints_record_each_send_date_of_the_window(site: Replica, client: EidClient, store: Store) -> None:
+    publish(site, 300)
+    discover(client, store, DiscoveryPlan((Q1,), sent_within_days=3), TODAY)
+
+    checkpoints = day_checkpoints(store.engine, Q1, None, None)
+    per_day: dict[dt.date, int] = {}
+    for report in site.catalogue():
+        day = dt.date.fromisoformat(report["send_date"])
+        if day >= TODAY - dt.timedelta(days=3):
+            per_day[day] = per_day.get(day, 0) + 1
+    assert {day: cp.site_total for day, cp in checkpoints.items()} == per_day
+    assert all(cp.complete for cp in checkpoints.values())
+
+
+def test_a_schedule_spec_resolves_current_and_previous_years(site: Replica, client: EidClient,
+                                                              store: Store) -> None:
+    from crawler.schedules import DiscoverSpec
+
+    ids_2024 = publish(site, 40, year="2024")
+    ids_2025 = publish(site, 40, year="2025")
+    spec = DiscoverSpec(report_types=["q1"], years=["current", "previous"])
+
+    result = discover(client, store, spec, TODAY)
+
+    assert sorted(result.new_ids) == sorted(ids_2024 + ids_2025)
+    assert set(result.totals) == {"FB030010/2025", "FB030010/2024"}
+
+
+def test_transient_faults_on_a_fifth_of_searches_still_find_everything(site: Replica, client: EidClient,
+                                                                        store: Store) -> None:
+    publish(site, 400)
+    site.set_faults(0.2, ["http_500", "http_503", "http_429", "error_page", "reset", "truncate"],
+                    paths=["search"], max_failures=1)
+
+    result = discover(client, store, DiscoveryPlan((Q1,)), TODAY, policy=FAST_RETRY)
+
+    assert result.complete, result.summary()
+    assert sorted(stored_ids(store)) == on_site(site)

@@ -17,6 +17,7 @@ from typing import Any
 from tests.replica import holdings, sections
 from tests.replica import markup as m
 from tests.replica.portfolio import Portfolio, make_portfolio
+from tests.replica.profile import profile_page
 
 PERIODS = {"q1": ((1, 1), (3, 31)), "q2": ((4, 1), (6, 30)), "q3": ((7, 1), (9, 30)), "q4": ((10, 1), (12, 31)),
            "interim": ((1, 1), (6, 30)), "annual": ((1, 1), (12, 31))}
@@ -70,6 +71,9 @@ class GeneratedPage:
 
 def generate_page(spec: PageSpec) -> GeneratedPage:
     """Write ``spec``'s page and its expected ``fundcrawl.report/1`` document."""
+    if spec.report_kind in ("profile", "profile_update"):
+        html, expected = profile_page(spec)
+        return GeneratedPage(html.encode("utf-8"), expected)
     rng = random.Random(spec.seed)
     portfolio = make_portfolio(rng, spec.fund_type, spec.class_names())
     start, end = spec.period

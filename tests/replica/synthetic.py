@@ -73,7 +73,9 @@ class Partition:
 
 
 def send_window(kind: str, year: int) -> tuple[dt.date, dt.date]:
-    """The disclosure window of a partition (eid-source.md §7.5)."""
+    """The disclosure window of a partition (eid-source.md §7.5); profiles go out all year."""
+    if kind.startswith("profile"):
+        return dt.date(year, 1, 5), dt.date(year, 12, 20)
     if kind == "q4":
         return dt.date(year + 1, 1, 14), dt.date(year + 1, 1, 22)
     month, first, last = QUARTER_SEND.get(kind, (4, 14, 22))

@@ -81,3 +81,15 @@ def test_generated_pages_pass_the_parser_cross_checks() -> None:
         document = parse_report(generate_page(page_spec).html).document
         listing = {"fund_code": page_spec.fund_code, "send_date": page_spec.send_date.isoformat()}
         assert {name: msg for name, msg in run_checks(document, listing).items() if msg} == {}, page_spec
+
+
+def test_profile_pages_use_the_profile_template_and_parse() -> None:
+    page_spec = PageSpec(
+        fund_code="800010", fund_name="华夏稳健增长混合型证券投资基金", short_name="华夏稳健增长混合",
+        manager="华夏基金管理有限公司", custodian="中国银行股份有限公司", report_kind="profile", report_year=2025,
+        send_date=dt.date(2025, 7, 14), seed=3,
+    )
+    page = generate_page(page_spec)
+    assert 20_000 <= len(page.html) <= 120_000
+    assert "送出日期：2025-07-14".encode() in page.html and "报告送出日期".encode() not in page.html
+    assert _subset_diff(page.expected, parse_report(page.html).document) == []

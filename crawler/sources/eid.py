@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -36,11 +36,11 @@ from crawler.sources.breaker import CircuitBreaker, OnOpen, breaker_from_setting
 from crawler.sources.listing import MAX_PAGE_ROWS, parse_listing, search_query
 from crawler.sources.pages import judge_report_page
 from crawler.sources.ratelimit import RateLimiter, limiter_from_settings
+from crawler.sources.redirects import REDIRECT_STATUSES, next_hop, origin_of
 
 log = logging.getLogger(__name__)
 
 REPORT_PATH = "/fund/disclose/instance_html_view.do"
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _THROTTLES = frozenset({429, 403})
 #: Fleet pause after a 429/403 that carries no usable Retry-After.
 DEFAULT_THROTTLE_PAUSE = 30.0
@@ -52,12 +52,6 @@ class _Answer:
     status: int
     headers: httpx.Headers
     body: bytes
-
-
-def _origin(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    default = 443 if parts.scheme == "https" else 80
-    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -93,7 +87,7 @@ class EidClient:
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._origin = _origin(self.base_url)
+        self._origin = origin_of(self.base_url)
         self._read_timeout = read_timeout
         self._connect_timeout = connect_timeout
         self.deadline = deadline
@@ -170,9 +164,9 @@ class EidClient:
         deadline = time.monotonic() + self.deadline
         for hop in range(self.max_redirects + 1):
             answer = self._get(url, deadline, "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1")
-            if answer.status not in _REDIRECTS:
+            if answer.status not in REDIRECT_STATUSES:
                 return self._report(upload_info_id, answer)
-            url = self._next_hop(url, answer.headers.get("location", ""), hop)
+            url = next_hop(url, answer.headers.get("location", ""), hop, self.max_redirects, self._origin)
         raise RedirectBlockedError(f"more than {self.max_redirects} redirects")
 
     def _report(self, upload_info_id: int, answer: _Answer) -> FetchedPage:
@@ -181,22 +175,6 @@ class EidClient:
         page = judge_report_page(answer.body, answer.headers.get("content-type", ""))
         digest = hashlib.sha256(page.body).hexdigest()
         return FetchedPage(upload_info_id, answer.url, page.body, digest, "text/html; charset=utf-8")
-
-    def _next_hop(self, current: str, location: str, hops_done: int) -> str:
-        """The next URL of a redirect chain, or RedirectBlockedError before anything is sent to it."""
-        if not location:
-            raise SourceError("redirect without a Location header")
-        target = urljoin(current, location.strip()).split("#", 1)[0]
-        if hops_done >= self.max_redirects:
-            raise RedirectBlockedError(f"more than {self.max_redirects} redirects")
-        try:
-            origin = _origin(target)
-            credentials = urlsplit(target).username is not None
-        except ValueError as error:
-            raise RedirectBlockedError(f"unusable redirect target: {error}") from error
-        if origin != self._origin or credentials:
-            raise RedirectBlockedError(f"redirect to another origin refused: {origin[0]}://{origin[1]}:{origin[2]}")
-        return target
 
     def _get(self, url: str, deadline: float, accept: str) -> _Answer:
         """One GET through breaker and limiter; maps status codes and transport errors to our errors."""

@@ -72,7 +72,7 @@ def test_relative_redirect_on_same_host_is_followed(site: Site, make_client) -> 
     assert make_client().fetch_report(7).final_url == site.url + FINAL
 
 
-@pytest.mark.parametrize("target", ["other_port", "localhost", "https", "file", "metadata"])
+@pytest.mark.parametrize("target", ["other_port", "localhost", "https", "file", "metadata", "credentials"])
 def test_redirect_off_origin_is_refused_before_any_request(site: Site, other_site: Site, make_client,
                                                            target: str) -> None:
     port = site.url.rsplit(":", 1)[1]
@@ -82,6 +82,7 @@ def test_redirect_off_origin_is_refused_before_any_request(site: Site, other_sit
         "https": f"https://127.0.0.1:{port}{FINAL}",
         "file": "file:///etc/passwd",
         "metadata": "http://169.254.169.254/latest/meta-data/",
+        "credentials": f"http://user:secret@127.0.0.1:{port}{FINAL}",
     }[target]
     site.routes[REPORT_PATH] = lambda h: h.redirect(location)
     site.routes[FINAL] = lambda h: h.reply(200, report_page().encode())

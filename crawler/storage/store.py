@@ -106,7 +106,9 @@ class Store:
         steps in once the grace period has passed.
         """
         now = self.clock()
-        rows = [_ref_row(ref, now) for ref in {ref.upload_info_id: ref for ref in refs}.values()]
+        unique = {ref.upload_info_id: ref for ref in refs}
+        # Ascending ids: concurrent discoveries take the key locks in one order and cannot deadlock.
+        rows = [_ref_row(unique[upload_info_id], now) for upload_info_id in sorted(unique)]
         new: list[int] = []
         for chunk in _chunks(rows):
             new.extend(self.write(partial(_insert_new, rows=chunk)))
@@ -129,16 +131,19 @@ class Store:
 
         A report that has already used ``max_attempts`` executions ends ``failed(poison)`` instead. ``token``
         (e.g. the task id) is recorded as the lease owner; :meth:`release` with a token only releases its own.
+        A lease still held by the same ``token`` can be claimed again: a Celery retry keeps its task id, and when
+        the database was down the failed attempt could not release its lease (it would otherwise wait it out).
         """
         now = self.clock()
         lease_until = now + dt.timedelta(seconds=lease_seconds)
+        reclaim = [reports.c.lease_token == token] if token else []
         claimable = and_(
             reports.c.upload_info_id == upload_info_id,
             or_(
                 reports.c.state == "pending",
                 and_(
                     reports.c.state == "fetching",
-                    or_(reports.c.lease_until.is_(None), reports.c.lease_until <= now),
+                    or_(reports.c.lease_until.is_(None), reports.c.lease_until <= now, *reclaim),
                 ),
             ),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +44,39 @@ def test_saving_twice_changes_nothing(store: Store) -> None:
     assert before["holdings"] == 3 and before["nav_values"] == 3 and before["share_classes"] == 2
     assert store.state(1)["stored_at"] == stored_at
     assert store.counts() == {"total": 1, "stored": 1, "failed": 0, "pending": 0}
+
+
+@pytest.mark.parametrize("discovered", [True, False])
+def test_parallel_saves_of_one_report_neither_fail_nor_duplicate(store: Store, discovered: bool) -> None:
+    """Two executions of one report can overlap (a lease taken over, reliability.md F2): the last one wins."""
+    if discovered:
+        store.add_discovered([ref(1)])
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def save(version: str) -> None:
+        barrier.wait()
+        try:
+            store.save_report(item(1, version=version), "x")
+        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=save, args=(f"1.0.{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    counts = row_counts(store)
+    assert (counts["reports"], counts["report_documents"], counts["holdings"], counts["nav_values"]) == (
+        1,
+        1,
+        3,
+        3,
+    )
+    version = store.state(1)["parser_version"]
+    assert {row[0] for row in _rows(store, holdings, "parser_version")} == {version}
 
 
 def test_saved_report_records_provenance_and_checks(store: Store) -> None:

@@ -63,3 +63,15 @@ def test_class_funds_key_every_figure_by_printed_class_name(parsed: Parsed) -> N
         assert set(doc["nav_per_unit"]) == classes, name
         assert set(doc["ending_shares"]) == classes | {"total"}, name
         assert set(doc["share_changes"]) == classes | {"total"}, name
+
+
+@pytest.mark.parametrize("name", [n for n in PAGES if n != "159255_profile"])
+def test_per_class_sections_cover_every_class(name: str, parsed: Parsed) -> None:
+    doc = parsed(name).document
+    classes = {c["name"] for c in doc.get("share_classes", [])} or {"total"}
+    if "reit" not in doc:  # REITs print no NAV-growth table
+        assert set(doc["nav_performance"]) == classes
+    assert doc["managers"] and all(m["name"] and m["start_date"] for m in doc["managers"])
+    if doc["report_kind"] in ("annual", "interim"):
+        assert set(doc["holders"]) <= classes | {"total"}
+        assert doc["audited"] is True if doc["report_kind"] == "annual" else "audited" not in doc

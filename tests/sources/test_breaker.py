@@ -107,4 +107,4 @@ def test_breaker_opened_by_another_process_stops_this_one(redis_prefix: str) -> 
 def test_settings_choose_the_backend(tmp_path: Path, redis_prefix: str) -> None:
     shared = Settings(data_dir=tmp_path, redis_url=REDIS_URL, politeness_key_prefix=redis_prefix)
     assert isinstance(breaker_from_settings(shared), RedisCircuitBreaker)
-    assert isinstance(breaker_from_settings(Settings(data_dir=tmp_path)), FileCircuitBreaker)
+    assert isinstance(breaker_from_settings(Settings(data_dir=tmp_path, broker_url=None, redis_url=None)), FileCircuitBreaker)

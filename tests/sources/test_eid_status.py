@@ -152,8 +152,8 @@ def test_one_debug_line_per_request_with_status_and_bytes(site: Site, make_clien
 
 def test_from_settings_uses_local_politeness_files_without_redis(site: Site, tmp_path: Path) -> None:
     site.routes[REPORT_PATH] = lambda h: h.reply(200, report_page().encode())
-    settings = Settings(source_url=site.url, data_dir=tmp_path, user_agent="fundcrawl-test/1",
-                        contact_url="https://example.org/contact")
+    settings = Settings(source_url=site.url, data_dir=tmp_path, broker_url=None, redis_url=None,
+                        user_agent="fundcrawl-test/1", contact_url="https://example.org/contact")
     with EidClient.from_settings(settings) as client:
         client.fetch_report(5)
         assert isinstance(client.limiter, FileRateLimiter) and isinstance(client.breaker, FileCircuitBreaker)

@@ -91,7 +91,7 @@ def test_unreachable_redis_is_a_transient_error_not_a_free_pass() -> None:
 
 def test_settings_choose_redis_when_the_fleet_has_one(tmp_path: Path, redis_prefix: str) -> None:
     shared = Settings(data_dir=tmp_path, redis_url=REDIS_URL, politeness_key_prefix=redis_prefix, rate_limit=5)
-    local = Settings(data_dir=tmp_path, rate_limit=5)
+    local = Settings(data_dir=tmp_path, rate_limit=5, broker_url=None, redis_url=None)
     assert isinstance(limiter_from_settings(shared), RedisRateLimiter)
     limiter = limiter_from_settings(local)
     assert isinstance(limiter, FileRateLimiter) and limiter.path.is_relative_to(tmp_path)

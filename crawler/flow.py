@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import os
 import random
+import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,7 +19,14 @@ from typing import Any, Literal
 from crawler import metrics, observability
 from crawler.archive import Archive, ArchivedPage, relative_path
 from crawler.discovery import DiscoveryPlan, DiscoveryResult, beijing_today, discover, reconcile_partitions
-from crawler.exceptions import CircuitOpenError, ParseError, PermanentError, RateLimitedError, TransientError
+from crawler.exceptions import (
+    CircuitOpenError,
+    ParseError,
+    PermanentError,
+    RateLimitedError,
+    StorageUnavailableError,
+    TransientError,
+)
 from crawler.itempipeline import PipelineRunner
 from crawler.models import ReportItem
 from crawler.parsing import parse_report
@@ -148,17 +156,44 @@ def retry_delay(error: TransientError, retries: int, settings: Settings) -> floa
     return max(1.0, backoff)
 
 
-def postpone_report(rt: Runtime, upload_info_id: int, error: TransientError, countdown: float) -> bool:
-    """Record a transient failure; returns False when the report has used all its attempts (it is then failed)."""
+def postpone_report(rt: Runtime, upload_info_id: int, error: TransientError, countdown: float,
+                    token: str = "") -> bool:
+    """Record a transient failure; returns False when the report has used all its attempts (it is then failed).
+
+    When the database itself is down the failure cannot be recorded: the task retries anyway and its retry
+    (same task id, so same lease token) re-claims the row it still holds. A database outage never fails a report.
+    """
+    try:
+        return _record_retry(rt, upload_info_id, error, countdown, token)
+    except StorageUnavailableError as db_error:
+        log.warning("report %s: retry not recorded (%s); the retry re-claims its own lease", upload_info_id,
+                    db_error)
+        return True
+
+
+def _record_retry(rt: Runtime, upload_info_id: int, error: TransientError, countdown: float, token: str) -> bool:
     attempts = rt.store.attempts(upload_info_id)
-    if attempts is not None and attempts >= rt.settings.max_attempts:
+    exhausted = attempts is not None and attempts >= rt.settings.max_attempts
+    if exhausted and not isinstance(error, StorageUnavailableError):
         fail_report(rt, upload_info_id, "retries_exhausted", f"{type(error).__name__}: {error}",
                     rt.store.listing(upload_info_id))
         return False
     retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=countdown + 30)
-    rt.store.release(upload_info_id, error=f"{type(error).__name__}: {error}", retry_at=retry_at)
+    rt.store.release(upload_info_id, error=f"{type(error).__name__}: {error}", retry_at=retry_at, token=token)
     log.info("report %s will retry in %.0fs: %s", upload_info_id, countdown, error)
     return True
+
+
+def crash_point(settings: Settings, point: str) -> None:
+    """Test-only fault hook: SIGKILL this process at ``point`` with the probability ``settings.test_fault`` gives.
+
+    Off unless FUNDCRAWL_TEST_FAULT is set (``<point>:p=<probability>``). The chaos battery uses it to die
+    exactly inside the window between a database commit and the broker ack (reliability.md §3).
+    """
+    name, _, probability = settings.test_fault.partition(":p=")
+    if name == point and random.random() < float(probability):
+        log.warning("test fault %s: killing process %s", point, os.getpid())
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def enqueue_new(rt: Runtime, ids: Iterable[int], enqueue: Enqueue) -> int:

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_port: int | None = Field(None, ge=1, le=65535, description="Prometheus endpoint port; unset = off.")
+    test_fault: str = Field(
+        "", pattern=r"^$|^[a-z_]+:p=(0(\.\d+)?|1(\.0+)?)$",
+        description="Test builds only (the chaos battery): <point>:p=<probability> SIGKILLs a worker child at "
+        "that point, e.g. after_commit_before_ack:p=0.05. Empty (the default) = off.",
+    )
 
     @field_validator("source_url")
     @classmethod

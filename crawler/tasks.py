@@ -28,13 +28,16 @@ def fetch_report(self: Task, upload_info_id: int) -> str:
     """Download, archive, parse and store one report; transient failures retry with backoff."""
     settings = get_settings()
     rt = flow.runtime(settings)
+    token = self.request.id or ""
     try:
-        return flow.process_report(rt, int(upload_info_id), token=self.request.id or "")
+        state = flow.process_report(rt, int(upload_info_id), token=token)
     except TransientError as error:
         countdown = flow.retry_delay(error, self.request.retries, settings)
-        if not flow.postpone_report(rt, int(upload_info_id), error, countdown):
+        if not flow.postpone_report(rt, int(upload_info_id), error, countdown, token):
             return "failed"
         raise self.retry(exc=error, countdown=countdown) from error
+    flow.crash_point(settings, "after_commit_before_ack")
+    return state
 
 
 @app.task(name="fundcrawl.discover", acks_late=True)

@@ -104,9 +104,27 @@ def _after_fork(**_: Any) -> None:
 
 
 @signals.celeryd_init.connect
-@signals.beat_init.connect
-def _init_sentry(sender: Any = None, **_: Any) -> None:
+def _init_worker_sentry(**_: Any) -> None:
+    """Sentry in the worker main process, before the pool forks (children inherit the client)."""
     from crawler.observability import init_sentry
 
-    process = "beat" if sender is not None and type(sender).__name__ == "Service" else "worker"
-    init_sentry(get_settings(), process=process)
+    init_sentry(get_settings(), process="worker")
+
+
+@signals.beat_init.connect
+def _init_beat_sentry(**_: Any) -> None:
+    """Sentry in beat: the Celery integration turns each beat entry into a cron monitor."""
+    from crawler.observability import init_sentry
+
+    init_sentry(get_settings(), process="beat")
+
+
+@signals.worker_init.connect
+def _init_metrics(**_: Any) -> None:
+    """One Prometheus endpoint in the worker main process, adding up every pool child's counters."""
+    from crawler import metrics
+
+    settings = get_settings()
+    if settings.metrics_port is not None:
+        metrics.prepare_multiprocess(settings)
+        metrics.start_metrics_server(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -48,8 +49,9 @@ def discover(schedule: str, kind: str = "scheduled") -> dict[str, Any]:
 
 @app.task(name="fundcrawl.reconcile", acks_late=True)
 def reconcile() -> int:
-    """Republish reports whose lease expired or whose message was lost."""
+    """Republish reports whose lease expired or whose message was lost; raise the hourly alerts."""
     rt = flow.runtime(get_settings())
+    flow.raise_alerts(rt, dt.datetime.now(dt.UTC))
     return flow.requeue_stuck(rt, publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))
 
 

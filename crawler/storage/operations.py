@@ -79,3 +79,36 @@ def _kind(column_type: Any) -> str:
         if needle in name:
             return kind
     return "text"
+
+
+def late_reports(engine: Engine, sent_after: dt.date, sent_on_or_before: dt.date, limit: int = 100
+                 ) -> list[dict[str, Any]]:
+    """Listed reports sent within a span of days that are still not stored (the freshness alert's work list)."""
+    statement = (
+        select(reports.c.upload_info_id, reports.c.fund_code, reports.c.send_date, reports.c.state,
+               reports.c.failure_reason)
+        .where(reports.c.state != "stored", reports.c.send_date > sent_after,
+               reports.c.send_date <= sent_on_or_before)
+        .order_by(reports.c.send_date, reports.c.upload_info_id)
+        .limit(limit)
+    )
+    return _rows(engine, statement)
+
+
+def layout_signals(engine: Engine, stored_since: dt.datetime, limit: int = 1000) -> list[dict[str, Any]]:
+    """Reports stored since a moment whose page had unknown sections or failing cross-checks."""
+    statement = (
+        select(reports.c.upload_info_id, reports.c.unknown_sections, reports.c.check_failures, reports.c.checks)
+        .where(reports.c.state == "stored", reports.c.stored_at >= stored_since)
+        .order_by(reports.c.stored_at.desc())
+        .limit(limit)
+    )
+    return [row for row in _rows(engine, statement) if row["unknown_sections"] or row["check_failures"]]
+
+
+def last_run_started(engine: Engine, schedule: str) -> dt.datetime | None:
+    """When the latest run of a schedule (or of an internal job such as ``alerts``) started."""
+    statement = (select(discovery_runs.c.started_at).where(discovery_runs.c.schedule == schedule)
+                 .order_by(discovery_runs.c.started_at.desc()).limit(1))
+    rows = _rows(engine, statement)
+    return rows[0]["started_at"] if rows else None

@@ -1,0 +1,109 @@
+"""``fundcrawl check``: configuration, database schema, broker, Sentry and the site, one pass/fail line each."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import click
+
+from crawler.cli import EXIT_FAILED, main, settings
+from crawler.exceptions import CrawlerError
+from crawler.settings import Settings
+
+Check = Callable[[Settings], str]
+
+
+def check_configuration(s: Settings) -> str:
+    from crawler.schedules import load_schedules
+
+    schedules = load_schedules(s.schedules)
+    mode = "embedded (SQLite broker)" if s.embedded else "Redis broker"
+    return f"{len(schedules.entries)} schedule entries from {s.schedules}; {mode}; {s.rate_limit} req/s to {s.source_url}"
+
+
+def check_database(s: Settings) -> str:
+    from crawler.storage import ensure_current, head_revision, make_engine
+
+    engine = make_engine(s.database)
+    ensure_current(engine)
+    return f"{engine.url.render_as_string(hide_password=True)} at schema {head_revision()}"
+
+
+def check_broker(s: Settings) -> str:
+    from crawler.celery_app import app
+
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=5)
+        return f"reachable: {connection.as_uri()}"
+
+
+def check_sentry(s: Settings) -> str:
+    if not s.sentry:
+        return "off (FUNDCRAWL_SENTRY_DSN is empty)"
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    try:
+        dsn = Dsn(s.sentry)
+    except BadDsn as error:
+        raise CrawlerError(f"FUNDCRAWL_SENTRY_DSN is not a valid DSN: {error}") from None
+    parts = urlsplit(f"{dsn.scheme}://{dsn.netloc}")
+    port = parts.port or (443 if dsn.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=5).close()
+    except OSError as error:
+        raise CrawlerError(f"ingest {parts.hostname}:{port} unreachable: {error}") from None
+    return f"ingest {parts.hostname}:{port} reachable (project {dsn.project_id})"
+
+
+def check_site(s: Settings) -> str:
+    import datetime as dt
+
+    from crawler.models import REPORT_TYPES
+    from crawler.sources.eid import EidClient
+
+    year = str(dt.date.today().year - 1)
+    with EidClient.from_settings(s) as client:
+        page = client.search(REPORT_TYPES["annual"], year, 0)
+    return f"search answered: {page.iTotalRecords} annual reports for {year}"
+
+
+CHECKS: dict[str, Check] = {
+    "configuration": check_configuration,
+    "database": check_database,
+    "broker": check_broker,
+    "sentry": check_sentry,
+    "site": check_site,
+}
+
+
+def run_checks(s: Settings) -> list[dict[str, str | bool]]:
+    results: list[dict[str, str | bool]] = []
+    for name, check in CHECKS.items():
+        try:
+            results.append({"check": name, "ok": True, "detail": check(s)})
+        except (CrawlerError, OSError) as error:
+            results.append({"check": name, "ok": False, "detail": f"{type(error).__name__}: {error}"})
+        except Exception as error:  # noqa: BLE001 - a check reports whatever its client raised, then goes on
+            results.append({"check": name, "ok": False, "detail": f"{type(error).__name__}: {error}"})
+    return results
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def check(as_json: bool) -> None:
+    """Check the configuration, the database schema, the broker, Sentry and the site, one line each.
+
+    Exit 0 when all pass, 1 otherwise. The site check spends one search request.
+    """
+    results = run_checks(settings())
+    if as_json:
+        click.echo(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        for result in results:
+            click.echo(f"{'PASS' if result['ok'] else 'FAIL'}  {result['check']:<14} {result['detail']}")
+    if not all(result["ok"] for result in results):
+        sys.exit(EXIT_FAILED)

@@ -25,6 +25,7 @@ def collect_status(database_url: str, *, failures: int = 20, runs: int = 10) -> 
         "partitions": discovery.partition_status(engine),
         "last_runs": operations.recent_runs(engine, runs),
         "recent_failures": store.recent_failures(failures),
+        "parse_flags": operations.parse_flag_summary(engine),
     }
 
 
@@ -65,6 +66,13 @@ def render(status: dict[str, Any]) -> str:
             lines.append(f"  {_when(run['started_at'])}  {run['schedule']:<28} {run['kind']:<9} {run['status']:<10} "
                          f"listed {run['listed'] or 0}, new {run['new'] or 0}, requests {run['requests'] or 0}"
                          + (f"  ({run['error']})" if run["error"] else ""))
+    flags = status["parse_flags"]
+    if flags["flagged_reports"] or flags["unknown_sections"]:
+        lines += ["", f"parse flags: {flags['flagged_reports']} stored report(s) failed a cross-check"]
+        for row in flags["flagged"]:
+            lines.append(f"  {row['upload_info_id']}: {', '.join(row['failed_checks'])}")
+        for heading, count in flags["unknown_sections"].items():
+            lines.append(f"  unknown section on {count} report(s): {heading}")
     if status["recent_failures"]:
         lines += ["", "recent failures:"]
         for f in status["recent_failures"]:

@@ -112,3 +112,23 @@ def last_run_started(engine: Engine, schedule: str) -> dt.datetime | None:
                  .order_by(discovery_runs.c.started_at.desc()).limit(1))
     rows = _rows(engine, statement)
     return rows[0]["started_at"] if rows else None
+
+
+def parse_flag_summary(engine: Engine, limit: int = 5000) -> dict[str, Any]:
+    """Among the latest stored reports: how many failed a cross-check, and each unknown heading's count."""
+    statement = (
+        select(reports.c.upload_info_id, reports.c.unknown_sections, reports.c.check_failures, reports.c.checks)
+        .where(reports.c.state == "stored")
+        .order_by(reports.c.stored_at.desc())
+        .limit(limit)
+    )
+    flagged: list[dict[str, Any]] = []
+    headings: dict[str, int] = {}
+    for row in _rows(engine, statement):
+        for heading in row["unknown_sections"] or []:
+            headings[heading] = headings.get(heading, 0) + 1
+        if row["check_failures"]:
+            failed = sorted(name for name, message in (row["checks"] or {}).items() if message)
+            flagged.append({"upload_info_id": row["upload_info_id"], "failed_checks": failed})
+    top = dict(sorted(headings.items(), key=lambda item: (-item[1], item[0]))[:20])
+    return {"flagged_reports": len(flagged), "flagged": flagged[:20], "unknown_sections": top}

@@ -31,6 +31,7 @@ BASIC = pages.heading("基金基本情况") + pages.table(
         ["下属2级基金的基金简称", A, B],
         ["下属2级基金的交易代码", "000009", "000010"],
         ["报告期末下属2级基金的份额总额", "1,000,000.00", "2,000,000.00"],
+        ["下属2级基金的风险收益特征", "低风险", ""],
     ],
 )
 MAIN = pages.heading("主要财务指标") + pages.table(
@@ -81,7 +82,10 @@ def test_money_market_page_keeps_known_sections_and_maps_no_nav() -> None:
     report = parse_report(mmf_page())
     doc = report.document
     assert (doc["fund_code"], doc["report_kind"], doc["period_start"]) == ("000009", "q1", "2025-01-01")
-    assert [c["code"] for c in doc["share_classes"]] == ["000009", "000010"]
+    assert doc["share_classes"] == [
+        {"name": A, "code": "000009", "ending_shares": 1000000.0, "risk_profile": "低风险"},
+        {"name": B, "code": "000010", "ending_shares": 2000000.0},
+    ]
     assert doc["total_net_assets"] == {A: 1000000.0, B: 2000000.0}
     assert "nav_per_unit" not in doc  # no 期末基金份额净值 row: nothing is guessed
     assert doc["indicators"][A]["yield_7d_annualized_pct"] == 1.421

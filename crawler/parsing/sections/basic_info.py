@@ -40,7 +40,7 @@ _TEXT_FIELDS = {
     "distribution_policy": "基金收益分配政策",
 }
 _DATE_FIELDS = {"contract_effective_date": "基金合同生效日", "listing_date": "上市日期"}
-_CLASS_ROW = re.compile(r"^(?:报告期末)?下属\d级基金的(.+)$")
+_CLASS_ROW = re.compile(r"^(?:报告期末)?下属(?:\d级|分级)基金的(.+)$")
 
 
 def parse_basic_info(page: Page) -> dict[str, Any]:
@@ -93,11 +93,12 @@ def _class_rows(rows: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def _share_classes(rows: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """``[{name, code, ending_shares, exchange_short_name}]`` in printed order."""
+    """``[{name, code, ending_shares, risk_profile}]`` in printed order (blank risk cells omitted)."""
     by_kind = _class_rows(rows)
     names = by_kind.get("基金简称", [])
     codes = by_kind.get("交易代码", [])
     shares = by_kind.get("份额总额", [])
+    risks = by_kind.get("风险收益特征", [])
     if len(codes) != len(names) or (shares and len(shares) != len(names)):
         raise ParseError("share-class rows disagree in length", section="基金基本情况")
     classes = []
@@ -105,6 +106,8 @@ def _share_classes(rows: dict[str, list[str]]) -> list[dict[str, Any]]:
         item: dict[str, Any] = {"name": clean_text(name), "code": clean_text(codes[i])}
         if shares:
             item["ending_shares"] = parse_number(shares[i])
+        if i < len(risks) and clean_text(risks[i]):
+            item["risk_profile"] = clean_text(risks[i])
         classes.append(item)
     return classes
 

@@ -29,6 +29,7 @@ from crawler.parsing.sections.profile import parse_profile
 from crawler.parsing.sections.reit import parse_reit
 from crawler.parsing.sections.shares import parse_share_changes
 from crawler.parsing.sections.statements import parse_statements
+from crawler.parsing.sections.top_holders import parse_top_holders
 
 __all__ = ["KNOWN_HEADINGS", "PARSER_VERSION", "SCHEMA", "parse_report"]
 
@@ -70,6 +71,7 @@ def _parse_sections(page: Page, errors: dict[str, str]) -> _Parts:
     parts["performance"] = _run("nav_performance", errors, parse_performance, page, classes)
     parts["managers"] = _run("managers", errors, parse_managers, page)
     parts["holders"] = _run("holders", errors, parse_holders, page, classes)
+    parts["top_holders"] = _run("top_holders", errors, parse_top_holders, page, classes)
     parts["reit"] = _run("reit", errors, parse_reit, page)
     parts["audit"] = _run("audit", errors, parse_audit, page)
     parts["portfolio"] = _run("portfolio", errors, parse_portfolio, page, errors)

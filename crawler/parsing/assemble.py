@@ -27,6 +27,8 @@ _LEADING = (
     "manager",
     "custodian",
 )
+#: Parts merged field by field above; every other part's keys go into the document as they are.
+_COMBINED = ("metadata", "basic", "profile", "indicators")
 _INTERNAL = (
     "fund_name_printed",
     "manager_printed",
@@ -52,17 +54,9 @@ def assemble(parts: dict[str, dict[str, Any]], *, schema: str, parser_version: s
     )
     doc["period_start"] = _period_start(meta, parts["indicators"], parts["statements"])
     _figures(doc, parts)
-    for key in (
-        "share_changes",
-        "performance",
-        "managers",
-        "holders",
-        "reit",
-        "audit",
-        "portfolio",
-        "statements",
-    ):
-        doc.update(parts[key])
+    for key, part in parts.items():
+        if key not in _COMBINED:
+            doc.update(part)
     _reit_total_assets(doc)
     for key in _INTERNAL:
         doc.pop(key, None)

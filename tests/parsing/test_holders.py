@@ -57,3 +57,42 @@ def test_reit_holders_current_block_only(parsed: Parsed) -> None:
             "individual_pct": 0.76,
         }
     }
+
+
+def test_listed_fund_top_holders_keep_all_printed_rows(parsed: Parsed) -> None:
+    holders = parsed("518890_2024_annual").document["listed_holders"]["total"]
+    assert len(holders) == 11
+    assert holders[0] == {
+        "rank": 1,
+        "name": "申万宏源证券有限公司（招赢通）",
+        "shares": 4476312.0,
+        "pct": 5.59,
+    }
+    assert holders[-1]["name"] == "招商银行股份有限公司－中银上海金交易型开放式证券投资基金联接基金"
+    assert (holders[-1]["shares"], holders[-1]["pct"]) == (73498838.0, 91.81)
+
+
+def test_unlisted_classes_print_empty_top_holder_tables(parsed: Parsed) -> None:
+    listed = parsed("009477_2024_annual").document["listed_holders"]
+    assert listed == {
+        "中银上海金 ETF 联接基金A": [],
+        "中银上海金 ETF 联接基金C": [],
+        "中银上海金 ETF 联接基金E": [],
+    }
+
+
+def test_reit_tradable_and_non_tradable_holders_without_total_row(parsed: Parsed) -> None:
+    top = parsed("508086_2024_annual").document["reit_top_holders"]
+    assert [len(top["tradable"]), len(top["non_tradable"])] == [10, 10]
+    assert top["non_tradable"][0] == {
+        "rank": 1,
+        "name": "河北高速公路集团有限公司",
+        "shares": 510000000.0,
+        "pct": 51.0,
+    }
+    assert top["tradable"][-1] == {
+        "rank": 10,
+        "name": "中国中金财富证券有限公司",
+        "shares": 5999000.0,
+        "pct": 0.6,
+    }

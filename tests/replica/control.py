@@ -61,6 +61,8 @@ def _ids(handler: Handler) -> list[int] | None:
 def _route(handler: Handler, method: str, route: str, body: dict[str, Any]) -> tuple[int, Any]:
     state = handler.state
     key = (method, route)
+    if route in ("health", "log"):
+        state.log.settle()
     if key == ("GET", "health"):
         return 200, {"ok": True, "url": state.base_url, "reports": len(state.catalogue), "requests": len(state.log)}
     if key == ("GET", "config"):

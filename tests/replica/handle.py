@@ -12,7 +12,7 @@ from typing import Any, Self
 
 import httpx
 
-from tests.replica.catalogue import load_corpus
+from tests.replica.corpus import load_corpus
 from tests.replica.server import ReplicaServer
 from tests.replica.state import ReplicaState
 from tests.replica.synthetic import Partition

@@ -109,13 +109,16 @@ class Handler(BaseHTTPRequestHandler):
             form = urllib.parse.parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
             self.query = {**form, **self.query}
         start_bytes = self.wfile.count
+        logged = not url.path.startswith(CONTROL_PREFIX)
+        if logged:
+            self.state.log.begin()
         try:
             self._dispatch(url.path)
         except (BrokenPipeError, ConnectionResetError, TimeoutError) as error:
             self.note["client_error"] = type(error).__name__
             self.close_connection = True
         finally:
-            if not url.path.startswith(CONTROL_PREFIX):
+            if logged:
                 self._log(url, self.wfile.count - start_bytes)
 
     def _log(self, url: urllib.parse.SplitResult, sent: int) -> None:

@@ -70,12 +70,26 @@ class RequestLog:
 
     def __init__(self) -> None:
         self._entries: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._in_flight = 0
+
+    def begin(self) -> None:
+        """A request started; it is logged by :meth:`add` when it ends."""
+        with self._lock:
+            self._in_flight += 1
 
     def add(self, entry: dict[str, Any]) -> None:
         with self._lock:
             entry["seq"] = len(self._entries)
             self._entries.append(entry)
+            self._in_flight -= 1
+            self._lock.notify_all()
+
+    def settle(self, timeout: float = 0.5) -> None:
+        """Wait (briefly) for requests still being answered, so a client that just got its answer sees it
+        logged; stalled or endless answers only delay this by ``timeout``."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._in_flight <= 0, timeout)
 
     def since(self, start: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         with self._lock:

@@ -26,12 +26,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from crawler.discovery import DiscoveryPlan, Query, discover, walk  # noqa: E402
-from crawler.models import ReportRef  # noqa: E402
-from crawler.sources.eid import EidClient  # noqa: E402
-from crawler.storage import Store, dispose_engines, make_engine, upgrade  # noqa: E402
-from crawler.storage.discovery import PartitionKey  # noqa: E402
-from tests.replica import Replica  # noqa: E402
+from crawler.discovery import DiscoveryPlan, Query, discover, walk
+from crawler.models import ReportRef
+from crawler.sources.eid import EidClient
+from crawler.storage import Store, dispose_engines, make_engine, upgrade
+from crawler.storage.discovery import PartitionKey
+from tests.replica import Replica
 
 Q1 = PartitionKey("FB030010", "2025")
 TODAY = dt.date(2025, 4, 22)  # last day of the replica's Q1-2025 disclosure window

@@ -7,7 +7,8 @@
     DELETE faults                      no mix
     POST   reports/<id>/fault          {"fault": name|null, "attempts": k, "on": "page"|"redirect"}
     POST   publish                     {"count", "report_type_code", "report_year", "fund_type",
-                                        "send_from", "send_to", "faults": {name: n}} -> {"ids": [...]}
+                                        "send_from", "send_to", "faults": {name: n}} -> {"ids": [...]};
+                                       with "rate": r, publishes one report every 1/r s in the background
     GET    catalogue[?ids=1,2]         {"reports": [...]}
     GET    oracle[?ids=1,2]            {"reports": {id: {sha256, state, reason, also_accepted, ...}}}
     GET    expected/<id>               the generator's fundcrawl.report/1 document for a generated page
@@ -136,14 +137,14 @@ def _publish(handler: Handler, body: dict[str, Any]) -> tuple[int, Any]:
     if bad:
         raise ControlError(f"unknown faults {bad}")
     partition = Partition(str(body.get("report_type_code", "FB030010")), str(body.get("report_year", "2025")))
+    options: dict[str, Any] = {"fund_type": str(body.get("fund_type", "")), "send_from": _date(body.get("send_from")),
+               "send_to": _date(body.get("send_to"))}
+    count, rate = int(body.get("count", 1)), float(body.get("rate", 0))
+    if rate > 0:
+        handler.state.publish_at_rate(count, rate, partition, options)
+        return 200, {"ids": [], "scheduled": count, "rate": rate}
     reports = handler.state.publisher.publish(
-        int(body.get("count", 1)),
-        partition,
-        fund_type=str(body.get("fund_type", "")),
-        send_from=_date(body.get("send_from")),
-        send_to=_date(body.get("send_to")),
-        faults={str(k): int(v) for k, v in faults.items()},
-    )
+        count, partition, faults={str(k): int(v) for k, v in faults.items()}, **options)
     return 200, {"ids": [r.upload_info_id for r in reports], "reports": [r.to_json() for r in reports]}
 
 

@@ -160,10 +160,15 @@ class Replica:
 
     def publish(self, count: int, report_type_code: str = "FB030010", report_year: str = "2025", *,
                 fund_type: str = "", send_from: str | None = None, send_to: str | None = None,
-                faults: dict[str, int] | None = None) -> list[int]:
-        """Add ``count`` generated reports to a partition; returns their uploadInfoIds."""
+                faults: dict[str, int] | None = None, rate: float = 0.0) -> list[int]:
+        """Add ``count`` generated reports to a partition; returns their uploadInfoIds.
+
+        With ``rate`` > 0 they are published in the background, ``rate`` per second, and the list is empty
+        (read them from :meth:`catalogue` later).
+        """
         body = {"count": count, "report_type_code": report_type_code, "report_year": report_year,
-                "fund_type": fund_type, "send_from": send_from, "send_to": send_to, "faults": faults or {}}
+                "fund_type": fund_type, "send_from": send_from, "send_to": send_to, "faults": faults or {},
+                "rate": rate}
         return self._call("POST", "publish", body)["ids"]
 
     def catalogue(self, ids: list[int] | None = None) -> list[dict[str, Any]]:

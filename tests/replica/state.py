@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.replica.catalogue import Catalogue
 from tests.replica.faults import FaultState
-from tests.replica.synthetic import Publisher
+from tests.replica.synthetic import Partition, Publisher
 
 ORDER_MODES = ("stable", "shuffle", "drift")
 
@@ -121,6 +121,17 @@ class ReplicaState:
         self.base_url = ""
         self._sha_cache: dict[tuple[int, str | None], str] = {}
         self.sha_lock = threading.Lock()
+
+    def publish_at_rate(self, count: int, rate: float, partition: Partition, options: dict[str, Any]) -> None:
+        """Publish ``count`` reports one by one at ``rate`` per second in a background thread (soak runs)."""
+
+        def run() -> None:
+            for _ in range(count):
+                if self.stop.wait(1 / rate):
+                    return
+                self.publisher.publish(1, partition, **options)
+
+        threading.Thread(target=run, name="replica-publisher", daemon=True).start()
 
     def next_search_call(self) -> int:
         with self.catalogue.lock:

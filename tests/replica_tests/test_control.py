@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -101,3 +102,12 @@ def test_process_mode_stops_on_sigint_and_explains_its_options() -> None:
     os.kill(process.pid, signal.SIGINT)
     assert process.wait(10) == 0
     process.stdout.close()
+
+
+def test_publishing_at_a_rate_adds_reports_over_time(site: Replica) -> None:
+    before = len(site.catalogue())
+    assert site.publish(3, "FB030040", "2025", rate=50.0) == []
+    deadline = time.monotonic() + 10
+    while len(site.catalogue()) < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(site.catalogue()) == before + 3

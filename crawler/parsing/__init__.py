@@ -21,6 +21,7 @@ from crawler.parsing.sections.audit import parse_audit
 from crawler.parsing.sections.basic_info import parse_basic_info
 from crawler.parsing.sections.holders import parse_holders
 from crawler.parsing.sections.indicators import parse_indicators
+from crawler.parsing.sections.investors import parse_single_investors
 from crawler.parsing.sections.managers import parse_managers
 from crawler.parsing.sections.metadata import parse_metadata
 from crawler.parsing.sections.performance import parse_performance
@@ -72,6 +73,7 @@ def _parse_sections(page: Page, errors: dict[str, str]) -> _Parts:
     parts["managers"] = _run("managers", errors, parse_managers, page)
     parts["holders"] = _run("holders", errors, parse_holders, page, classes)
     parts["top_holders"] = _run("top_holders", errors, parse_top_holders, page, classes)
+    parts["investors"] = _run("single_investors", errors, parse_single_investors, page)
     parts["reit"] = _run("reit", errors, parse_reit, page)
     parts["audit"] = _run("audit", errors, parse_audit, page)
     parts["portfolio"] = _run("portfolio", errors, parse_portfolio, page, errors)

@@ -18,7 +18,7 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _CN = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
-_DATE_ANY = r"(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}年\d{1,2}月\d{1,2}日)"
+_DATE_ANY = r"(?:\d{4}-\d{1,2}-\d{1,2}|\d{4}年\d{1,2}月\d{1,2}日|(?<!\d)\d{8}(?!\d))"
 _PERIOD = re.compile(rf"({_DATE_ANY})\s*(?:至|-|－|—|~|～|到)\s*({_DATE_ANY})")
 
 
@@ -89,14 +89,17 @@ def find_date(s: str) -> date | None:
 
 
 def parse_period(s: str | None) -> tuple[date, date] | None:
-    """A period printed as ``2024-01-01至2024-12-31``, ``2024-01-01 - 2024-06-30`` or inside
-    ``报告期（2025-01-01 至 2025-03-31）``; None when ``s`` holds no period."""
+    """A period printed as ``2024-01-01至2024-12-31``, ``2024-01-01 - 2024-06-30``, ``20250101-20250331``
+    (single-investor table) or inside ``报告期（2025-01-01 至 2025-03-31）``; None when ``s`` holds no period."""
     if not s:
         return None
     m = _PERIOD.search(unicodedata.normalize("NFKC", s))
     if not m:
         return None
-    start, end = parse_date(m[1]), parse_date(m[2])
+    try:
+        start, end = parse_date(m[1]), parse_date(m[2])
+    except ValueError:  # digits shaped like dates that are not (20241399): not a period
+        return None
     if start is None or end is None:
         return None
     return start, end

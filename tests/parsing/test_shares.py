@@ -59,3 +59,24 @@ def test_reit_share_change_table(parsed: Parsed) -> None:
     assert changes["at_contract_effective"] == 300000000.0
     assert changes["ending"] == 300000000.0
     assert changes["beginning"] is None
+
+
+def test_single_investor_over_20pct(parsed: Parsed) -> None:
+    assert parsed("013242_2024_annual").document["single_investors_over_20pct"] == [
+        {
+            "investor_type": "机构",
+            "seq": 1,
+            "period_start": "2024-01-01",
+            "period_end": "2024-12-31",
+            "beginning": 19999594.44,
+            "subscriptions": 0.0,
+            "redemptions": 0.0,
+            "ending": 19999594.44,
+            "pct": 34.5,
+        }
+    ]
+
+
+def test_single_investor_table_of_dashes_is_an_empty_list(parsed: Parsed) -> None:
+    assert parsed("970127_2025_q1").document["single_investors_over_20pct"] == []
+    assert "single_investors_over_20pct" not in parsed("508086_2024_annual").document

@@ -67,7 +67,7 @@ def runtime(settings: Settings) -> Runtime:
         current = Runtime(
             settings=settings,
             store=make_store(settings.database),
-            client=EidClient.from_settings(settings),
+            client=EidClient.from_settings(settings, on_breaker_open=observability.breaker_opened),
             archive=Archive(settings.archive_dir),
             runner=PipelineRunner.from_settings(settings),
         )

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -32,19 +33,33 @@ def run_once(s: Settings, schedule: str | None, extra: Sequence[str]) -> int:
     started = dt.datetime.now(dt.UTC)
     rt = flow.runtime(s)
     worker = start_worker_process(_celery_args(s, extra))
+    listed = new = 0
     try:
-        listed = new = 0
         for name in names:
             result = flow.run_schedule_entry(rt, name, publish_reports, kind="once")
             listed, new = listed + result["listed"], new + result["new"]
             click.echo(f"{name}: {result['listed']} listed, {result['new']} new, "
                        f"{len(result['incomplete'])} incomplete partition(s)", err=True)
-        # Reports left pending by an earlier, interrupted run are finished too.
-        flow.requeue_stuck(rt, publish_reports, queue_depth=0, grace_seconds=0)
+    except BaseException:
+        stop_process(worker)
+        raise
+    process_pending(rt, s, started, extra, worker)
+    return _summary(rt, started, listed, new)
+
+
+def process_pending(rt: flow.Runtime, s: Settings, since: dt.datetime, extra: Sequence[str] = (),
+                    worker: Any = None) -> None:
+    """Process every pending report with a local worker process; what was published before ``since`` (the
+    leftovers of an interrupted run) is published again, what this command published is not."""
+    from crawler.tasks import publish_reports
+
+    worker = worker or start_worker_process(_celery_args(s, extra))
+    try:
+        grace = (dt.datetime.now(dt.UTC) - since).total_seconds()
+        flow.requeue_stuck(rt, publish_reports, queue_depth=0, grace_seconds=grace)
         worker = _drain(rt, s, worker, extra, publish_reports)
     finally:
         stop_process(worker)
-    return _summary(rt, started, listed, new)
 
 
 def _drain(rt: flow.Runtime, s: Settings, worker, extra, publish) -> object:  # type: ignore[no-untyped-def]

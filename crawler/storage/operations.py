@@ -132,3 +132,14 @@ def parse_flag_summary(engine: Engine, limit: int = 5000) -> dict[str, Any]:
             flagged.append({"upload_info_id": row["upload_info_id"], "failed_checks": failed})
     top = dict(sorted(headings.items(), key=lambda item: (-item[1], item[0]))[:20])
     return {"flagged_reports": len(flagged), "flagged": flagged[:20], "unknown_sections": top}
+
+
+def unfinished_backfill(engine: Engine, spec: dict[str, Any]) -> int | None:
+    """The newest backfill job with exactly this spec that has not finished, so a rerun resumes it."""
+    statement = (select(tables.backfill_jobs.c.id, tables.backfill_jobs.c.spec)
+                 .where(tables.backfill_jobs.c.status != "done")
+                 .order_by(tables.backfill_jobs.c.id.desc()))
+    for row in _rows(engine, statement):
+        if row["spec"] == spec:
+            return int(row["id"])
+    return None

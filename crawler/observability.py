@@ -22,7 +22,10 @@ from celery.schedules import crontab
 from celery.schedules import schedule as interval_schedule
 from sentry_sdk.crons import capture_checkin
 from sentry_sdk.integrations.celery import CeleryIntegration
+from sentry_sdk.integrations.httpx import HttpxIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
+from sentry_sdk.integrations.redis import RedisIntegration
+from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.utils import BadDsn
 
@@ -70,7 +73,12 @@ def sentry_options(settings: Settings) -> dict[str, Any]:
         "integrations": [
             CeleryIntegration(monitor_beat_tasks=True),
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
+            HttpxIntegration(),
+            RedisIntegration(),
+            SqlalchemyIntegration(),
         ],
+        # Only the integrations above: probing every installed library (aiohttp, ...) costs seconds at start.
+        "auto_enabling_integrations": False,
         "send_default_pii": False,
         "include_local_variables": False,
         "event_scrubber": EventScrubber(denylist=DEFAULT_DENYLIST + EXTRA_DENYLIST, recursive=True),

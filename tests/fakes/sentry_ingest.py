@@ -22,7 +22,7 @@ import urllib.request
 import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 _ENVELOPE_PATH = re.compile(r"^/api/(?P<project>\d+)/envelope/?$")
 
@@ -88,7 +88,7 @@ class _Store:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _reply(self, status: int, payload: Any) -> None:
@@ -186,7 +186,7 @@ class SentryIngest(_Reader):
     def dsn(self) -> str:
         return f"http://{self.key}@127.0.0.1:{self._server.server_address[1]}/{self.project}"
 
-    def start(self) -> SentryIngest:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -194,7 +194,7 @@ class SentryIngest(_Reader):
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> SentryIngest:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

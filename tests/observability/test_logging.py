@@ -1,0 +1,101 @@
+"""Log lines: one per event with identifiers, text or JSON, and never a secret in any form."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from crawler.logging_setup import configure_logging
+from crawler.settings import Settings
+from tests.observability.conftest import DSN_CANARY, PG_CANARY, REDIS_CANARY, canary_settings, leaked
+
+DSN = f"http://{DSN_CANARY}@127.0.0.1:9/1"
+
+
+@pytest.fixture
+def restore_root() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def _configure(settings: Settings) -> io.StringIO:
+    stream = io.StringIO()
+    configure_logging(settings, stream=stream)
+    return stream
+
+
+def test_json_lines_carry_level_logger_process_and_extras(tmp_path, restore_root):
+    stream = _configure(Settings(data_dir=tmp_path, log_format="json"))
+    logging.getLogger("crawler.flow").info("report %s stored", 42, extra={"upload_info_id": 42, "fund_code": "000001"})
+    logging.getLogger("crawler.flow").debug("not shown at INFO")
+
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    line = json.loads(lines[0])
+    assert line["message"] == "report 42 stored" and line["level"] == "INFO" and line["logger"] == "crawler.flow"
+    assert line["upload_info_id"] == 42 and line["fund_code"] == "000001"
+    assert isinstance(line["process"], int) and line["timestamp"].endswith("Z")
+
+
+def test_text_lines_are_one_line_per_event_with_identifiers(tmp_path, restore_root):
+    stream = _configure(Settings(data_dir=tmp_path, log_level="DEBUG"))
+    logging.getLogger("crawler.discovery").debug("partition %s walked", "FB030010/2025", extra={"pages": 7})
+    line = stream.getvalue()
+    assert line.count("\n") == 1
+    assert " DEBUG " in line and "crawler.discovery: partition FB030010/2025 walked pages=7" in line
+
+
+def test_no_secret_reaches_a_log_line_in_any_form(tmp_path, restore_root):
+    for log_format in ("text", "json"):
+        settings = canary_settings(tmp_path, DSN, log_format=log_format)
+        stream = _configure(settings)
+        log = logging.getLogger("crawler.test")
+        log.warning("database %s, broker %s, alerts %s", settings.database, settings.broker, DSN)
+        log.warning("raw values %s %s %s", PG_CANARY, REDIS_CANARY, DSN_CANARY)
+        basic = base64.b64encode(f"fundcrawl:{PG_CANARY}".encode()).decode()
+        log.warning("Authorization: Basic %s", basic, extra={"url": settings.broker, "nested": [settings.database]})
+        try:
+            raise ConnectionError(f"could not connect to {settings.database}")
+        except ConnectionError:
+            log.exception("start-up failed")
+
+        output = stream.getvalue()
+        assert leaked(output) == []
+        assert "postgresql://fundcrawl:***@127.0.0.1:5432/fundcrawl" in output
+        assert "redis://:***@127.0.0.1:6379/9" in output and "http://***@127.0.0.1:9/1" in output
+        assert "ConnectionError: could not connect to postgresql://fundcrawl:***@" in output
+
+
+def test_url_credentials_are_masked_even_when_not_configured(tmp_path, restore_root):
+    stream = _configure(Settings(data_dir=tmp_path))
+    logging.getLogger("crawler.test").error("proxy amqp://guest:hunter2@mq:5672// refused")
+    assert "amqp://guest:***@mq:5672//" in stream.getvalue() and "hunter2" not in stream.getvalue()
+
+
+def test_a_bad_log_call_does_not_crash_the_caller(tmp_path, restore_root):
+    stream = _configure(Settings(data_dir=tmp_path))
+    logging.getLogger("crawler.test").warning("report %s failed: %s", 42)  # noqa: PLE1206 - the point
+    assert "unformattable arguments (42,)" in stream.getvalue()
+
+
+def test_uncaught_errors_are_logged_masked(tmp_path, restore_root, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    settings = canary_settings(tmp_path, DSN)
+    stream = _configure(settings)
+    try:
+        raise RuntimeError(f"engine {settings.database}")
+    except RuntimeError as error:
+        sys.excepthook(RuntimeError, error, error.__traceback__)
+    assert "CRITICAL" in stream.getvalue() and "RuntimeError: engine postgresql://fundcrawl:***@" in stream.getvalue()
+    assert leaked(stream.getvalue()) == []
+

@@ -1,3 +1,3 @@
-from tests.storage.fixtures import db_url, engine_url, pg_database_url
+from tests.storage.fixtures import backend, db_url, engine_url, pg_database_url
 
-__all__ = ["db_url", "engine_url", "pg_database_url"]
+__all__ = ["backend", "db_url", "engine_url", "pg_database_url"]

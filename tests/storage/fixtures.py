@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from crawler.storage import dispose_engines
+from crawler.storage import dispose_engines, make_engine
 
 #: Maintenance connection to the local server (trust auth, see .ci/run).
 PG_ADMIN_URL = os.environ.get(
@@ -60,9 +60,15 @@ def empty_postgres(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each storage test runs once per database engine."""
+    return str(request.param)
+
+
+@pytest.fixture
+def engine_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database URL, once per engine."""
-    if request.param == "sqlite":
+    if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'fundcrawl.sqlite'}"
     else:
         url = request.getfixturevalue("pg_database_url")
@@ -73,10 +79,35 @@ def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         dispose_engines()
 
 
-@pytest.fixture
-def db_url(engine_url: str) -> str:
-    """A database URL with the schema at head."""
-    from crawler.storage import upgrade
+def _truncate_all(url: str) -> None:
+    from crawler.storage.tables import metadata
 
-    upgrade(engine_url)
-    return engine_url
+    # DELETE, not TRUNCATE: on a handful of rows it avoids rewriting every table file.
+    with make_engine(url).begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL with the schema at head and no rows.
+
+    PostgreSQL keeps the migrated schema between tests and only truncates, which is much faster than
+    migrating again; a test that changes the schema version gets a fresh migration next time.
+    """
+    from crawler.storage import current_revision, head_revision, upgrade
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fundcrawl.sqlite'}"
+        upgrade(url)
+    else:
+        url = request.getfixturevalue("pg_database_url")
+        if current_revision(url) == head_revision():
+            _truncate_all(url)
+        else:
+            empty_postgres(url)
+            upgrade(url)
+    try:
+        yield url
+    finally:
+        dispose_engines()

@@ -94,7 +94,7 @@ def _upgrade_in_child(url: str) -> str:
 
 
 def test_two_processes_upgrading_at_once_both_succeed(engine_url: str) -> None:
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
+    with multiprocessing.get_context("fork").Pool(2) as pool:
         revisions = pool.map(_upgrade_in_child, [engine_url, engine_url])
     assert revisions == [head_revision(), head_revision()]
     ensure_current(make_engine(engine_url))

@@ -55,7 +55,7 @@ def _discover_in_child(url: str, ids: list[int]) -> list[int]:
 
 def test_two_processes_discovering_the_same_reports_get_disjoint_ids(store: Store, db_url: str) -> None:
     ids = list(range(1, 401))
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
+    with multiprocessing.get_context("fork").Pool(2) as pool:
         first, second = pool.starmap(_discover_in_child, [(db_url, ids), (db_url, list(reversed(ids)))])
 
     assert not set(first) & set(second)

@@ -19,6 +19,7 @@ from crawler.parsing.dom import Page, load_page
 from crawler.parsing.headings import known_patterns, unknown_headings
 from crawler.parsing.sections.audit import parse_audit
 from crawler.parsing.sections.basic_info import parse_basic_info
+from crawler.parsing.sections.distributions import parse_distributions
 from crawler.parsing.sections.holders import parse_holders
 from crawler.parsing.sections.indicators import parse_indicators
 from crawler.parsing.sections.investors import parse_single_investors
@@ -74,6 +75,7 @@ def _parse_sections(page: Page, errors: dict[str, str]) -> _Parts:
     parts["holders"] = _run("holders", errors, parse_holders, page, classes)
     parts["top_holders"] = _run("top_holders", errors, parse_top_holders, page, classes)
     parts["investors"] = _run("single_investors", errors, parse_single_investors, page)
+    parts["distributions"] = _run("distributions", errors, parse_distributions, page, classes)
     parts["reit"] = _run("reit", errors, parse_reit, page)
     parts["audit"] = _run("audit", errors, parse_audit, page)
     parts["portfolio"] = _run("portfolio", errors, parse_portfolio, page, errors)

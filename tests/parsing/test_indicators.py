@@ -111,3 +111,19 @@ def test_reit_net_assets_and_nav_from_other_indicators(parsed: Parsed) -> None:
 def test_profile_has_no_figures(parsed: Parsed) -> None:
     doc = parsed("159255_profile").document
     assert not {"total_net_assets", "nav_per_unit", "ending_shares", "indicators"} & set(doc)
+
+
+def test_profit_distributions_past_three_years(parsed: Parsed) -> None:
+    assert parsed("202801_2024_annual").document["distributions"] == {
+        "total": [
+            {
+                "year": "2022年",
+                "per_10_units": 0.66,
+                "cash": 83728361.17,
+                "reinvested": 44059367.75,
+                "total": 127787728.92,
+                "note": None,
+            }
+        ]
+    }
+    assert parsed("001643_2024_annual").document["distributions"] == {HS_A: [], HS_C: []}

@@ -55,7 +55,11 @@ def search(client: SearchClient, query: Query, start: int, spend: Spend, policy:
 
 def one_pass(client: SearchClient, query: Query, first: ListingPage | None, seen: dict[int, ReportRef],
              spend: Spend, policy: WalkPolicy, sink: Sink | None = None) -> PassResult:
-    """Page from offset 0 to the total; every row goes into ``seen`` (and to ``sink`` as it arrives)."""
+    """Page from offset 0 to the total; every row goes into ``seen`` (and to ``sink`` as it arrives).
+
+    ``seen`` may start with rows known from an earlier pass or a wider query: once it holds as many ids as
+    the site's total, the pass stops, so re-checking a piece whose total did not move costs one request.
+    """
     done = PassResult(total=-1)
     page, consumed = (first, len(first.aaData)) if first is not None else _page(client, query, 0, spend, policy,
                                                                                  done)
@@ -69,8 +73,8 @@ def one_pass(client: SearchClient, query: Query, first: ListingPage | None, seen
             seen[ref.upload_info_id] = ref
             done.ids.add(ref.upload_info_id)
         start += consumed
-        if start >= done.total or consumed == 0:
-            return done
+        if start >= done.total or consumed == 0 or len(seen) == done.total:
+            return done  # the end, or (rows are only ever added) every id of the total is already known
         page, consumed = _page(client, query, start, spend, policy, done)
         if page.iTotalRecords != done.total:
             log.info("walk %s: total moved from %d to %d at offset %d", query, done.total, page.iTotalRecords, start)

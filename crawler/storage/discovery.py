@@ -101,13 +101,20 @@ def known_partitions(engine: Engine) -> list[PartitionKey]:
     return sorted(PartitionKey(*row) for row in rows)
 
 
+def _stored_filter(key: PartitionKey) -> ColumnElement[bool]:
+    """Reports listed under a partition; year "" is the site's "any year" (profiles are filed without one)."""
+    if not key.report_year:
+        return reports.c.report_type_code == key.report_type_code
+    return and_(reports.c.report_type_code == key.report_type_code, reports.c.report_year == key.report_year)
+
+
 def stored_count(engine: Engine, key: PartitionKey) -> int:
     """Reports listed under a partition (any state). Fund-type partitions are not distinguishable in reports."""
     rows = _read(
         engine,
         select(func.count())
         .select_from(reports)
-        .where(reports.c.report_type_code == key.report_type_code, reports.c.report_year == key.report_year),
+        .where(_stored_filter(key)),
     )
     return int(rows[0][0])
 
@@ -117,11 +124,7 @@ def stored_by_day(engine: Engine, key: PartitionKey) -> dict[dt.date, int]:
     rows = _read(
         engine,
         select(reports.c.send_date, func.count())
-        .where(
-            reports.c.report_type_code == key.report_type_code,
-            reports.c.report_year == key.report_year,
-            reports.c.send_date.is_not(None),
-        )
+        .where(_stored_filter(key), reports.c.send_date.is_not(None))
         .group_by(reports.c.send_date),
     )
     return {day: int(count) for day, count in rows}

@@ -50,6 +50,8 @@ def upgrade(url: str | URL) -> str:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+                # Building an index on a large table may take longer than the daemon's statement timeout.
+                connection.execute(text("SET LOCAL statement_timeout = 0"))
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")

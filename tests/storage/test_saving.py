@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import inspect, select
 
 from crawler.storage import Store
@@ -247,3 +249,25 @@ def test_iter_documents_filters_and_pages(store: Store) -> None:
         i for i, _ in store.iter_documents(report_types=["FB030010"], period_from=dt.date(2025, 1, 1))
     ] == [1, 2, 4]
     assert [i for i, _ in store.iter_documents(period_to=dt.date(2024, 12, 31))] == [3, 5]
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60)
+NUMBERS = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(name=TEXT, amount=NUMBERS, pct=NUMBERS)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_text_and_any_finite_number_round_trip_exactly(
+    store: Store, name: str, amount: float, pct: float
+) -> None:
+    upload_info_id = abs(hash((name, amount, pct))) % 10**9 + 1
+    holding = {"rank": 1, "code": name, "name": name, "fair_value_yuan": amount, "pct_of_nav": pct}
+    store.save_report(item(upload_info_id, document=document(fund_name=name, top_stocks=[holding])), "x")
+
+    statement = select(holdings.c.name, holdings.c.fair_value_yuan, holdings.c.pct_of_nav).where(
+        holdings.c.upload_info_id == upload_info_id, holdings.c.kind == "stock"
+    )
+    stored = store.read(lambda connection: connection.execute(statement).one())
+    assert stored.name == name and store.document(upload_info_id)["fund_name"] == name
+    assert stored.fair_value_yuan == Decimal(repr(amount)) and float(stored.fair_value_yuan) == amount
+    assert float(stored.pct_of_nav) == pct

@@ -141,8 +141,9 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         record.timestamp = _timestamp(record)
         found = extras(record)
-        found.pop("timestamp", None)
-        found.pop("fields", None)
+        # Celery passes its message's own fields again as extra={"data": {...}}; the line already says them.
+        for key in ("timestamp", "fields", "data"):
+            found.pop(key, None)
         record.fields = "".join(f" {key}={value}" for key, value in found.items())
         return super().format(record)
 

@@ -192,11 +192,6 @@ def freshness_late(upload_info_id: int, fund_code: str, send_date: dt.date | str
                     {"send_date": str(send_date), "hours_late": round(hours_late, 2)})
 
 
-def freshness_deadline(send_date: dt.datetime, delay_hours: float) -> dt.datetime:
-    """When a report sent at ``send_date`` must be stored (``settings.freshness_delay_hours`` later)."""
-    return send_date + dt.timedelta(hours=delay_hours)
-
-
 def _is_auto_monitored(schedule: Any) -> bool:
     """True when CeleryIntegration already makes a monitor for this schedule (crontab, whole-minute interval)."""
     if isinstance(schedule, crontab):

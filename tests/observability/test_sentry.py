@@ -116,3 +116,19 @@ def test_unreachable_or_failing_ingest_never_stops_the_caller(tmp_path):
 def test_a_bad_dsn_turns_sentry_off_instead_of_crashing(tmp_path):
     assert not observability.init_sentry(canary_settings(tmp_path, "not a dsn"), process="worker")
     assert observability.report_failed(1, "http_404", "1", "FB010010", None, "x") is None
+
+
+def test_manual_checkins_only_for_schedules_sentry_cannot_monitor(ingest, tmp_path):
+    import datetime as dt
+
+    from celery.schedules import crontab
+
+    _start(ingest, tmp_path)
+    assert observability.monitor_checkin("nightly-reconcile", "ok", crontab(minute="30", hour="3")) is None
+    assert observability.monitor_checkin("hourly", "ok", dt.timedelta(hours=1)) is None
+    assert observability.monitor_checkin("fundcrawl-reconcile", "error", dt.timedelta(seconds=30)) is not None
+    check = ingest.wait_for(lambda r: r.check_ins())[0]
+    assert check["monitor_slug"] == "fundcrawl-reconcile" and check["status"] == "error"
+    assert check["monitor_config"]["schedule"] == {"type": "interval", "value": 1, "unit": "minute"}
+    sentry_sdk.flush(timeout=2)
+    assert len(ingest.check_ins()) == 1

@@ -40,6 +40,8 @@ PERMANENT: dict[str, tuple[str, str | None]] = {
     "listing_null_fund_code": ("absent", "schema"),
     "listing_nan": ("absent", "schema"),
     "listing_traversal_id": ("absent", "schema"),
+    "listing_sql_id": ("absent", "schema"),
+    "listing_long_id": ("absent", "schema"),
     "name_sql": ("stored", None),
     "name_sql_or": ("stored", None),
     "name_rtl": ("stored", None),
@@ -53,6 +55,8 @@ ALSO_ACCEPTED: dict[str, list[tuple[str, str | None]]] = {
     "listing_null_fund_code": [("failed", "schema")],
     "listing_nan": [("failed", "schema")],
     "listing_traversal_id": [("failed", "schema"), ("failed", "invalid_id")],
+    "listing_sql_id": [("failed", "schema"), ("failed", "invalid_id")],
+    "listing_long_id": [("failed", "schema"), ("failed", "invalid_id")],
     "gzip_bomb": [("failed", "encoding")],
     "gzip_gzip_bomb": [("failed", "encoding")],
 }
@@ -61,7 +65,8 @@ PATH_KINDS = ("search", "redirect", "page")
 PAGE_FAULTS = {"not_found", "malformed", "always_503", "huge_body", "endless_body", "gzip_bomb", "gzip_gzip_bomb",
                "deep_nesting", "gb2312_mislabel"}
 REDIRECT_FAULTS = {"redirect_other_host", "redirect_invalid_host", "redirect_file", "redirect_chain"}
-LISTING_FAULTS = {"listing_string_id", "listing_null_fund_code", "listing_nan", "listing_traversal_id"}
+LISTING_FAULTS = {"listing_string_id", "listing_null_fund_code", "listing_nan", "listing_traversal_id",
+                  "listing_sql_id", "listing_long_id"}
 
 #: The transient mix of reliability.md §3 (d) in percent of requests: with ``rate=0.31`` it is that mix exactly.
 DEFAULT_WEIGHTS = {

@@ -90,6 +90,10 @@ def listing_row(report: Report) -> dict[str, Any]:
         row["fundId"] = math.nan
     elif report.fault == "listing_traversal_id":
         row["uploadInfoId"] = f"../../../etc/passwd#{report.upload_info_id}"
+    elif report.fault == "listing_sql_id":
+        row["uploadInfoId"] = f"{report.upload_info_id} OR 1=1; DROP TABLE reports; --"
+    elif report.fault == "listing_long_id":
+        row["uploadInfoId"] = str(report.upload_info_id) * 1250
     return row
 
 

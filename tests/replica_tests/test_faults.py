@@ -231,8 +231,10 @@ def test_redirect_chain_takes_six_hops_to_the_page(site: Replica, client: httpx.
 
 @pytest.mark.parametrize("fault,field,check", [
     ("listing_string_id", "uploadInfoId", lambda v: isinstance(v, str)),
-    ("listing_traversal_id", "uploadInfoId", lambda v: "../" in v),
+    ("listing_traversal_id", "uploadInfoId", lambda v: isinstance(v, str) and "../" in v),
     ("listing_null_fund_code", "fundCode", lambda v: v is None),
+    ("listing_sql_id", "uploadInfoId", lambda v: isinstance(v, str) and "DROP TABLE" in v),
+    ("listing_long_id", "uploadInfoId", lambda v: isinstance(v, str) and len(v) == 10_000),
 ])
 def test_listing_rows_with_wrong_types(site: Replica, client: httpx.Client, fault: str, field: str,
                                        check: object) -> None:

@@ -251,7 +251,9 @@ def load_schedules(location: Path) -> Schedules:
         files = [location]
     else:
         raise ConfigError("schedule file or folder does not exist (set FUNDCRAWL_SCHEDULES)", source=str(location))
-    timezone, entries, sources = None, {}, {}
+    timezone: str | None = None
+    entries: dict[str, Entry] = {}
+    sources: dict[str, Path] = {}
     for path in files:
         parsed = read_schedule_file(path)
         if timezone is not None and parsed.timezone != timezone:

@@ -70,8 +70,10 @@ def backfill(report_types: str, years: str, fund_types: str | None, wait: bool) 
             progress.update(p.partitions_done, p.partitions_total,
                             f"{p.found} listed, {p.new} new{', ' + p.current if p.current else ''}")
 
-        result = run_backfill(rt.client, rt.store, job_id, show,
-                              on_new=lambda ids: flow.enqueue_new(rt, ids, publish_reports))
+        def publish(ids: list[int]) -> None:
+            flow.enqueue_new(rt, ids, publish_reports)
+
+        result = run_backfill(rt.client, rt.store, job_id, show, on_new=publish)
     click.echo(f"backfill job {job_id}: {result.partitions_done}/{result.partitions_total} partition(s) done, "
                f"{result.found} listed, {len(result.new_ids)} new report(s) queued, {result.requests} requests")
     if wait and result.new_ids:

@@ -36,8 +36,11 @@ SITE_TIMEZONE = ZoneInfo("Asia/Shanghai")  # send dates are Beijing dates
 class PartitionSpecLike(Protocol):
     """A schedule entry's ``discover:`` block (:class:`crawler.schedules.DiscoverSpec` fits)."""
 
-    report_types: Sequence[str]
-    fund_types: Sequence[str]
+    @property
+    def report_types(self) -> Sequence[str]: ...
+
+    @property
+    def fund_types(self) -> Sequence[str]: ...
 
     def resolve_years(self, today: dt.date) -> list[str]: ...
 

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from subprocess import Popen
 
 import click
 
@@ -48,7 +48,7 @@ def run_once(s: Settings, schedule: str | None, extra: Sequence[str]) -> int:
 
 
 def process_pending(rt: flow.Runtime, s: Settings, since: dt.datetime, extra: Sequence[str] = (),
-                    worker: Any = None) -> None:
+                    worker: Popen[bytes] | None = None) -> None:
     """Process every pending report with a local worker process; what was published before ``since`` (the
     leftovers of an interrupted run) is published again, what this command published is not."""
     from crawler.tasks import publish_reports
@@ -62,7 +62,8 @@ def process_pending(rt: flow.Runtime, s: Settings, since: dt.datetime, extra: Se
         stop_process(worker)
 
 
-def _drain(rt: flow.Runtime, s: Settings, worker, extra, publish) -> object:  # type: ignore[no-untyped-def]
+def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], extra: Sequence[str], publish: flow.Enqueue
+           ) -> Popen[bytes]:
     """Wait until no report is pending; keep the worker alive and the reconciler running meanwhile."""
     pending = rt.store.counts()["pending"]
     restarts, last_reconcile = 0, time.monotonic()

@@ -100,7 +100,8 @@ def industry_expected(p: Portfolio) -> list[dict[str, Any]]:
 def _holding_rows(holdings: list[Holding], nav: int) -> list[str]:
     return [
         m.data_row([m.cell(str(rank), "center"), m.cell(h.code, "left"), m.cell(m.text(h.name), "left"),
-                    m.cell(m.count(h.quantity)), m.cell(m.money(h.value)), m.cell(m.percent(pct(h.value, nav)))])
+                    m.cell(m.count(h.quantity)), m.cell(m.money(h.value, drop_zero=h.quantity % 7 == 0)),
+                    m.cell(m.percent(pct(h.value, nav)))])
         for rank, h in enumerate(holdings, 1)
     ]
 

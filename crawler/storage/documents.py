@@ -11,7 +11,9 @@ so every string written to the database has its NUL characters removed (on both 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table
@@ -35,15 +37,25 @@ SHARE_CHANGE_FIELDS = ("beginning", "subscriptions", "redemptions", "split", "en
 NAV_FIELDS = ("total_net_assets", "nav_per_unit", "ending_shares")
 
 
-def strip_nul(value: Any) -> Any:
-    """``value`` with U+0000 removed from every string in it, keys included (see the module docstring)."""
+def storable(value: Any) -> Any:
+    """``value`` made storable as JSON on both engines: NUL removed from every string (keys included, see the
+    module docstring), non-finite numbers as null, decimals as numbers, dates as ISO text, tuples as lists.
+    """
     if isinstance(value, str):
         return value.replace("\x00", "")
+    if isinstance(value, bool | int | None):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return float(value) if value.is_finite() else None
     if isinstance(value, Mapping):
-        return {strip_nul(key): strip_nul(item) for key, item in value.items()}
+        return {storable(str(key)): storable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [strip_nul(item) for item in value]
-    return value
+        return [storable(item) for item in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return storable(str(value))
 
 
 def iso_date(value: object) -> dt.date | None:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, literal, update
 
 from crawler.models import REPORT_TYPES, ReportItem
-from crawler.storage.documents import iso_date, normalized_rows, strip_nul
+from crawler.storage.documents import iso_date, normalized_rows, storable
 from crawler.storage.tables import NORMALIZED, report_documents, reports
 from crawler.storage.types import UTCDateTime
 from crawler.storage.upsert import insert
@@ -23,7 +23,7 @@ DEFAULT_SCHEMA = "fundcrawl.report/1"
 
 def save_report(connection: Connection, item: ReportItem, archive_path: str, now: dt.datetime) -> bool:
     """Store ``item`` on ``connection`` (inside the caller's transaction); False when the report is failed."""
-    document = strip_nul(item.document)
+    document = storable(item.document)
     _ensure_report_row(connection, item, document, now)
     if not _mark_stored(connection, item, document, archive_path, now):
         return False
@@ -35,18 +35,18 @@ def save_report(connection: Connection, item: ReportItem, archive_path: str, now
 def _mark_stored(
     connection: Connection, item: ReportItem, document: Mapping[str, Any], archive_path: str, now: dt.datetime
 ) -> bool:
-    checks = strip_nul(dict(item.checks))
+    checks = storable(dict(item.checks))
     values = {
         "state": "stored",
         "page_sha256": item.page_sha256,
-        "archive_path": strip_nul(archive_path),
-        "final_url": strip_nul(item.final_url) or None,
+        "archive_path": storable(archive_path),
+        "final_url": storable(item.final_url) or None,
         "parser_version": item.parser_version,
         "period_end": iso_date(document.get("period_end")),
         "checks": checks,
         "check_failures": sum(1 for message in checks.values() if message is not None),
-        "unknown_sections": strip_nul(list(item.unknown_sections)),
-        "section_errors": strip_nul(dict(item.section_errors)),
+        "unknown_sections": storable(list(item.unknown_sections)),
+        "section_errors": storable(dict(item.section_errors)),
         "lease_until": None,
         "lease_token": None,
         "last_error": None,
@@ -67,7 +67,7 @@ def _ensure_report_row(
     connection: Connection, item: ReportItem, document: Mapping[str, Any], now: dt.datetime
 ) -> None:
     """Insert the report's row when discovery never did (a plain Scrapy crawl, a page parsed by hand)."""
-    listing = strip_nul(dict(item.listing))
+    listing = storable(dict(item.listing))
     period_end = iso_date(document.get("period_end"))
     row = {
         "upload_info_id": item.upload_info_id,

@@ -23,7 +23,7 @@ from sqlalchemy.sql import Executable
 from crawler.exceptions import FAILURE_REASONS
 from crawler.models import ReportItem, ReportRef
 from crawler.storage import queries
-from crawler.storage.documents import strip_nul
+from crawler.storage.documents import storable
 from crawler.storage.engine import READ_ONLY, make_engine, run_unit
 from crawler.storage.saving import save_report
 from crawler.storage.tables import ACTIVE_STATES, reports
@@ -57,7 +57,7 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 
 
 def _error_text(error: str) -> str:
-    return strip_nul(error)[:MAX_ERROR_CHARS]
+    return storable(error)[:MAX_ERROR_CHARS]
 
 
 class Store:
@@ -346,10 +346,10 @@ def _ref_row(ref: ReportRef, now: dt.datetime) -> dict[str, Any]:
         "upload_info_id": ref.upload_info_id,
         "report_type_code": ref.report_type_code,
         "report_year": ref.report_year,
-        "fund_code": strip_nul(ref.fund_code),
-        "fund_short_name": strip_nul(ref.fund_short_name),
-        "organ_name": strip_nul(ref.organ_name),
-        "report_desp": strip_nul(ref.report_desp),
+        "fund_code": storable(ref.fund_code),
+        "fund_short_name": storable(ref.fund_short_name),
+        "organ_name": storable(ref.organ_name),
+        "report_desp": storable(ref.report_desp),
         "send_date": ref.send_date,
         "upload_date": ref.upload_date,
         "fund_id": ref.fund_id,

@@ -271,3 +271,27 @@ def test_any_text_and_any_finite_number_round_trip_exactly(
     assert stored.name == name and store.document(upload_info_id)["fund_name"] == name
     assert stored.fair_value_yuan == Decimal(repr(amount)) and float(stored.fair_value_yuan) == amount
     assert float(stored.pct_of_nav) == pct
+
+
+def test_values_json_cannot_hold_are_stored_as_null_or_text(store: Store) -> None:
+    """NaN from a broken cell must not turn a report into a database error that loops until poison."""
+    odd = document(
+        total_assets=float("nan"),
+        nav_per_unit={"total": float("inf")},
+        total_net_assets={"total": Decimal("1.50")},
+        period_end=dt.date(2025, 3, 31),
+        weird=("a", 1),
+    )
+    store.save_report(item(1, document=odd), "x")
+
+    saved = store.document(1)
+    assert saved is not None
+    assert saved["total_assets"] is None and saved["nav_per_unit"] == {"total": None}
+    assert (
+        saved["total_net_assets"] == {"total": 1.5}
+        and saved["period_end"] == "2025-03-31"
+        and saved["weird"] == ["a", 1]
+    )
+    assert _rows(store, nav_values, "class_name", "total_net_assets", "nav_per_unit") == [
+        ("total", Decimal("1.5"), None)
+    ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -39,21 +40,42 @@ EXTRA_DENYLIST = ["dsn", "url", "database_url", "broker_url", "redis_url", "pass
 #: A layout alert needs more than this many affected reports in one run: one odd page is not a site change.
 LAYOUT_ALERT_MIN_REPORTS = 3
 _LAYOUT_KINDS = ("unknown_sections", "cross_checks")
+#: Events made from the same ERROR log message are sent at most once per this many seconds per process.
+LOG_EVENT_INTERVAL = 600.0
+ALERTS_LOGGER = "fundcrawl.alerts"
 
 
 class _Scrub:
-    """``before_send``/``before_send_transaction``/``before_breadcrumb``: masks secrets in every string."""
+    """``before_send``/``before_send_transaction``/``before_breadcrumb``: masks secrets in every string.
+
+    It also throttles events made from ERROR log lines: during a Redis or PostgreSQL outage Celery and kombu
+    log the same connection error every few seconds for as long as it lasts, and one event per
+    :data:`LOG_EVENT_INTERVAL` seconds and message says as much as thousands would.
+    """
 
     def __init__(self, masker: SecretMasker) -> None:
         self.masker = masker
+        self.last_sent: dict[tuple[str, str], float] = {}
 
     def event(self, event: Any, hint: Any) -> Any:
+        if self._repeated_log_line(event):
+            return None
         # The whole event, check-ins included: message, exception values, extra, tags, contexts (the
         # dynamic sampling context carries the DSN key) and breadcrumbs.
         return self.masker.mask_value(event)
 
     def breadcrumb(self, crumb: Any, hint: Any) -> Any:
         return self.masker.mask_value(crumb)
+
+    def _repeated_log_line(self, event: Any) -> bool:
+        template = (event.get("logentry") or {}).get("message")
+        if not template or event.get("logger") in (None, ALERTS_LOGGER):
+            return False
+        key, now = (str(event["logger"]), str(template)), time.monotonic()
+        if now - self.last_sent.get(key, -LOG_EVENT_INTERVAL) < LOG_EVENT_INTERVAL:
+            return True
+        self.last_sent[key] = now
+        return False
 
 
 def _release() -> str:
@@ -129,7 +151,7 @@ def _capture(message: str, level: str, fingerprint: list[str], tags: dict[str, A
     event: Any = {
         "message": message,
         "level": level,
-        "logger": "fundcrawl.alerts",
+        "logger": ALERTS_LOGGER,
         "fingerprint": fingerprint,
         "tags": {key: str(value) for key, value in tags.items() if value not in (None, "")},
         "extra": extra,

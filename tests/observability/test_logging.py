@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from crawler.logging_setup import configure_logging
-from crawler.settings import Settings
+from crawler.settings import Settings, load_settings
 from tests.observability.conftest import DSN_CANARY, PG_CANARY, REDIS_CANARY, canary_settings, leaked
 
 DSN = f"http://{DSN_CANARY}@127.0.0.1:9/1"
@@ -32,8 +32,9 @@ def _configure(settings: Settings) -> io.StringIO:
     return stream
 
 
-def test_json_lines_carry_level_logger_process_and_extras(tmp_path, restore_root):
-    stream = _configure(Settings(data_dir=tmp_path, log_format="json"))
+def test_json_lines_carry_level_logger_process_and_extras(tmp_path, restore_root, monkeypatch):
+    monkeypatch.setenv("FUNDCRAWL_LOG_FORMAT", "json")
+    stream = _configure(load_settings(data_dir=tmp_path))
     logging.getLogger("crawler.flow").info("report %s stored", 42, extra={"upload_info_id": 42, "fund_code": "000001"})
     logging.getLogger("crawler.flow").debug("not shown at INFO")
 

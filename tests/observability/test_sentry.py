@@ -132,3 +132,19 @@ def test_manual_checkins_only_for_schedules_sentry_cannot_monitor(ingest, tmp_pa
     assert check["monitor_config"]["schedule"] == {"type": "interval", "value": 1, "unit": "minute"}
     sentry_sdk.flush(timeout=2)
     assert len(ingest.check_ins()) == 1
+
+
+def test_a_repeating_error_log_line_raises_one_event_not_a_flood(ingest, tmp_path):
+    _start(ingest, tmp_path)
+    log = logging.getLogger("kombu.connection")
+    for attempt in range(20):
+        log.error("Cannot connect to %s: Authentication required (attempt %s)", "redis://:x@127.0.0.1:6379/0", attempt)
+    log.error("Another problem entirely")
+    observability.report_failed(9, "http_404", "000009", "FB010010", None, "gone")
+    observability.report_failed(10, "http_404", "000010", "FB010010", None, "gone")
+    ingest.wait_for(lambda r: len(r.events()) >= 4)
+    sentry_sdk.flush(timeout=2)
+
+    messages = sorted(event.get("logentry", {}).get("message") or event["message"] for event in ingest.events())
+    assert messages == ["Another problem entirely", "Cannot connect to %s: Authentication required (attempt %s)",
+                        "report 10 failed: http_404", "report 9 failed: http_404"]

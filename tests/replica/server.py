@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, BinaryIO
 
 from tests.replica import bodies, control, extras, routes
+from tests.replica.canary import CanaryServer, start_canary
 from tests.replica.search import BadAoData, parse_aodata, search
 from tests.replica.state import ReplicaState
 
@@ -61,6 +62,19 @@ class ReplicaServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         host = host.decode() if isinstance(host, bytes) else host
         state.base_url = f"http://{host}:{port}"
+        self.canary: CanaryServer | None = None
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve, with the off-host canary beside (see canary.py)."""
+        self.canary = start_canary(self.server_address[1], self.state)
+        super().serve_forever(poll_interval)
+
+    def shutdown(self) -> None:
+        if self.canary is not None:
+            self.canary.shutdown()
+            self.canary.server_close()
+            self.canary = None
+        super().shutdown()
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -257,3 +257,11 @@ def test_hostile_fund_names_are_listed_and_printed_verbatim(site: Replica, clien
     assert names == {"'; DROP TABLE reports; --", "🚀成长🌕优选"}
     page = client.get(VIEW, params={"instanceid": ids[0]}, follow_redirects=True).text
     assert any(name.replace("'", "'") in page for name in names)
+
+
+def test_a_client_following_the_off_host_redirect_is_caught_by_the_canary(site: Replica,
+                                                                           client: httpx.Client) -> None:
+    _, location = _with_fault(site, client, "redirect_other_host")
+    site.reset_log()
+    assert client.get(location).status_code == 403
+    assert [entry["kind"] for entry in site.log()] == ["canary"]

@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterable
 from types import TracebackType
 from typing import IO, Any
@@ -191,6 +192,7 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> None
         logging.getLogger(name).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
 
 
 def _log_uncaught(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
@@ -199,3 +201,11 @@ def _log_uncaught(kind: type[BaseException], error: BaseException, tb: Traceback
         sys.__excepthook__(kind, error, tb)
         return
     logging.getLogger("crawler").critical("uncaught %s", kind.__name__, exc_info=(kind, error, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("crawler").critical("uncaught %s in thread %s", args.exc_type.__name__, name,
+                                          exc_info=(args.exc_type, args.exc_value, args.exc_traceback))

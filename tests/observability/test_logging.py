@@ -89,14 +89,25 @@ def test_a_bad_log_call_does_not_crash_the_caller(tmp_path, restore_root):
 
 def test_uncaught_errors_are_logged_masked(tmp_path, restore_root, monkeypatch):
     import sys
+    import threading
 
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
     settings = canary_settings(tmp_path, DSN)
     stream = _configure(settings)
     try:
         raise RuntimeError(f"engine {settings.database}")
     except RuntimeError as error:
         sys.excepthook(RuntimeError, error, error.__traceback__)
-    assert "CRITICAL" in stream.getvalue() and "RuntimeError: engine postgresql://fundcrawl:***@" in stream.getvalue()
-    assert leaked(stream.getvalue()) == []
+
+    def crash() -> None:
+        raise ConnectionError(f"broker {settings.broker}")
+
+    thread = threading.Thread(target=crash, name="metrics-server")
+    thread.start()
+    thread.join()
+    output = stream.getvalue()
+    assert "CRITICAL" in output and "RuntimeError: engine postgresql://fundcrawl:***@" in output
+    assert "uncaught ConnectionError in thread metrics-server" in output and "broker redis://:***@" in output
+    assert leaked(output) == []
 

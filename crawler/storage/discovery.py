@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, insert, select, update
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -131,30 +131,27 @@ def stored_by_day(engine: Engine, key: PartitionKey) -> dict[dt.date, int]:
 
 
 def partition_status(engine: Engine) -> list[dict[str, Any]]:
-    """Per partition: site total, discovered, stored, failed, complete, last checked (for ``fundcrawl status``)."""
-    counts = (
-        select(
-            reports.c.report_type_code,
-            reports.c.report_year,
-            func.count().label("listed"),
-            func.sum(case((reports.c.state == "stored", 1), else_=0)).label("stored"),
-            func.sum(case((reports.c.state == "failed", 1), else_=0)).label("failed"),
-        )
-        .group_by(reports.c.report_type_code, reports.c.report_year)
-        .subquery()
-    )
-    statement = (
-        select(partitions, counts.c.listed, counts.c.stored, counts.c.failed)
-        .outerjoin(
-            counts,
-            and_(
-                counts.c.report_type_code == partitions.c.report_type_code,
-                counts.c.report_year == partitions.c.report_year,
-            ),
-        )
-        .order_by(partitions.c.report_type_code, partitions.c.report_year, partitions.c.fund_type)
-    )
+    """Per partition: site total, discovered, stored, failed, complete, last checked (for ``fundcrawl status``).
+
+    Counts are per (type, year) through the reports index; a fund-type partition shows its whole type x year.
+    """
+    statement = select(
+        partitions,
+        _partition_count().label("listed"),
+        _partition_count("stored").label("stored"),
+        _partition_count("failed").label("failed"),
+    ).order_by(partitions.c.report_type_code, partitions.c.report_year, partitions.c.fund_type)
     return [_status_row(row._mapping) for row in _read(engine, statement)]
+
+
+def _partition_count(state: str | None = None) -> Any:
+    conditions = [
+        reports.c.report_type_code == partitions.c.report_type_code,
+        or_(partitions.c.report_year == "", reports.c.report_year == partitions.c.report_year),
+    ]
+    if state is not None:
+        conditions.append(reports.c.state == state)
+    return select(func.count()).select_from(reports).where(*conditions).correlate(partitions).scalar_subquery()
 
 
 def _status_row(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,12 +82,6 @@ def parse_date(s: str | None) -> date | None:
     raise ValueError(f"not a date: {s!r}")
 
 
-def find_date(s: str) -> date | None:
-    """The first date printed anywhere in ``s`` (banner lines, headings); None when there is none."""
-    m = _ISO.search(s) or _CN.search(s)
-    return date(int(m[1]), int(m[2]), int(m[3])) if m else None
-
-
 def parse_period(s: str | None) -> tuple[date, date] | None:
     """A period printed as ``2024-01-01至2024-12-31``, ``2024-01-01 - 2024-06-30``, ``20250101-20250331``
     (single-investor table) or inside ``报告期（2025-01-01 至 2025-03-31）``; None when ``s`` holds no period."""

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from crawler.parsing.values import (
     clean_text,
-    find_date,
     parse_date,
     parse_int,
     parse_number,
@@ -114,7 +113,6 @@ def test_parse_period(printed: str, expected: tuple[date, date] | None) -> None:
 
 def test_clean_text_collapses_every_kind_of_whitespace() -> None:
     assert clean_text("\ufeff  万 科Ａ\u3000\n\t股份\xa0 ") == "万 科Ａ 股份"
-    assert find_date("报告送出日期：2025-04-22") == date(2025, 4, 22)
 
 
 # --- properties -------------------------------------------------------------------------------------

@@ -7,9 +7,8 @@ class" are decided in one place (report-format.md §5, traps 5 and 7).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from crawler.exceptions import ParseError
 from crawler.parsing.dom import Section, Table
 
 #: Row labels in quarterly tables may carry a ``1.`` prefix (template change between 2024-Q2 and 2025-Q1).
@@ -42,13 +41,6 @@ def first_table(section: Section | None) -> Table | None:
     return section.tables[0] if section is not None and section.tables else None
 
 
-def data_rows(grid: Sequence[Sequence[str]], classes: Sequence[str]) -> Iterator[Sequence[str]]:
-    """Grid rows that are not ``tr.cc`` header rows."""
-    for row, cls in zip(grid, classes, strict=True):
-        if cls != "cc":
-            yield row
-
-
 def class_key(header: str, class_names: Sequence[str]) -> str:
     """Map a class column header to the class name as printed, or ``total`` for the fund-level column.
 
@@ -71,10 +63,3 @@ def suffix_class(suffix: str, class_names: Sequence[str]) -> str:
         return suffix
     ends = [c for c in class_names if c.endswith(suffix)]
     return ends[0] if len(ends) == 1 else suffix
-
-
-def require_table(section: Section, what: str) -> Table:
-    """The first table of a section that must have one; ``ParseError`` names the section otherwise."""
-    if not section.tables:
-        raise ParseError(f"{what}: no table under {section.heading!r}", section=section.heading)
-    return section.tables[0]

@@ -93,7 +93,9 @@ def sentry_options(settings: Settings) -> dict[str, Any]:
         "environment": settings.sentry_environment,
         "release": _release(),
         "integrations": [
-            CeleryIntegration(monitor_beat_tasks=True),
+            # propagate_traces would put a `baggage` header with the DSN key into every task message in the
+            # broker; we do not trace, and cron check-ins travel in their own sentry-monitor-* headers.
+            CeleryIntegration(monitor_beat_tasks=True, propagate_traces=False),
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
             HttpxIntegration(),
             RedisIntegration(),

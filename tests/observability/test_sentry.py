@@ -148,3 +148,30 @@ def test_a_repeating_error_log_line_raises_one_event_not_a_flood(ingest, tmp_pat
     messages = sorted(event.get("logentry", {}).get("message") or event["message"] for event in ingest.events())
     assert messages == ["Another problem entirely", "Cannot connect to %s: Authentication required (attempt %s)",
                         "report 10 failed: http_404", "report 9 failed: http_404"]
+
+
+def test_task_messages_in_the_broker_do_not_carry_the_dsn_key(ingest, tmp_path):
+    import json
+
+    from celery import Celery
+    from celery.signals import before_task_publish
+
+    _start(ingest, tmp_path)
+    app = Celery("probe", broker="memory://", set_as_current=False)
+
+    @app.task(name="probe.noop")
+    def noop() -> None:
+        return None
+
+    published: list[str] = []
+
+    def remember(headers: object = None, **_: object) -> None:
+        published.append(json.dumps(headers, default=str))
+
+    before_task_publish.connect(remember, weak=False)
+    try:
+        noop.apply_async(headers={"sentry-monitor-slug": "probe"})
+    finally:
+        before_task_publish.disconnect(remember)
+    assert published and "sentry-monitor-slug" in published[0]
+    assert leaked(published[0]) == []

@@ -109,6 +109,17 @@ def test_an_expired_lease_can_be_taken_over(store: Store, clock: Clock) -> None:
     assert store.state(1)["state"] == "fetching"
 
 
+def test_a_retry_of_the_same_task_may_reclaim_its_own_lease(store: Store) -> None:
+    """The database was down when the attempt failed, so it could not release; its Celery retry (same task
+    id) must not wait for the lease to run out, while any other task still must."""
+    store.add_discovered([ref(1)])
+    assert store.claim(1, lease_seconds=600, max_attempts=5, token="task-1")
+
+    assert store.claim(1, lease_seconds=600, max_attempts=5, token="task-2") is None
+    retry = store.claim(1, lease_seconds=600, max_attempts=5, token="task-1")
+    assert retry is not None and retry.attempt == 2
+
+
 def test_poison_after_max_attempts(store: Store, clock: Clock) -> None:
     store.add_discovered([ref(1)])
     for attempt in (1, 2, 3):

@@ -1,0 +1,199 @@
+"""The report state machine as statements on one connection (``Store`` wraps each in a retried transaction).
+
+States: ``pending -> fetching -> stored | failed`` (reliability.md I2). Every transition is a compare-and-set
+``UPDATE ... WHERE state = ...``, so two workers handed the same report cannot both own it, and the attempt
+counter is committed when a task starts (I5) so that a message loop ends in ``failed(poison)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Select, and_, or_, select, update
+from sqlalchemy.sql import Executable
+
+from crawler.models import ReportRef
+from crawler.storage import queries
+from crawler.storage.documents import storable
+from crawler.storage.tables import ACTIVE_STATES, reports
+from crawler.storage.upsert import insert
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 2000
+#: Clears the lease of a report that leaves ``fetching``.
+NO_LEASE: dict[str, Any] = {"lease_until": None, "lease_token": None}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A report a task now owns until ``lease_until``; ``attempt`` counts executions, this one included.
+
+    ``listing`` is the report's listing row (see :meth:`Store.listing`), read in the claiming transaction.
+    """
+
+    upload_info_id: int
+    attempt: int
+    lease_until: dt.datetime
+    listing: dict[str, Any] = field(default_factory=dict)
+    token: str = ""
+
+
+def error_text(error: str) -> str:
+    """``last_error`` as stored: NUL-free and bounded."""
+    return str(storable(error))[:MAX_ERROR_CHARS]
+
+
+def rowcount(connection: Connection, statement: Executable) -> int:
+    return int(connection.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def scalars(connection: Connection, statement: Executable) -> list[Any]:
+    return list(connection.scalars(statement))
+
+
+def ref_row(ref: ReportRef, now: dt.datetime) -> dict[str, Any]:
+    """A new ``pending`` row for a listed report; ``enqueued_at`` is now because discovery enqueues next."""
+    return {
+        "upload_info_id": ref.upload_info_id,
+        "report_type_code": ref.report_type_code,
+        "report_year": ref.report_year,
+        "fund_code": storable(ref.fund_code),
+        "fund_short_name": storable(ref.fund_short_name),
+        "organ_name": storable(ref.organ_name),
+        "report_desp": storable(ref.report_desp),
+        "send_date": ref.send_date,
+        "upload_date": ref.upload_date,
+        "fund_id": ref.fund_id,
+        "state": "pending",
+        "attempts": 0,
+        "check_failures": 0,
+        "discovered_at": now,
+        "enqueued_at": now,
+        "updated_at": now,
+    }
+
+
+def insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: the ids this statement inserted (I3)."""
+    statement = (
+        insert(connection, reports)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=["upload_info_id"])
+        .returning(reports.c.upload_info_id)
+    )
+    return list(connection.scalars(statement))
+
+
+def _claimable(upload_info_id: int, now: dt.datetime, token: str) -> ColumnElement[bool]:
+    # A lease still held by the same token may be claimed again: a Celery retry keeps its task id, and when
+    # the database was down the failed attempt could not release its lease (it would otherwise wait it out).
+    reclaim = [reports.c.lease_token == token] if token else []
+    expired = or_(reports.c.lease_until.is_(None), reports.c.lease_until <= now, *reclaim)
+    return and_(
+        reports.c.upload_info_id == upload_info_id,
+        or_(reports.c.state == "pending", and_(reports.c.state == "fetching", expired)),
+    )
+
+
+def claim(
+    connection: Connection,
+    upload_info_id: int,
+    *,
+    now: dt.datetime,
+    lease_until: dt.datetime,
+    max_attempts: int,
+    token: str,
+) -> Claim | None:
+    """Take the report (CAS) or, once it used ``max_attempts`` executions, end it ``failed(poison)``."""
+    claimable = _claimable(upload_info_id, now, token)
+    taken = connection.execute(
+        update(reports)
+        .where(claimable, reports.c.attempts < max_attempts)
+        .values(
+            state="fetching",
+            attempts=reports.c.attempts + 1,
+            lease_until=lease_until,
+            lease_token=token or None,
+            updated_at=now,
+        )
+        .returning(reports.c.attempts)
+    ).first()
+    if taken is not None:
+        listing = queries.listing(connection, upload_info_id) or {}
+        return Claim(upload_info_id, taken.attempts, lease_until, listing, token)
+    poison = update(reports).where(claimable, reports.c.attempts >= max_attempts)
+    poison = poison.values(
+        state="failed",
+        failure_reason="poison",
+        updated_at=now,
+        **NO_LEASE,
+        last_error=f"gave up after {max_attempts} executions",
+    )
+    if rowcount(connection, poison):
+        log.warning("report %s failed: poison after %d executions", upload_info_id, max_attempts)
+    return None
+
+
+def release(
+    upload_info_id: int, *, error: str, retry_at: dt.datetime, token: str, now: dt.datetime
+) -> Executable:
+    """``fetching -> pending``; the lease now means "not before ``retry_at``" to the reconciler."""
+    owner = [reports.c.lease_token == token] if token else []
+    return (
+        update(reports)
+        .where(reports.c.upload_info_id == upload_info_id, reports.c.state == "fetching", *owner)
+        .values(
+            state="pending",
+            lease_until=retry_at,
+            lease_token=None,
+            last_error=error_text(error),
+            updated_at=now,
+        )
+    )
+
+
+def fail(upload_info_id: int, *, reason: str, error: str, now: dt.datetime) -> Executable:
+    """``pending | fetching | failed -> failed(reason)``; a stored report stays stored."""
+    return (
+        update(reports)
+        .where(reports.c.upload_info_id == upload_info_id, reports.c.state != "stored")
+        .values(
+            state="failed", failure_reason=reason, last_error=error_text(error), updated_at=now, **NO_LEASE
+        )
+    )
+
+
+def enqueued(ids: Sequence[int], now: dt.datetime) -> Executable:
+    return (
+        update(reports)
+        .where(reports.c.upload_info_id.in_(ids), reports.c.state.in_(ACTIVE_STATES))
+        .values(enqueued_at=now)
+    )
+
+
+def reset(ids: Sequence[int], now: dt.datetime) -> Executable:
+    """``failed -> pending`` with a fresh attempt budget (replay)."""
+    return (
+        update(reports)
+        .where(reports.c.upload_info_id.in_(ids), reports.c.state == "failed")
+        .values(state="pending", attempts=0, failure_reason=None, enqueued_at=now, updated_at=now, **NO_LEASE)
+    )
+
+
+def requeue_candidates(now: dt.datetime, cutoff: dt.datetime, limit: int) -> Select[Any]:
+    """Active reports with no live lease, not enqueued since ``cutoff``; longest-waiting first."""
+    return (
+        select(reports.c.upload_info_id)
+        .where(
+            reports.c.state.in_(ACTIVE_STATES),
+            or_(reports.c.lease_until.is_(None), reports.c.lease_until <= now),
+            or_(reports.c.enqueued_at.is_(None), reports.c.enqueued_at <= cutoff),
+        )
+        .order_by(reports.c.enqueued_at, reports.c.upload_info_id)
+        .limit(limit)
+    )

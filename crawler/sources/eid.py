@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from crawler import metrics
 from crawler.exceptions import (
     HTTPStatusError,
     InvalidIdError,
@@ -209,6 +210,7 @@ class EidClient:
             raise RedirectBlockedError(f"unusable URL: {error}") from error
         finally:
             log.debug("GET %s -> %s, %d bytes, %.0f ms", url, status, size, (time.monotonic() - started) * 1000)
+            metrics.count_request("search" if accept.startswith("application/json") else "page", status)
 
     def _throttled(self, answer: _Answer) -> None:
         """429 (or 403 used as a throttle): pause the whole fleet, count it in the breaker, then raise.

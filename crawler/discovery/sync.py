@@ -20,7 +20,7 @@ from typing import Protocol
 from sqlalchemy import Engine
 
 from crawler.discovery.paging import search
-from crawler.discovery.query import Query, SearchClient, Spend, WalkPolicy
+from crawler.discovery.query import PAGE_SIZE, Query, SearchClient, Spend, WalkPolicy
 from crawler.discovery.walk import Piece, WalkResult, walk
 from crawler.exceptions import CircuitOpenError, ListingSchemaError, SourceError
 from crawler.models import ListingPage, ReportRef
@@ -97,6 +97,9 @@ def sync_range(client: SearchClient, store: DiscoveryStore, query: Query, known:
     expected = sum(known[day] for day in inner)
     if page.iTotalRecords == expected:
         return page.iTotalRecords
+    if query.single_day and inner and page.iTotalRecords > expected:
+        catch_up_day(client, store, query, page, expected, out, policy or WalkPolicy())
+        return page.iTotalRecords
     if query.single_day or not inner or len(page.aaData) >= page.iTotalRecords:
         walk_and_store(client, store, query, out, first=page, policy=policy)
         return page.iTotalRecords
@@ -124,15 +127,56 @@ def narrow(query: Query, days: list[dt.date], newest_first: bool) -> tuple[Query
     return query.window(query.send_from, pivot - ONE_DAY), query.window(pivot, query.send_to)
 
 
+def catch_up_day(client: SearchClient, store: DiscoveryStore, query: Query, page: ListingPage, known: int,
+                 out: SyncOutcome, policy: WalkPolicy) -> None:
+    """Find the rows a completely walked day gained, reading its listing from both ends; else walk it all.
+
+    The day held ``known`` ids, all stored. Rows are only ever added, so once ``total - known`` ids not yet
+    stored have turned up, they are exactly the new ones and the rest of the day need not be listed. New
+    rows tend to sit at one end of a day's listing, so pages are taken alternately from the front and the
+    back. If the ids run out before that (rows moved, or someone else stored some), the day is walked fully.
+    """
+    seen: dict[int, ReportRef] = {}
+    new_ids: list[int] = []
+    spend = Spend()
+
+    def take(listing: ListingPage) -> int:
+        refs = [ReportRef.from_row(row, query.report_type_code) for row in listing.aaData]
+        seen.update((ref.upload_info_id, ref) for ref in refs)
+        new_ids.extend(store.add_discovered(refs) if refs else [])
+        return listing.iTotalRecords
+
+    total, front, back, from_front = take(page), len(page.aaData), page.iTotalRecords, True
+    try:
+        while len(new_ids) < total - known and front < back:
+            start = front if from_front else max(front, back - PAGE_SIZE)
+            listing = search(client, query, start, spend, policy)
+            total = take(listing)
+            front, back = (front + len(listing.aaData), back) if from_front else (front, start)
+            from_front = not from_front
+    except (SourceError, ListingSchemaError) as error:
+        log.info("catching up %s stopped (%s): walking the whole day", query, error)
+    out.requests += spend.requests
+    if len(new_ids) < total - known:
+        walk_and_store(client, store, query, out, policy=policy, seed=seen, already_new=new_ids)
+        return
+    out.new_ids.extend(new_ids)
+    out.listed += len(seen)
+    save_day_checkpoints(store.engine, PartitionKey(query.report_type_code, query.report_year, query.fund_type),
+                         {query.send_from: DayCheckpoint(total, total, True)} if query.send_from else {})
+    log.info("caught up %s: %d new of %d, %d requests", query, len(new_ids), total, spend.requests)
+
+
 def walk_and_store(client: SearchClient, store: DiscoveryStore, query: Query, out: SyncOutcome, *,
-                   first: ListingPage | None = None, policy: WalkPolicy | None = None) -> WalkResult:
+                   first: ListingPage | None = None, policy: WalkPolicy | None = None,
+                   seed: dict[int, ReportRef] | None = None, already_new: list[int] | None = None) -> WalkResult:
     """Walk a range to convergence, inserting each page's reports as they arrive, then checkpoint its days.
 
     Rows are real reports whether or not the walk converges, so they are inserted at once: a crash mid-walk
     costs listing requests, never a report. Checkpoints are written last, only from what was inserted.
     """
-    new_ids: list[int] = []
-    result = walk(client, query, first=first, policy=policy,
+    new_ids: list[int] = list(already_new or [])
+    result = walk(client, query, first=first, policy=policy, seed=seed,
                   sink=lambda refs: new_ids.extend(store.add_discovered(refs)))
     out.absorb(result, new_ids)
     key = PartitionKey(query.report_type_code, query.report_year, query.fund_type)

@@ -72,15 +72,16 @@ class _Walk:
 
 
 def walk(client: SearchClient, query: Query, *, first: ListingPage | None = None,
-         policy: WalkPolicy | None = None, sink: Sink | None = None) -> WalkResult:
+         policy: WalkPolicy | None = None, sink: Sink | None = None,
+         seed: dict[int, ReportRef] | None = None) -> WalkResult:
     """Walk ``query`` until its distinct ids equal the site's total, splitting it when paging is unstable.
 
     ``first`` is page 0 when the caller already asked for it (a cheap total check), so it is not fetched twice.
     ``sink`` receives each page's rows as they arrive, so a crash mid-walk loses only listing requests.
-    Raises only :class:`CircuitOpenError` (crawling is paused); other failures become incomplete pieces.
+    ``seed`` holds rows of ``query`` already seen (they count towards convergence). Raises only :class:`CircuitOpenError` (crawling is paused); other failures become incomplete pieces.
     """
     ctx = _Walk(client, policy or WalkPolicy(), WalkResult(query=query), sink)
-    _converge(ctx, query, {}, first)
+    _converge(ctx, query, dict(seed or {}), first)
     return ctx.result
 
 

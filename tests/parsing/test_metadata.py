@@ -52,6 +52,10 @@ def test_manifest_lists_every_corpus_page(manifest: dict[str, dict[str, str]]) -
         ("中金中证500指数增强型发起式证券投资基金2024年中期报告", ("interim", 2024, "中金中证500指数增强型发起式证券投资基金")),
         ("工银瑞信安裕积极一年持有期混合型基金中基金(FOF)2024年年度报告", ("annual", 2024, "工银瑞信安裕积极一年持有期混合型基金中基金(FOF)")),
         ("易方达国证通用航空产业交易型开放式指数证券投资基金基金产品资料概要", ("profile", None, "易方达国证通用航空产业交易型开放式指数证券投资基金")),
+        ("某某基金2024年度报告", ("annual", 2024, "某某基金")),
+        ("某某基金2024年第四季度报告", ("q4", 2024, "某某基金")),
+        ("某某基金2024年半年度报告", ("interim", 2024, "某某基金")),
+        ("某某基金基金产品资料概要（更新）", ("profile", None, "某某基金")),
     ],
 )  # fmt: skip
 def test_report_kind_year_and_name_from_title(title: str, expected: tuple[str, int | None, str]) -> None:

@@ -18,8 +18,8 @@ HEADINGS: tuple[re.Pattern[str], ...] = ()
 
 _KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(\d{4})年第([1-4一二三四])季度报告$"), "q"),
-    (re.compile(r"(\d{4})年(?:中期|半年度)报告$"), "interim"),
-    (re.compile(r"(\d{4})年(?:年度)?报告$"), "annual"),
+    (re.compile(r"(\d{4})年(?:中期|半年度)报告(?:（摘要）)?$"), "interim"),
+    (re.compile(r"(\d{4})年?(?:年度|度)?报告$"), "annual"),
     (re.compile(r"()(?:基金)?产品资料概要(?:（更新）|\(更新\)|更新)?$"), "profile"),
 )
 _QUARTERS = {"1": 1, "2": 2, "3": 3, "4": 4, "一": 1, "二": 2, "三": 3, "四": 4}

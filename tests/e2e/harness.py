@@ -101,6 +101,10 @@ class Daemon:
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-6000:]}" for p in self.log_dir.iterdir())
 
+    def logs_text(self) -> str:
+        """Everything every process logged, in full (for scans: secrets, crash markers)."""
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.iterdir()))
+
     def store(self) -> Any:
         return make_store(self.database_url)
 

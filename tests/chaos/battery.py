@@ -1,0 +1,300 @@
+"""The chaos battery's driver: a deployment under test, its supervisor, fault injection and the figures.
+
+A :class:`ChaosRun` is one real deployment (``fundcrawl worker`` / ``beat`` child processes, the battery's own
+Redis and PostgreSQL, the replica in this process) with short settings. A supervisor thread restarts any
+worker or beat that dies, as the Procfile supervisor would. The figures (reports expected, stored, lost,
+duplicated rows/files/hashes, permanent failures by reason, time to drain) are computed from the database,
+the archive and the replica's oracle, printed as one ``CHAOS {json}`` line and collected for the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from tests.e2e.harness import Daemon, schedule_yaml
+from tests.replica import Replica
+
+PROFILE = os.environ.get("FUNDCRAWL_CHAOS_PROFILE", "ci")
+LONG = PROFILE == "long"
+
+#: Short daemon settings for the battery (reliability.md §3 "Test settings"); deadlines derive from them.
+SETTINGS = {
+    "visibility_timeout": 120,
+    "task_time_limit": 30,
+    "task_soft_time_limit": 25,
+    "retry_backoff_max": 20,
+    "lease_seconds": 45,
+    "reconcile_every": 5,
+    "connect_timeout": 3,
+    "read_timeout": 4,
+    "request_deadline": 20,
+    "breaker_threshold": 1000,
+}
+
+#: Every figure line of this session, printed again in the terminal summary (tests/chaos/conftest.py).
+FIGURES: list[dict[str, Any]] = []
+
+
+def drain_deadline(extra: float = 0.0) -> float:
+    """Seconds after the last fault by which every report must be terminal.
+
+    A message lost with a killed worker main waits out the visibility timeout plus kombu's restore cadence
+    (~100 s), and the reconciler republishes a row once its lease ran out; add two reconciler periods and the
+    longest retry countdown (reliability.md §3: D = VT + 100 + 2 x reconcile + backoff max).
+    """
+    s = SETTINGS
+    return s["visibility_timeout"] + 100 + 2 * s["reconcile_every"] + s["retry_backoff_max"] + extra
+
+
+def lease_recovery() -> float:
+    """How long a report whose worker vanished mid-task waits before the reconciler republishes it."""
+    s = SETTINGS
+    return s["lease_seconds"] + 2 * s["reconcile_every"] + s["retry_backoff_max"] + 30
+
+
+@dataclass
+class ChaosRun:
+    """One deployment under test plus what the battery does to it."""
+
+    name: str
+    tmp: Path
+    replica: Replica
+    database_url: str
+    broker_url: str
+    env_extra: dict[str, str] = field(default_factory=dict)
+    schedule: str = field(default_factory=lambda: schedule_yaml(every="3s"))
+    restarts: Counter[str] = field(default_factory=Counter)
+    kills: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        env = {f"FUNDCRAWL_{key.upper()}": str(value) for key, value in SETTINGS.items()}
+        env.update({"FUNDCRAWL_RATE_LIMIT": "40", "FUNDCRAWL_LOG_LEVEL": "INFO"})
+        env.update(self.env_extra)
+        self.daemon = Daemon(self.tmp, self.replica.url, self.database_url, self.broker_url,
+                             schedule=self.schedule, env_extra=env)
+        self.roles: dict[str, tuple[tuple[str, ...], subprocess.Popen[bytes]]] = {}
+        self._engine = create_engine(self.database_url.replace("postgresql://", "postgresql+psycopg2://"),
+                                     pool_pre_ping=True, connect_args={"connect_timeout": 3})
+        self._stop = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self.started = time.monotonic()
+        self.samples: list[dict[str, Any]] = []
+
+    # --- processes ---------------------------------------------------------------------------------------
+
+    def start(self, *, workers: int = 1, concurrency: int = 2, beats: int = 1) -> None:
+        """Migrate, then start workers and beats under the supervisor."""
+        self.daemon.command("db", "upgrade")
+        for number in range(workers):
+            self.spawn(f"worker{number}", "worker", "-c", str(concurrency), "--loglevel", "INFO")
+        for number in range(beats):
+            schedule_file = str(self.daemon.data_dir / f"beat{number}-schedule")
+            self.spawn(f"beat{number}", "beat", "--loglevel", "INFO", "-s", schedule_file)
+        self.started = time.monotonic()
+        self._supervisor.start()
+
+    def spawn(self, role: str, *args: str) -> subprocess.Popen[bytes]:
+        process = self.daemon.start(role, *args)
+        self.roles[role] = (args, process)
+        return process
+
+    def _supervise(self) -> None:
+        """Restart any worker or beat that exited, within about a second (what the Procfile supervisor does)."""
+        while not self._stop.wait(0.5):
+            for role, (args, process) in list(self.roles.items()):
+                if process.poll() is not None and not self._stop.is_set():
+                    self.restarts[role] += 1
+                    self.spawn(role, *args)
+
+    def pid(self, role: str) -> int:
+        return self.roles[role][1].pid
+
+    def children(self, role: str = "worker0") -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.pid(role)).children()
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill_child(self, role: str = "worker0") -> bool:
+        """SIGKILL one pool child (the busiest by CPU time, so most likely mid-task)."""
+        deadline = time.monotonic() + 20
+        children = self.children(role)
+        while not children and time.monotonic() < deadline:  # a restarted worker is still forking its pool
+            time.sleep(0.2)
+            children = self.children(role)
+        if not children:
+            return False
+        victim = max(children, key=lambda child: _cpu(child))
+        os.kill(victim.pid, signal.SIGKILL)
+        self.kills["child"] += 1
+        return True
+
+    def kill_main(self, role: str = "worker0") -> None:
+        """SIGKILL the worker's main process; its orphaned children finish or die on their own."""
+        os.kill(self.pid(role), signal.SIGKILL)
+        self.kills["main"] += 1
+
+    def wait_restarted(self, role: str, old_pid: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.pid(role) == old_pid:
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._supervisor.is_alive():
+            self._supervisor.join(5)
+        self.daemon.stop_all(timeout=10)
+        self._engine.dispose()
+
+    # --- the database, read from outside -----------------------------------------------------------------
+
+    def query(self, sql: str, **params: Any) -> list[Any]:
+        with self._engine.connect() as connection:
+            return list(connection.execute(text(sql), params))
+
+    def rows(self) -> dict[int, dict[str, Any]]:
+        result = self.query("SELECT upload_info_id, state, failure_reason, page_sha256, attempts, last_error, "
+                            "stored_at FROM reports")
+        return {int(row[0]): dict(row._mapping) for row in result}
+
+    def counts(self) -> dict[str, int]:
+        return {state: int(n) for state, n in self.query("SELECT state, count(*) FROM reports GROUP BY state")}
+
+    def wait(self, what: str, condition: Any, timeout: float, poll: float = 1.0) -> float:
+        """Poll ``condition`` (database errors count as "not yet"); seconds it took, AssertionError on timeout."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                if condition():
+                    return time.monotonic() - started
+            except SQLAlchemyError:
+                pass
+            time.sleep(poll)
+        raise AssertionError(f"{self.name}: timed out after {timeout:.0f}s waiting for {what}; "
+                             f"counts {self._safe_counts()}\n{self.daemon.logs()[-8000:]}")
+
+    def _safe_counts(self) -> dict[str, int] | str:
+        try:
+            return self.counts()
+        except SQLAlchemyError as error:
+            return f"unreadable: {type(error).__name__}"
+
+    def wait_terminal(self, oracle: dict[int, dict[str, Any]], timeout: float) -> float:
+        """Wait until every report the oracle expects a row for is stored or failed."""
+        wanted = {i for i, entry in oracle.items() if entry["state"] != "absent"}
+
+        def done() -> bool:
+            rows = self.rows()
+            return all(i in rows and rows[i]["state"] in ("stored", "failed") for i in wanted)
+
+        return self.wait(f"{len(wanted)} reports terminal", done, timeout, poll=2.0)
+
+    def stored_since(self, moment: float) -> int:
+        """Reports stored after ``moment`` (a time.time() value)."""
+        rows = self.query("SELECT stored_at FROM reports WHERE state = 'stored'")
+        return sum(1 for (stored_at,) in rows if stored_at is not None and _epoch(stored_at) > moment)
+
+    # --- figures -----------------------------------------------------------------------------------------
+
+    def figures(self, oracle: dict[int, dict[str, Any]], drain_seconds: float, **extra: Any) -> dict[str, Any]:
+        """What happened to every report, compared with the oracle; printed as one ``CHAOS`` JSON line."""
+        rows = self.rows()
+        wrong, lost, sha_mismatch = [], [], []
+        for upload_info_id, entry in oracle.items():
+            row = rows.get(upload_info_id)
+            if not accepted(entry, row):
+                wrong.append(upload_info_id)
+                if entry["state"] == "stored" and (row is None or row["state"] != "stored"):
+                    lost.append(upload_info_id)
+                elif row is not None and row["state"] == "stored":
+                    sha_mismatch.append(upload_info_id)
+        figures = {
+            "scenario": self.name,
+            "profile": PROFILE,
+            "expected": len(oracle),
+            "stored": sum(1 for row in rows.values() if row["state"] == "stored"),
+            "failed": dict(Counter(row["failure_reason"] for row in rows.values() if row["state"] == "failed")),
+            "lost": len(lost),
+            "duplicated": self.duplicates(rows),
+            "sha_mismatch": len(sha_mismatch),
+            "wrong_outcome": sorted(wrong)[:20],
+            "max_attempts": max((row["attempts"] for row in rows.values()), default=0),
+            "drain_seconds": round(drain_seconds, 1),
+            "kills": dict(self.kills),
+            "restarts": dict(self.restarts),
+            **extra,
+        }
+        record(figures)
+        return figures
+
+    def duplicates(self, rows: dict[int, dict[str, Any]]) -> dict[str, int]:
+        """Duplicate rows (per natural key), archived files no row points at, and stored rows sharing a sha."""
+        dup_rows = sum(int(n) for (n,) in self.query(
+            "SELECT count(*) - count(DISTINCT upload_info_id) FROM reports UNION ALL "
+            "SELECT count(*) - count(DISTINCT upload_info_id) FROM report_documents"))
+        referenced = {row["page_sha256"] for row in rows.values() if row["page_sha256"]}
+        archive = self.daemon.data_dir / "archive"
+        files = [path.name[:-5] for path in archive.glob("??/??/*.html")]
+        temp_files = list(archive.glob("??/??/.tmp-*"))
+        shas = Counter(row["page_sha256"] for row in rows.values() if row["state"] == "stored")
+        return {"rows": dup_rows, "files": sum(1 for sha in files if sha not in referenced) + len(temp_files),
+                "hashes": sum(n - 1 for n in shas.values() if n > 1)}
+
+
+def accepted(entry: dict[str, Any], row: dict[str, Any] | None) -> bool:
+    """Does ``row`` end in an outcome the oracle accepts (right state, reason and content hash)?"""
+    outcomes = [{"state": entry["state"], "reason": entry["reason"]}, *entry.get("also_accepted", [])]
+    shas = {entry.get("sha256"), *entry.get("sha256_alternatives", [])} - {None}
+    for outcome in outcomes:
+        if outcome["state"] == "absent" and row is None:
+            return True
+        if row is None or row["state"] != outcome["state"]:
+            continue
+        if outcome["state"] == "stored" and row["page_sha256"] in shas:
+            return True
+        if outcome["state"] == "failed" and row["failure_reason"] == outcome["reason"]:
+            return True
+    return False
+
+
+def record(figures: dict[str, Any]) -> None:
+    line = "CHAOS " + json.dumps(figures, sort_keys=False, default=str)
+    FIGURES.append(figures)
+    print(line, flush=True)
+    path = os.environ.get("FUNDCRAWL_CHAOS_FIGURES")
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+def assert_clean(figures: dict[str, Any]) -> None:
+    """The zeros every scenario must show."""
+    assert figures["lost"] == 0, figures
+    assert figures["duplicated"] == {"rows": 0, "files": 0, "hashes": 0}, figures
+    assert figures["sha_mismatch"] == 0, figures
+    assert figures["wrong_outcome"] == [], figures
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+        return float(times.user + times.system)
+    except psutil.Error:
+        return -1.0
+
+
+def _epoch(value: Any) -> float:
+    return float(value.timestamp())

@@ -1,0 +1,90 @@
+"""Fixtures of the chaos battery: its own PostgreSQL cluster and Redis, a replica, a deployment factory.
+
+The figures each scenario records are printed again at the end of the session (``CHAOS {json}`` lines in the
+terminal summary), so they appear in the CI log even though pytest captures test output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chaos.battery import FIGURES, ChaosRun
+from tests.chaos.services import PostgresCluster, RedisServer
+from tests.replica import Replica
+
+ROLE, ROLE_PASSWORD = "chaos", "chaos-test-password"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """The battery's own PostgreSQL 15 cluster (port 5439 or the next free one), removed at the end."""
+    cluster = PostgresCluster()
+    cluster.init()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PostgresCluster, request: pytest.FixtureRequest) -> str:
+    """A fresh database for this scenario, reached over TCP with a password role."""
+    name = "fc_" + re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
+    return pg_cluster.create_database(name, ROLE, ROLE_PASSWORD)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """The scenario's own Redis (AOF everysec, noeviction) on port 6390 or the next free one."""
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def replica_factory() -> Iterator[Callable[..., Replica]]:
+    """Start in-thread replicas (closed at the end of the test)."""
+    started: list[Replica] = []
+
+    def make(generate: int, seed: int) -> Replica:
+        replica = Replica(generate=generate, seed=seed, partitions=["FB030010:2025"])
+        replica.start()
+        started.append(replica)
+        return replica
+
+    yield make
+    for replica in started:
+        replica.close()
+
+
+@pytest.fixture
+def chaos_run(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., ChaosRun]]:
+    """Build :class:`ChaosRun` deployments; every process they started is stopped at the end."""
+    runs: list[ChaosRun] = []
+
+    def make(name: str, replica: Replica, database_url: str, broker_url: str, **options: Any) -> ChaosRun:
+        run = ChaosRun(name, tmp_path, replica, database_url, broker_url, **options)
+        runs.append(run)
+        return run
+
+    yield make
+    for run in runs:
+        run.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("chaos battery figures")
+    for figures in FIGURES:
+        terminalreporter.write_line("CHAOS " + json.dumps(figures, default=str))
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,25 @@ def test_transient_faults_on_a_fifth_of_searches_still_find_everything(site: Rep
 
     assert result.complete, result.summary()
     assert sorted(stored_ids(store)) == on_site(site)
+
+
+def test_an_open_circuit_stops_the_run_without_hammering_the_site(site: Replica, tmp_path: Path) -> None:
+    from crawler.sources.breaker import FileCircuitBreaker
+
+    publish(site, 100)
+    publish(site, 30, year="2024")
+    breaker = FileCircuitBreaker(tmp_path / "breaker.json", threshold=3, window=60, cooldown=300)
+    url = f"sqlite:///{tmp_path / 'circuit.sqlite'}"
+    upgrade(url)
+    store = Store(make_engine(url))
+    plan = DiscoveryPlan((PartitionKey("FB030010", "2024"), Q1))
+    with EidClient(site.url, "fundcrawl-test/1", breaker=breaker) as client:
+        first_year = discover(client, store, DiscoveryPlan(plan.partitions[:1]), TODAY)
+        site.set_faults(1.0, ["http_429"], paths=["search"], max_failures=1000)
+        before = log_position(site)
+        result = discover(client, store, plan, TODAY, policy=FAST_RETRY)
+
+    assert len(first_year.new_ids) == 30
+    assert result.interrupted is not None and "circuit open" in result.interrupted
+    assert not result.complete
+    assert search_requests(site, before) == 3  # the breaker stops the requests at its threshold

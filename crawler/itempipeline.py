@@ -19,6 +19,7 @@ from scrapy.exceptions import DropItem
 from scrapy.settings import Settings as ScrapySettings
 from scrapy.utils.misc import build_from_crawler, load_object
 
+from crawler import metrics
 from crawler.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class PipelineRunner:
 
 
 def _dropped(pipeline: Any, drop: DropItem, item: Any) -> Outcome:
+    metrics.count_dropped(type(pipeline).__name__)
     reason = str(drop) or type(drop).__name__
     if getattr(drop, "already_stored", False):  # pipelines.dedupe.AlreadyStored
         return Outcome("already_stored", reason, item)

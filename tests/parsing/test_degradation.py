@@ -82,10 +82,9 @@ def test_money_market_page_keeps_known_sections_and_maps_no_nav() -> None:
     report = parse_report(mmf_page())
     doc = report.document
     assert (doc["fund_code"], doc["report_kind"], doc["period_start"]) == ("000009", "q1", "2025-01-01")
-    assert doc["share_classes"] == [
-        {"name": A, "code": "000009", "ending_shares": 1000000.0, "risk_profile": "低风险"},
-        {"name": B, "code": "000010", "ending_shares": 2000000.0},
-    ]
+    assert doc["share_classes"] == [{"name": A, "code": "000009"}, {"name": B, "code": "000010"}]
+    assert doc["class_risk_profiles"] == {A: "低风险"}
+    assert doc["ending_shares"] == {"total": 3000000.0, A: 1000000.0, B: 2000000.0}
     assert doc["total_net_assets"] == {A: 1000000.0, B: 2000000.0}
     assert "nav_per_unit" not in doc  # no 期末基金份额净值 row: nothing is guessed
     assert doc["indicators"][A]["yield_7d_annualized_pct"] == 1.421

@@ -57,6 +57,9 @@ def parse_basic_info(page: Page) -> dict[str, Any]:
     classes = _share_classes(rows)
     if classes:
         doc["share_classes"] = classes
+        risks = _risk_profiles(rows, classes)
+        if risks:
+            doc["class_risk_profiles"] = risks
     doc["ending_shares"] = _ending_shares(rows, classes)
     return doc
 
@@ -93,32 +96,42 @@ def _class_rows(rows: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def _share_classes(rows: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """``[{name, code, ending_shares, risk_profile}]`` in printed order (blank risk cells omitted)."""
+    """``[{name, code}]`` in printed order: the issue-3 shape; per-class figures live in keyed objects."""
     by_kind = _class_rows(rows)
     names = by_kind.get("基金简称", [])
     codes = by_kind.get("交易代码", [])
-    shares = by_kind.get("份额总额", [])
-    risks = by_kind.get("风险收益特征", [])
-    if len(codes) != len(names) or (shares and len(shares) != len(names)):
+    if len(codes) != len(names):
         raise ParseError("share-class rows disagree in length", section="基金基本情况")
-    classes = []
-    for i, name in enumerate(names):
-        item: dict[str, Any] = {"name": clean_text(name), "code": clean_text(codes[i])}
-        if shares:
-            item["ending_shares"] = parse_number(shares[i])
-        if i < len(risks) and clean_text(risks[i]):
-            item["risk_profile"] = clean_text(risks[i])
-        classes.append(item)
-    return classes
+    return [
+        {"name": clean_text(name), "code": clean_text(code)} for name, code in zip(names, codes, strict=True)
+    ]
+
+
+def _class_values(rows: dict[str, list[str]], kind: str, classes: list[dict[str, Any]]) -> list[str]:
+    """The ``下属N级基金的<kind>`` cells, one per class (blank when the row is missing)."""
+    values = _class_rows(rows).get(kind, [])
+    if values and len(values) != len(classes):
+        raise ParseError(f"share-class row {kind} disagrees in length", section="基金基本情况")
+    return values or [""] * len(classes)
 
 
 def _ending_shares(rows: dict[str, list[str]], classes: list[dict[str, Any]]) -> dict[str, float]:
+    """报告期末基金份额总额 as ``total`` plus 报告期末下属N级基金的份额总额 per class."""
     out: dict[str, float] = {}
     total = rows.get("报告期末基金份额总额")
     value = parse_number(total[0]) if total else None
     if value is not None:
         out[TOTAL] = value
-    for item in classes:
-        if item.get("ending_shares") is not None:
-            out[item["name"]] = item["ending_shares"]
+    for item, text in zip(classes, _class_values(rows, "份额总额", classes), strict=True):
+        shares = parse_number(text)
+        if shares is not None:
+            out[item["name"]] = shares
     return out
+
+
+def _risk_profiles(rows: dict[str, list[str]], classes: list[dict[str, Any]]) -> dict[str, str]:
+    """下属N级基金的风险收益特征 per class, where printed (blank in the whole corpus)."""
+    texts = _class_values(rows, "风险收益特征", classes)
+    return {
+        item["name"]: clean_text(text) for item, text in zip(classes, texts, strict=True) if clean_text(text)
+    }

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Task
 from kombu.exceptions import ChannelError, KombuError
 
-from crawler import flow
+from crawler import flow, observability
 from crawler.celery_app import DISCOVERY_QUEUE, REPORTS_QUEUE, app
 from crawler.exceptions import TransientError
 from crawler.settings import get_settings
@@ -52,7 +52,10 @@ def reconcile() -> int:
     """Republish reports whose lease expired or whose message was lost; raise the hourly alerts."""
     rt = flow.runtime(get_settings())
     flow.raise_alerts(rt, dt.datetime.now(dt.UTC))
-    return flow.requeue_stuck(rt, publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))
+    requeued = flow.requeue_stuck(rt, publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))
+    # Its interval is under a minute, which Sentry's automatic beat monitors skip: check in by hand.
+    observability.monitor_checkin("fundcrawl-reconcile", "ok", dt.timedelta(seconds=rt.settings.reconcile_every))
+    return requeued
 
 
 def queue_depth(queue: str) -> int | None:

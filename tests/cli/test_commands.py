@@ -1,0 +1,130 @@
+"""Every command through the real ``fundcrawl`` CLI, on SQLite and on PostgreSQL, against the replica.
+
+One module-scoped crawl per engine (``run --once`` over the 39 real corpus pages, one of which answers 404) feeds
+the status, export, replay, reparse, parse and backfill tests that follow.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.e2e.harness import Daemon, page_fetches, schedule_yaml
+from tests.replica import Replica
+from tests.storage.fixtures import empty_postgres, pg_database_url  # noqa: F401  (fixture)
+
+CORPUS_SCHEDULE = schedule_yaml("corpus", "1h", "[annual, interim, q1, q2]", "[2024, 2025]") + (
+    "  profiles:\n    every: 1h\n    discover:\n      report_types: [profile]\n      years: [all]\n")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def crawled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+            corpus_dir: Path) -> Iterator[tuple[Daemon, Replica, dict]]:
+    """The corpus crawled once with ``run --once``; one report answers 404 and ends failed."""
+    tmp = tmp_path_factory.mktemp(f"cli-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp / 'fundcrawl.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_database_url")
+        empty_postgres(url)
+    with Replica(corpus=corpus_dir) as replica:
+        missing = replica.catalogue()[0]["upload_info_id"]
+        replica.set_report_fault(missing, "not_found")
+        daemon = Daemon(tmp, replica.url, url, schedule=CORPUS_SCHEDULE)
+        daemon.command("db", "upgrade")
+        first = daemon.command("run", "--once", check=False, timeout=600)
+        yield daemon, replica, {"first": first, "missing": missing}
+
+
+def test_run_once_stores_every_report_and_names_the_failure(crawled: tuple[Daemon, Replica, dict]) -> None:
+    daemon, _replica, facts = crawled
+    first = facts["first"]
+    assert first.returncode == 1, first.stderr[-3000:]
+    assert "listed 39, new 39" in first.stdout
+    assert f"failed {facts['missing']}" in first.stdout and "http_404" in first.stdout
+    status = json.loads(daemon.command("status", "--json").stdout)
+    assert status["reports"] == {"total": 39, "stored": 38, "failed": 1, "pending": 0}
+    assert status["recent_failures"][0]["failure_reason"] == "http_404"
+    assert status["last_runs"] and status["partitions"]
+
+
+def test_status_human_output_names_partitions_and_failures(crawled: tuple[Daemon, Replica, dict]) -> None:
+    daemon, _replica, facts = crawled
+    out = daemon.command("status").stdout
+    assert "reports: 39 total, 38 stored, 0 pending, 1 failed" in out
+    assert "annual 2024" in out and "recent failures:" in out and str(facts["missing"]) in out
+
+
+def test_export_jsonl_csv_and_parquet(crawled: tuple[Daemon, Replica, dict], tmp_path: Path) -> None:
+    daemon, _replica, _facts = crawled
+    daemon.command("export", "--format", "jsonl", "--out", str(tmp_path / "all.jsonl"))
+    documents = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(documents) == 38 and all(d["schema"] == "fundcrawl.report/1" and d["upload_info_id"] for d in documents)
+    by_code = {d["fund_code"]: d for d in documents}
+    assert by_code["013242"]["report_kind"] in {"annual", "q1"}
+
+    daemon.command("export", "--format", "jsonl", "--out", str(tmp_path / "q1.jsonl"), "--report-type", "q1")
+    q1 = (tmp_path / "q1.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(q1) == 4 and all(json.loads(line)["report_kind"] == "q1" for line in q1)
+
+    daemon.command("export", "--format", "csv", "--out", str(tmp_path / "csv"), "--fund-code", "001056")
+    with (tmp_path / "csv" / "reports.csv").open(encoding="utf-8") as handle:
+        assert [row["fund_code"] for row in csv.DictReader(handle)] == ["001056"]
+    with (tmp_path / "csv" / "holdings.csv").open(encoding="utf-8") as handle:
+        holdings = list(csv.DictReader(handle))
+    assert holdings and {row["kind"] for row in holdings} >= {"stock"}
+
+    daemon.command("export", "--format", "parquet", "--out", str(tmp_path / "pq"))
+    nav = pq.read_table(tmp_path / "pq" / "nav_values.parquet")
+    assert nav.num_rows >= 38 and str(nav.schema.field("nav_per_unit").type).startswith("decimal128")
+
+
+def test_replay_retries_failures_and_rerun_downloads_nothing(crawled: tuple[Daemon, Replica, dict]) -> None:
+    daemon, replica, facts = crawled
+    replica.reset_log()
+    again = daemon.command("run", "--once", check=False, timeout=300)
+    assert again.returncode == 0 and "new 0" in again.stdout
+    assert page_fetches(replica.log()) == {}
+
+    replica.set_report_fault(facts["missing"], None)
+    replayed = daemon.command("replay", "--reason", "http_404", "--here", timeout=300)
+    assert "replayed 1 report(s); 0 did not end stored" in replayed.stdout
+    assert json.loads(daemon.command("status", "--json").stdout)["reports"]["stored"] == 39
+
+
+def test_reparse_only_touches_older_parser_versions(crawled: tuple[Daemon, Replica, dict]) -> None:
+    daemon, _replica, _facts = crawled
+    assert "re-parsed 0 report(s)" in daemon.command("reparse").stdout
+    everything = daemon.command("reparse", "--all", timeout=600).stdout
+    assert "re-parsed 39 report(s)" in everything and "0 could not be re-parsed" in everything
+
+
+def test_parse_writes_one_document_per_file(crawled: tuple[Daemon, Replica, dict], corpus_dir: Path,
+                                            tmp_path: Path) -> None:
+    daemon, _replica, _facts = crawled
+    pages = sorted(corpus_dir.glob("*_2025_q1.html"))
+    printed = daemon.command("parse", *map(str, pages)).stdout.splitlines()
+    assert [json.loads(line)["fund_code"] for line in printed] == [p.name[:6] for p in pages]
+    daemon.command("parse", *map(str, pages), "--out", str(tmp_path))
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == [p.stem for p in pages]
+    (tmp_path / "junk.html").write_text("<html><body>not a report</body></html>", encoding="utf-8")
+    bad = daemon.command("parse", str(tmp_path / "junk.html"), check=False)
+    assert bad.returncode == 1 and "junk.html" in bad.stderr
+
+
+def test_backfill_resumes_and_finds_nothing_new(crawled: tuple[Daemon, Replica, dict]) -> None:
+    daemon, _replica, _facts = crawled
+    result = daemon.command("backfill", "--report-types", "annual,q1", "--years", "2024-2025")
+    assert "4/4 partition(s) done" in result.stdout and "0 new report(s) queued" in result.stdout
+
+
+def test_check_passes_against_the_replica(crawled: tuple[Daemon, Replica, dict]) -> None:
+    daemon, _replica, _facts = crawled
+    lines = daemon.command("check").stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [["PASS", name] for name in
+                                                    ("configuration", "database", "broker", "sentry", "site")]

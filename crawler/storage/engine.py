@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from crawler.exceptions import StorageUnavailableError
 
@@ -128,8 +129,9 @@ def is_transient(error: DBAPIError) -> bool:
     message = str(error.orig).lower()
     if "database is locked" in message or "database is busy" in message:
         return True
-    if isinstance(error, OperationalError):
-        # psycopg2 reports refused connections, shutdowns, timeouts and cancelled statements this way.
+    if isinstance(error, OperationalError | InterfaceError):
+        # psycopg2 reports refused connections, shutdowns, timeouts, cancelled statements and deadlocks as
+        # OperationalError, and a connection closed under it as InterfaceError.
         return type(error.orig).__module__.startswith("psycopg2")
     return False
 
@@ -150,11 +152,12 @@ def run_unit(work: Callable[[], T], *, attempts: int = 3, pause: float = 0.5) ->
     for attempt in range(1, attempts + 1):
         try:
             return work()
-        except DBAPIError as error:
-            if not is_transient(error):
+        except (DBAPIError, PoolTimeoutError) as error:
+            if isinstance(error, DBAPIError) and not is_transient(error):
                 raise
+            reason = describe(error) if isinstance(error, DBAPIError) else "connection pool exhausted"
             if attempt == attempts:
-                raise StorageUnavailableError(f"database unavailable: {describe(error)}") from error
-            log.warning("database unavailable (attempt %d/%d): %s", attempt, attempts, describe(error))
+                raise StorageUnavailableError(f"database unavailable: {reason}") from error
+            log.warning("database unavailable (attempt %d/%d): %s", attempt, attempts, reason)
             time.sleep(pause * attempt)
     raise AssertionError("unreachable")

@@ -7,13 +7,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import Connection, create_engine, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from crawler.exceptions import StorageUnavailableError
 from crawler.storage import Store, make_engine, upgrade
 from crawler.storage.engine import run_unit
 from crawler.storage.tables import reports
+from tests.storage.fixtures import empty_postgres
 from tests.storage.helpers import ref
 
 
@@ -124,3 +125,26 @@ def test_a_forked_child_builds_its_own_engine_and_the_parent_keeps_working(db_ur
     assert make_engine(db_url) is parent
     with parent.connect() as connection:
         assert connection.execute(text("SELECT 2")).scalar() == 2
+
+
+def test_a_postgresql_connection_killed_mid_transaction_is_retried_whole(pg_database_url: str) -> None:
+    """pool_pre_ping cannot save a connection dropped inside a transaction: the unit of work is rerun."""
+    empty_postgres(pg_database_url)
+    upgrade(pg_database_url)
+    store = Store.from_url(pg_database_url)
+    store.add_discovered([ref(1)])
+    calls: list[int] = []
+
+    def work(connection: Connection) -> None:
+        calls.append(1)
+        connection.execute(update(reports).values(attempts=reports.c.attempts + 1))
+        if len(calls) == 1:
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with make_engine(pg_database_url).connect() as admin:
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            connection.exec_driver_sql("SELECT 1")
+
+    store.write(work)
+
+    assert calls == [1, 1]
+    assert store.attempts(1) == 1  # the first, killed attempt left nothing behind

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 DISCOVERY_QUEUE = "discovery"
 REPORTS_QUEUE = "reports"
+#: Seconds between polls of the embedded SQLite broker when it had nothing to deliver (issue 8: bench/pipeline.py).
+EMBEDDED_POLLING_INTERVAL = 0.05
 
 
 def transport_options(settings: Settings) -> dict[str, Any]:
@@ -78,9 +80,36 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def _lazy_config() -> dict[str, Any]:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.embedded:
+        _poll_embedded_broker_often()
     return celery_config(settings)
 
 
+def _poll_embedded_broker_often() -> None:
+    """kombu's virtual transports sleep ``polling_interval`` (default 1 s) after each empty poll; with prefetch 1
+    the poll is empty while the child works, so every report waited up to a second for the next one.
+
+    The option cannot go through ``broker_transport_options``: the SQLAlchemy transport hands those to
+    ``create_engine``, which rejects it. So it is set on the transport class, in this process only.
+    """
+    from kombu.transport import sqlalchemy as kombu_sqla
+
+    kombu_sqla.Transport.polling_interval = EMBEDDED_POLLING_INTERVAL
+
+
+def _tune_embedded_broker() -> None:
+    """Poll the SQLite broker every 0.1 s instead of kombu's 1 s default.
+
+    With prefetch 1 a worker process asks for its next task only after acking the last one; at 1 s per poll the
+    embedded daemon could never do more than one report per second per process. The option cannot go through
+    ``broker_transport_options``: kombu hands those to ``create_engine``, which rejects unknown keys.
+    """
+    from kombu.transport import sqlalchemy as kombu_sqla
+
+    kombu_sqla.Transport.polling_interval = 0.1
+
+
+_tune_embedded_broker()
 app = Celery("fundcrawl", include=["crawler.tasks"])
 app.add_defaults(_lazy_config)
 
@@ -106,8 +135,10 @@ def _after_fork(**_: Any) -> None:
 @signals.celeryd_init.connect
 def _init_worker_sentry(**_: Any) -> None:
     """Sentry in the worker main process, before the pool forks (children inherit the client)."""
+    from crawler.logging_setup import configure_logging
     from crawler.observability import init_sentry
 
+    configure_logging(get_settings())  # celeryd_init runs before Celery's setup_logging
     init_sentry(get_settings(), process="worker")
 
 

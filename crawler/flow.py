@@ -137,7 +137,8 @@ def reparse_report(rt: Runtime, upload_info_id: int, sha256: str) -> ReportState
 def fail_report(rt: Runtime, upload_info_id: int, reason: str, error: str, listing: dict | None,
                 page_sha256: str | None = None) -> None:
     """Mark a report failed for good, count it and alert once (never on a retry)."""
-    rt.store.mark_failed(upload_info_id, reason=reason, error=error)
+    if not rt.store.mark_failed(upload_info_id, reason=reason, error=error):
+        return  # already terminal (a parallel execution got there first): it was counted and alerted then
     metrics.count_failed(reason)
     log.warning("report %s failed (%s): %s", upload_info_id, reason, error)
     listing = listing or {}

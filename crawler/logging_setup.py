@@ -30,7 +30,7 @@ MASK = "***"
 #: ``scheme://user:password@`` anywhere in a text; the user part is kept because it helps diagnose.
 _URL_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):(?P<password>[^@/\s]+)@")
 _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
-_NOISY_LOGGERS = ("httpx", "httpcore", "urllib3", "kombu.pidbox", "amqp")
+_NOISY_LOGGERS = ("httpx", "httpcore", "urllib3", "kombu.pidbox", "amqp", "alembic")
 
 
 def _base64_cores(secret: bytes) -> set[str]:

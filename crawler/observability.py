@@ -121,7 +121,7 @@ def init_sentry(settings: Settings, process: str) -> bool:
     signals, and the CLI. Prefork children inherit the client; the SDK restarts its sender thread after fork.
     """
     if settings.sentry is None:
-        log.info("Sentry is off (no FUNDCRAWL_SENTRY_DSN) in %s", process)
+        log.debug("Sentry is off (no FUNDCRAWL_SENTRY_DSN) in %s", process)
         return False
     try:
         with warnings.catch_warnings():

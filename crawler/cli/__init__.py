@@ -31,7 +31,8 @@ class FundcrawlGroup(click.Group):
 
 @click.group(cls=FundcrawlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="fundcrawl")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Keep a database of Chinese public-fund reports current from the CSRC EID disclosure platform.
 
     Settings come from FUNDCRAWL_* environment variables (and a .env file): FUNDCRAWL_SOURCE_URL,
@@ -39,6 +40,15 @@ def main() -> None:
     FUNDCRAWL_RATE_LIMIT, FUNDCRAWL_SENTRY_DSN, FUNDCRAWL_CONCURRENCY, ... (see the README).
     With none set, everything runs embedded under ./data (SQLite database and broker).
     """
+    if ctx.invoked_subcommand in ("worker", "beat", "run"):
+        return  # Celery configures logging and Sentry in those processes (crawler/celery_app.py)
+    from crawler.logging_setup import configure_logging
+    from crawler.observability import flush_sentry, init_sentry
+
+    s = settings()
+    configure_logging(s)
+    if init_sentry(s, process="cli"):
+        ctx.call_on_close(flush_sentry)
 
 
 def settings() -> Settings:

@@ -56,8 +56,8 @@ class Archive:
         sha256 = hashlib.sha256(body).hexdigest()
         path = self.path_for(sha256)
         page = ArchivedPage(sha256, path, relative_path(sha256))
-        if path.is_file():
-            return page
+        if path.is_file() and path.stat().st_size == len(body):
+            return page  # content-addressed: same name and size means the same bytes
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(path, body)
         log.debug("archived page %s (%d bytes)", sha256[:12], len(body))

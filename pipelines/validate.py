@@ -40,18 +40,21 @@ class ValidatePipeline:
 
     def __init__(self) -> None:
         self.run_checks: Checks | None = None
+        self.opened = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
         return cls()
 
     def open_spider(self, spider: object = None) -> None:
+        self.opened = True
         self.run_checks = load_checks()
         if self.run_checks is None:
             log.warning("%s is not available: reports are stored without cross-checks", CHECKS_MODULE)
 
     def close_spider(self, spider: object = None) -> None:
         self.run_checks = None
+        self.opened = False
 
     def process_item(self, item: Any, spider: object = None) -> ReportItem:
         report = report_item(item)
@@ -59,6 +62,8 @@ class ValidatePipeline:
             raise DropItem(f"report {report.upload_info_id} has no document")
         if not report.document.get("fund_code"):
             raise DropItem(f"report {report.upload_info_id} has no fund code: not a report")
+        if not self.opened:
+            self.open_spider()
         if self.run_checks is not None:
             report.checks = dict(self.run_checks(report.document, report.listing or None))
             failed = sorted(name for name, message in report.checks.items() if message is not None)

@@ -112,3 +112,13 @@ def test_sweep_removes_only_unreferenced_pages_and_stale_temp_files(tmp_path: Pa
 
 def test_an_empty_or_missing_archive_sweeps_nothing(tmp_path: Path) -> None:
     assert Archive(tmp_path / "never-created").sweep_orphans(set()) == 0
+
+
+def test_a_damaged_copy_is_replaced_by_the_full_page(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    page = archive.save(b"the whole page")
+    page.path.write_bytes(b"the wh")  # bit rot, a manual edit: the name no longer matches the bytes
+
+    archive.save(b"the whole page")
+
+    assert archive.read(page.sha256) == b"the whole page"

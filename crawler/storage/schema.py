@@ -52,6 +52,7 @@ def upgrade(url: str | URL) -> str:
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
                 # Building an index on a large table may take longer than the daemon's statement timeout.
                 connection.execute(text("SET LOCAL statement_timeout = 0"))
+            _refuse_unknown(_revision_on(connection))
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -79,10 +80,25 @@ def revision_of(engine: Engine) -> str | None:
     return run_unit(work)
 
 
+def known_revisions() -> set[str]:
+    """Every revision this fundcrawl ships."""
+    return {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def _refuse_unknown(have: str | None) -> None:
+    # A newer fundcrawl migrated this database: upgrading cannot help, and running old code on it is unsafe.
+    if have is not None and have not in known_revisions():
+        raise SchemaError(
+            f"database schema is at {have}, which this fundcrawl (needs {head_revision()}) does not know: "
+            "the database was migrated by a newer fundcrawl; run that version"
+        )
+
+
 def ensure_current(engine: Engine) -> None:
     """Raise :class:`SchemaError` unless the schema is exactly at the head revision."""
     have = revision_of(engine)
     need = head_revision()
+    _refuse_unknown(have)
     if have != need:
         shown = have if have is not None else "nothing (an empty database)"
         raise SchemaError(

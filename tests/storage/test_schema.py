@@ -71,17 +71,17 @@ def test_ensure_current_refuses_an_empty_database(engine_url: str) -> None:
     assert "run `fundcrawl db upgrade`" in str(raised.value)
 
 
-def test_ensure_current_refuses_a_database_at_another_revision(engine_url: str) -> None:
+def test_a_database_migrated_by_a_newer_fundcrawl_is_refused_not_upgraded(engine_url: str) -> None:
     upgrade(engine_url)
     with make_engine(engine_url).begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '0000old'"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999future'"))
 
     with pytest.raises(SchemaError) as raised:
         ensure_current(make_engine(engine_url))
-
-    message = str(raised.value)
-    assert "is at 0000old" in message and f"needs {head_revision()}" in message
-    assert "fundcrawl db upgrade" in message
+    assert "is at 9999future" in str(raised.value) and "newer fundcrawl" in str(raised.value)
+    with pytest.raises(SchemaError, match="newer fundcrawl"):
+        upgrade(engine_url)
+    assert current_revision(engine_url) == "9999future"
 
 
 def test_ensure_current_accepts_an_upgraded_database(engine_url: str) -> None:

@@ -25,6 +25,9 @@ _PARSER = etree.HTMLParser(
     encoding="utf-8", remove_comments=True, remove_pis=True, huge_tree=False, no_network=True
 )
 _STRING = etree.XPath("string()")
+#: Memo of plain cells by raw text, bounded so a long-running worker does not grow without limit.
+_CELLS: dict[str, Cell] = {}
+_CELL_MEMO_SIZE = 20_000
 #: Tags of the blocks the linearising pass looks at (libxml2's XPath union is slower than one iter()).
 _EVENT_TAGS = ("td", "a", "p", "table")
 
@@ -87,28 +90,11 @@ class Table:
 
     def grid(self) -> list[list[str]]:
         """Expand colspan/rowspan into a rectangular grid of texts (spanned positions repeat the text)."""
-        pending: dict[tuple[int, int], str] = {}
-        out: list[list[str]] = []
-        for r, row in enumerate(self.rows):
-            line: list[str] = []
-            cells = iter(row)
-            col = 0
-            while True:
-                if (r, col) in pending:
-                    line.append(pending.pop((r, col)))
-                    col += 1
-                    continue
-                cell = next(cells, None)
-                if cell is None:
-                    break
-                for dc in range(cell.colspan):
-                    line.append(cell.text)
-                    for dr in range(1, cell.rowspan):
-                        pending[(r + dr, col + dc)] = cell.text
-                col += cell.colspan
-            out.append(line)
-        width = max((len(line) for line in out), default=0)
-        return [line + [""] * (width - len(line)) for line in out]
+        rows = self.rows
+        if all(c.colspan == 1 and c.rowspan == 1 for row in rows for c in row):
+            width = max((len(row) for row in rows), default=0)
+            return [[c.text for c in row] + [""] * (width - len(row)) for row in rows]
+        return _expand_spans(rows)
 
     def header_rows(self) -> list[list[Cell]]:
         """Rows marked ``tr.cc`` (some tables start with a ``tr.dd`` that is really a header)."""
@@ -117,6 +103,32 @@ class Table:
     def data_rows(self) -> list[list[Cell]]:
         """Rows not marked ``tr.cc``."""
         return [row for row, cls in zip(self.rows, self.row_classes, strict=True) if cls != "cc"]
+
+
+def _expand_spans(rows: list[list[Cell]]) -> list[list[str]]:
+    """The general grid: a cell with rowspan reserves its column in the rows below."""
+    pending: dict[tuple[int, int], str] = {}
+    out: list[list[str]] = []
+    for r, row in enumerate(rows):
+        line: list[str] = []
+        cells = iter(row)
+        col = 0
+        while True:
+            if (r, col) in pending:
+                line.append(pending.pop((r, col)))
+                col += 1
+                continue
+            cell = next(cells, None)
+            if cell is None:
+                break
+            for dc in range(cell.colspan):
+                line.append(cell.text)
+                for dr in range(1, cell.rowspan):
+                    pending[(r + dr, col + dc)] = cell.text
+            col += cell.colspan
+        out.append(line)
+    width = max((len(line) for line in out), default=0)
+    return [line + [""] * (width - len(line)) for line in out]
 
 
 @dataclass(slots=True)
@@ -252,18 +264,34 @@ def _table_rows(table: etree._Element) -> Iterator[etree._Element]:
 def _read_cell(td: etree._Element) -> Cell:
     """A cell's text: child-element boundaries (``<p>``, ``<br/>``) become one space, whitespace collapsed.
 
-    The common cell is ``td > p`` with plain text, read without building any intermediate list.
+    The common cell is ``td > p`` with plain text and no spans; those are memoised by their raw text
+    (``-``, ``0.00``, row labels repeat within and across pages). Cells are immutable, so sharing is safe.
     """
-    if len(td) == 1 and not len(td[0]) and not (td.text or "").strip():
-        text = td[0].text or ""
-    else:
-        text = " ".join(td.itertext())
     colspan, rowspan = td.get("colspan"), td.get("rowspan")
+    raw = _plain_text(td)
+    if raw is None:
+        raw = " ".join(td.itertext())
+    elif colspan is None and rowspan is None:
+        cell = _CELLS.get(raw)
+        if cell is None:
+            if len(_CELLS) >= _CELL_MEMO_SIZE:
+                _CELLS.clear()
+            cell = _CELLS[raw] = Cell(normalise(raw))
+        return cell
     return Cell(
-        normalise(text),
-        1 if colspan is None else _span(colspan),
-        1 if rowspan is None else _span(rowspan),
+        normalise(raw), 1 if colspan is None else _span(colspan), 1 if rowspan is None else _span(rowspan)
     )
+
+
+def _plain_text(td: etree._Element) -> str | None:
+    """Text of a ``td`` holding one childless ``<p>`` and only whitespace around it; else None."""
+    if len(td) != 1:
+        return None
+    p = td[0]
+    lead, tail = td.text, p.tail
+    if len(p) or p.tag != "p" or (lead and not lead.isspace()) or (tail and not tail.isspace()):
+        return None
+    return p.text or ""
 
 
 def _text(el: etree._Element) -> str:

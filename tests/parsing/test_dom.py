@@ -122,3 +122,14 @@ def test_page_without_charset_declaration_is_read_as_utf8() -> None:
     html = '<html><body><div id="banner"><p>某基金2025年第1季度报告</p></div></body></html>'
     assert load_page(html.encode("utf-8")).banner == ["某基金2025年第1季度报告"]
     assert load_page(b"\xef\xbb\xbf" + html.encode("utf-8")).banner == ["某基金2025年第1季度报告"]
+
+
+def test_text_around_a_paragraph_is_kept() -> None:
+    html = pages.page_with_banner(
+        BANNER,
+        pages.heading("表"),
+        '<table class="bb"><tr class="dd"><td><p>甲</p>乙</td><td>丙<p>丁</p></td><td><p>-</p></td>'
+        '<td colspan="2"><p>-</p></td></tr></table>',
+    )
+    (row,) = load_page(html).sections[0].tables[0].rows
+    assert row == [Cell("甲 乙"), Cell("丙 丁"), Cell("-"), Cell("-", colspan=2)]

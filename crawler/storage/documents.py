@@ -30,8 +30,17 @@ from crawler.storage.types import to_decimal
 
 Row = dict[str, Any]
 
-#: Document keys holding lists of holdings, besides every ``top_<kind>s`` key.
-EXTRA_HOLDING_KEYS = {"precious_metals": "precious_metal"}
+#: Document keys holding lists of holdings, and the ``holdings.kind`` their rows get. Trading activity
+#: (``top_buys``/``top_sells``) and note tables are not holdings: they stay in the document only.
+HOLDING_KINDS = {
+    "top_stocks": "stock",
+    "top_bonds": "bond",
+    "top_funds": "fund",
+    "top_abs": "abs",
+    "top_warrants": "warrant",
+    "top_derivatives": "derivative",
+    "precious_metals": "precious_metal",
+}
 HOLDING_FIELDS = ("rank", "code", "name", "quantity", "fair_value_yuan", "pct_of_nav")
 SHARE_CHANGE_FIELDS = ("beginning", "subscriptions", "redemptions", "split", "ending")
 NAV_FIELDS = ("total_net_assets", "nav_per_unit", "ending_shares")
@@ -162,21 +171,9 @@ def _industry_row(item: Mapping[str, Any]) -> Row:
     }
 
 
-def holding_kind(key: str) -> str | None:
-    """``top_stocks`` -> ``stock``, ``precious_metals`` -> ``precious_metal``; None for other keys."""
-    if key in EXTRA_HOLDING_KEYS:
-        return EXTRA_HOLDING_KEYS[key]
-    if key.startswith("top_") and len(key) > 4:
-        return key[4:].removesuffix("s")
-    return None
-
-
 def _holdings(document: Mapping[str, Any]) -> Iterator[Row]:
-    for key, items in document.items():
-        kind = holding_kind(str(key))
-        if kind is None:
-            continue
-        for position, item in enumerate(_dicts(items)):
+    for key, kind in HOLDING_KINDS.items():
+        for position, item in enumerate(_dicts(document.get(key))):
             yield {"kind": kind, "position": position, **_holding_row(item)}
 
 

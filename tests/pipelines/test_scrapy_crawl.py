@@ -12,12 +12,15 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from crawler.settings import DEFAULT_PIPELINES
 from crawler.storage import Store
+from crawler.storage.tables import holdings
 from tests.replica import DEFAULT_CORPUS, Replica
 from tests.storage.helpers import row_counts
 
@@ -67,6 +70,15 @@ def crawl(replica: Replica, catalogue: Path, url: str) -> str:
     return done.stderr
 
 
+def holdings_of(store: Store, upload_info_id: int, kind: str) -> list[tuple[str, Decimal]]:
+    statement = (
+        select(holdings.c.code, holdings.c.fair_value_yuan)
+        .where(holdings.c.upload_info_id == upload_info_id, holdings.c.kind == kind)
+        .order_by(holdings.c.position)
+    )
+    return store.read(lambda connection: [tuple(row) for row in connection.execute(statement)])
+
+
 def stat(log: str, name: str) -> int:
     found = re.search(rf"'{re.escape(name)}': (\d+)", log)
     return int(found.group(1)) if found else 0
@@ -89,6 +101,15 @@ def test_pipelines_store_every_corpus_page_in_a_real_scrapy_crawl(
         document = store.document(listing["upload_info_id"])
         assert document is not None and document["fund_code"] == listing["fund_code"]
         assert store.listing(listing["upload_info_id"]) == listing
+    for listing in listings:
+        document = store.document(listing["upload_info_id"]) or {}
+        stocks = holdings_of(store, listing["upload_info_id"], "stock")
+        assert [code for code, _value in stocks] == [row["code"] for row in document.get("top_stocks", [])]
+        assert all(
+            value == Decimal(repr(row["fair_value_yuan"]))
+            for (_c, value), row in zip(stocks, document.get("top_stocks", []), strict=True)
+            if row["fair_value_yuan"] is not None
+        )
     before = row_counts(store)
 
     # A redelivery: a second crawl of some of the same pages drops every item and writes nothing.

@@ -89,7 +89,8 @@ def document(fund_code: str = "000001", **changes: Any) -> dict[str, Any]:
             },
         ],
         "top_bonds": [],
-        "top_precious_metals": [
+        "top_buys": [{"rank": 1, "code": "600519", "name": "贵州茅台", "amount_yuan": 5.0}],
+        "precious_metals": [
             {
                 "rank": 1,
                 "code": "Au99.99",

@@ -226,7 +226,8 @@ def _linearise(root: etree._Element) -> Iterator[Section]:
 
 
 def _heading(td: etree._Element) -> str:
-    return normalise(_text(td))
+    """Heading text; a heading cell almost always holds a single text node."""
+    return normalise(td.text or "") if not len(td) else normalise(_text(td))
 
 
 def _add_block(section: Section, table: etree._Element, cls: str) -> None:

@@ -4,8 +4,9 @@
 
 - ``full_scan``: listing requests to walk an N-row partition, against the minimum ceil(N/20), for a stable
   and a fully shuffled order (every request sees a fresh random order).
-- ``steady_incremental``: ticks that each find ``per_tick`` new reports on today's date in a partition that
-  already holds ``base`` reports: listing requests per new report, and with the one page fetch per report.
+- ``steady_incremental``: ticks that each find ``per_tick`` new reports in a partition that already holds
+  ``base`` reports, published on its busiest day (which then has to be listed again: the site has no order
+  within a day) or on a new day each tick: listing requests per new report, and with the page fetch.
 - ``history``: one incremental discovery that finds 100 new reports while 1k/10k/100k reports of other
   partitions are already stored (synthetic rows inserted through the Store): its time and requests should
   not grow with the stored history.
@@ -59,22 +60,26 @@ def full_scan(rows: int, order: str) -> dict[str, Any]:
             "distinct_ids": len(result.refs), "seconds": round(seconds, 2)}
 
 
-def steady_incremental(folder: Path, base: int, ticks: int, per_tick: int, days: int | None) -> dict[str, Any]:
+def steady_incremental(folder: Path, base: int, ticks: int, per_tick: int, days: int | None,
+                       next_day: bool = False) -> dict[str, Any]:
+    """Ticks adding ``per_tick`` reports to the busiest day (``base`` * 70% rows), or each to a new day."""
     site = Replica.spawn("--generate", str(base), "--seed", "2")
-    store = new_store(folder, f"steady-{days}")
+    store = new_store(folder, f"steady-{days}-{next_day}")
     plan = DiscoveryPlan((Q1,), sent_within_days=days)
     try:
         with EidClient(site.url, AGENT) as client:
             discover(client, store, plan, TODAY)
             quiet = discover(client, store, plan, TODAY).requests
             spent = found = 0
-            for _ in range(ticks):
-                site.publish(per_tick, Q1.report_type_code, Q1.report_year, send_from=TODAY.isoformat())
-                result = discover(client, store, plan, TODAY)
+            for tick in range(1, ticks + 1):
+                today = TODAY + dt.timedelta(days=tick if next_day else 0)
+                site.publish(per_tick, Q1.report_type_code, Q1.report_year, send_from=today.isoformat())
+                result = discover(client, store, plan, today)
                 spent, found = spent + result.requests, found + len(result.new_ids)
     finally:
         site.close()
-    return {"mode": f"sent_within_days={days}", "base": base, "ticks": ticks, "new_per_tick": per_tick,
+    return {"mode": f"sent_within_days={days}", "published_on": "a new day each tick" if next_day
+            else "the busiest day", "base": base, "ticks": ticks, "new_per_tick": per_tick,
             "new_found": found, "listing_requests": spent,
             "listing_requests_per_new_report": round(spent / found, 3),
             "requests_per_new_report_with_page_fetch": round((spent + found) / found, 3),
@@ -122,8 +127,8 @@ def main() -> None:
         report = {
             "full_scan": [full_scan(n, "stable") for n in ((500,) if quick else (1000, 5000, 14000))]
             + [full_scan(n, "shuffle") for n in ((500,) if quick else (1000, 3000))],
-            "steady_incremental": [steady_incremental(folder, 300 if quick else 3000, 3 if quick else 10, 50, days)
-                                   for days in (7, None)],
+            "steady_incremental": [steady_incremental(folder, 300 if quick else 3000, 3 if quick else 10, 50, days,
+                                                      next_day) for next_day in (False, True) for days in (7, None)],
             "history": [history(folder, n) for n in ((1000, 10000) if quick else (1000, 10_000, 100_000))],
         }
         dispose_engines()

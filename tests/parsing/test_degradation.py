@@ -6,6 +6,10 @@ maturity/shadow-pricing sections; the page is built with the real EID markup by 
 
 from __future__ import annotations
 
+import random
+import re
+from pathlib import Path
+
 import pytest
 
 from crawler.exceptions import ParseError
@@ -134,3 +138,27 @@ def test_unrecognised_title_is_a_section_error_not_a_crash() -> None:
 def test_a_page_that_is_not_a_report_raises() -> None:
     with pytest.raises(ParseError):
         parse_report("<html><body><h1>系统繁忙</h1></body></html>")
+
+
+def test_damaged_real_pages_never_crash_the_parser(corpus_dir: Path) -> None:
+    """Truncated, cut and garbled copies of real pages: a document or ParseError, nothing else."""
+    rng = random.Random(7)
+    body = (corpus_dir / "970127_2025_q1.html").read_bytes()
+    text = body.decode("utf-8")
+    numbers = [m.start() for m in re.finditer(r"\d,\d{3}\.\d\d", text)]
+    damaged = [body[: rng.randrange(len(body))] for _ in range(10)]
+    damaged += [body[:a] + body[a + rng.randrange(1, 5000) :] for a in rng.sample(range(len(body)), 10)]
+    for _ in range(10):
+        chars = list(text)
+        for pos in rng.sample(numbers, 5):
+            chars[pos] = "X"
+        damaged.append("".join(chars).encode("utf-8"))
+    damaged.append(text.replace('colspan="2"', 'colspan="abc"').replace('class="cc"', 'class="dd"').encode())
+    outcomes = []
+    for page in damaged:
+        try:
+            outcomes.append(parse_report(page).document.get("fund_code"))
+        except ParseError:
+            outcomes.append("not a report")
+    assert len(outcomes) == len(damaged)
+    assert outcomes.count("970127") >= 20  # most damage leaves the banner and basic info readable

@@ -92,16 +92,26 @@ def check_balance_sheet(doc: Doc) -> Result:
     return None
 
 
+_ALLOCATIONS = (
+    ("asset_allocation", "total_assets", "pct_of_total_assets"),
+    ("reit_asset_allocation", "reit_portfolio_total", "pct_of_portfolio"),
+)
+
+
 def check_asset_pct(doc: Doc) -> Result:
-    """Each asset row's percentage is amount / total assets."""
-    rows = doc.get("asset_allocation")
-    total = doc.get("total_assets")
-    if not rows or not total:
+    """Each asset row's percentage is amount / total (REIT: of the non-ABS portfolio)."""
+    tables = [(doc[k], doc[t], p) for k, t, p in _ALLOCATIONS if doc.get(k) and doc.get(t)]
+    if not tables:
         return _NOT_APPLICABLE
-    for row in rows:
-        amount, pct = row.get("amount_yuan"), row.get("pct_of_total_assets")
-        if amount is not None and pct is not None and not _close(amount / total * 100, pct, PCT_TOLERANCE):
-            return f"{row.get('category')}: {pct}% printed, {amount / total * 100:.4f}% computed"
+    for rows, total, pct_key in tables:
+        for row in rows:
+            amount, pct = row.get("amount_yuan"), row.get(pct_key)
+            if (
+                amount is not None
+                and pct is not None
+                and not _close(amount / total * 100, pct, PCT_TOLERANCE)
+            ):
+                return f"{row.get('category')}: {pct}% printed, {amount / total * 100:.4f}% computed"
     return None
 
 

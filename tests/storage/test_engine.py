@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import threading
 from pathlib import Path
@@ -16,6 +17,8 @@ from crawler.storage.engine import run_unit
 from crawler.storage.tables import reports
 from tests.storage.fixtures import empty_postgres
 from tests.storage.helpers import ref
+
+NOW = dt.datetime(2025, 5, 1, tzinfo=dt.UTC)
 
 
 def test_sqlite_runs_in_wal_with_a_long_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
@@ -148,3 +151,17 @@ def test_a_postgresql_connection_killed_mid_transaction_is_retried_whole(pg_data
 
     assert calls == [1, 1]
     assert store.attempts(1) == 1  # the first, killed attempt left nothing behind
+
+
+def test_database_errors_never_carry_bound_values(db_url: str) -> None:
+    """A canary in a bound parameter must not reach a log line or Sentry through an error (reliability.md (h))."""
+    store = Store.from_url(db_url)
+    store.add_discovered([ref(1)])
+    statement = reports.insert().values(
+        upload_info_id=1, state="pending", fund_short_name="CANARY-6d1f", discovered_at=NOW, updated_at=NOW
+    )
+
+    with pytest.raises(IntegrityError) as raised:
+        store.write(lambda connection: connection.execute(statement))
+
+    assert "CANARY-6d1f" not in str(raised.value) and "CANARY-6d1f" not in repr(raised.value)

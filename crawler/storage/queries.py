@@ -138,6 +138,12 @@ def stored_for_reparse(connection: Connection, parser_version: str, all_: bool) 
     return [(int(upload_info_id), str(sha)) for upload_info_id, sha in rows]
 
 
+def referenced_pages(connection: Connection) -> set[str]:
+    """The sha256 of every archived page a report row points at (what the orphan sweep must keep)."""
+    statement = select(reports.c.page_sha256).where(reports.c.page_sha256.is_not(None)).distinct()
+    return {str(sha) for sha in connection.scalars(statement)}
+
+
 def document(connection: Connection, upload_info_id: int) -> dict[str, Any] | None:
     statement = select(report_documents.c.document).where(report_documents.c.upload_info_id == upload_info_id)
     found = connection.execute(statement).first()

@@ -209,6 +209,10 @@ class Store:
         """``(upload_info_id, page_sha256)`` of stored reports parsed by another version (or all)."""
         return self.read(partial(queries.stored_for_reparse, parser_version=parser_version, all_=all_))
 
+    def referenced_pages(self) -> set[str]:
+        """The sha256 of every page a report points at: pass it to ``Archive.sweep_orphans``."""
+        return self.read(queries.referenced_pages)
+
     def document(self, upload_info_id: int) -> dict[str, Any] | None:
         return self.read(partial(queries.document, upload_info_id=upload_info_id))
 

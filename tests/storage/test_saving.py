@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import inspect, select
 
+from crawler.archive import Archive
 from crawler.storage import Store
 from crawler.storage.tables import (
     asset_allocation,
@@ -128,6 +130,17 @@ def test_numbers_are_stored_with_the_printed_digits(store: Store) -> None:
         lambda c: c.execute(select(holdings.c.extra).where(holdings.c.code == "0700")).scalar_one()
     )
     assert extra == {"name_en": "Tencent", "exchange": "HKEX"}
+
+
+def test_referenced_pages_are_what_the_archive_sweep_keeps(store: Store, tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    kept, orphan = archive.save(b"stored page"), archive.save(b"page of a report that failed later")
+    store.add_discovered([ref(1), ref(2)])
+    store.save_report(item(1, sha=kept.sha256), kept.relative)
+
+    assert store.referenced_pages() == {kept.sha256}
+    assert archive.sweep_orphans(store.referenced_pages()) == 1
+    assert archive.exists(kept.sha256) and not archive.exists(orphan.sha256)
 
 
 def test_a_reparse_replaces_the_rows_of_the_previous_version(store: Store) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 
 from crawler.archive import Archive
 from crawler.storage import Store
@@ -308,3 +308,11 @@ def test_values_json_cannot_hold_are_stored_as_null_or_text(store: Store) -> Non
     assert ("total", Decimal("1.5"), None) in _rows(
         store, nav_values, "class_name", "total_net_assets", "nav_per_unit"
     )
+
+
+def test_documents_are_stored_as_readable_utf8_json(store: Store) -> None:
+    store.save_report(item(1), "x")
+    raw = store.read(
+        lambda c: c.execute(text("SELECT CAST(document AS TEXT) FROM report_documents")).scalar_one()
+    )
+    assert "测试证券投资基金" in raw

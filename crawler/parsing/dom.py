@@ -171,6 +171,11 @@ class Page:
         return [s for s in self.sections if rx.search(s.heading)]
 
 
+def clear_cell_memo() -> None:
+    """Forget memoised cells (benchmarks use it to time a page as if it were the first one parsed)."""
+    _CELLS.clear()
+
+
 def load_page(html: bytes | str) -> Page:
     """Parse a page once and linearise it; ``ParseError`` when it is not a report page at all."""
     if isinstance(html, str):

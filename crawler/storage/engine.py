@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -35,6 +36,16 @@ PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 120_000
 READ_ONLY = {"fundcrawl_read_only": True}
 
 _engines: dict[str, tuple[int, Engine]] = {}
+_engines_lock = threading.Lock()
+
+
+def _fresh_lock_in_child() -> None:
+    # A lock held by another thread at fork time would stay held forever in the child.
+    global _engines_lock
+    _engines_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -52,22 +63,24 @@ def make_engine(url: str | URL) -> Engine:
     (``dispose(close=False)``) and gets its own engine.
     """
     key = normalize_url(url).render_as_string(hide_password=False)
-    cached = _engines.get(key)
-    if cached is not None:
-        pid, engine = cached
-        if pid == os.getpid():
-            return engine
-        engine.dispose(close=False)
-    engine = build_engine(url)
-    _engines[key] = (os.getpid(), engine)
-    return engine
+    with _engines_lock:
+        cached = _engines.get(key)
+        if cached is not None:
+            pid, engine = cached
+            if pid == os.getpid():
+                return engine
+            engine.dispose(close=False)
+        engine = build_engine(url)
+        _engines[key] = (os.getpid(), engine)
+        return engine
 
 
 def dispose_engines() -> None:
     """Close every engine this process built (tests, shutdown)."""
-    for pid, engine in list(_engines.values()):
-        engine.dispose(close=pid == os.getpid())
-    _engines.clear()
+    with _engines_lock:
+        for pid, engine in list(_engines.values()):
+            engine.dispose(close=pid == os.getpid())
+        _engines.clear()
 
 
 def to_json(value: object) -> str:

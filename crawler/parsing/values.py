@@ -15,6 +15,7 @@ from datetime import date
 EMPTY_MARKERS: frozenset[str] = frozenset({"", "-", "-%", "—", "--", "无", "%", "－", "－%", "—%"})
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_PLAIN = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _CN = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
@@ -43,6 +44,8 @@ def parse_number(s: str | None) -> float | None:
     """
     if s is None:
         return None
+    if _PLAIN.fullmatch(s):  # the common printed form: ASCII digits, grouping commas, a point
+        return float(s.replace(",", ""))
     raw = _compact(s)
     if raw in EMPTY_MARKERS or unicodedata.normalize("NFKC", raw) in EMPTY_MARKERS:
         return None

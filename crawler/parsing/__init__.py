@@ -60,6 +60,25 @@ def parse_report(html: bytes | str) -> ParsedReport:
     )
 
 
+#: (document part, section name for errors, parser) for parsers that key figures by share class.
+_CLASS_AWARE: tuple[tuple[str, str, Callable[[Page, list[str]], dict[str, Any]]], ...] = (
+    ("indicators", "main_indicators", parse_indicators),
+    ("share_changes", "share_changes", parse_share_changes),
+    ("performance", "nav_performance", parse_performance),
+    ("holders", "holders", parse_holders),
+    ("top_holders", "top_holders", parse_top_holders),
+    ("distributions", "distributions", parse_distributions),
+)
+#: The same for parsers that need only the page.
+_PLAIN: tuple[tuple[str, str, Callable[[Page], dict[str, Any]]], ...] = (
+    ("statements", "statements", parse_statements),
+    ("managers", "managers", parse_managers),
+    ("investors", "single_investors", parse_single_investors),
+    ("reit", "reit", parse_reit),
+    ("audit", "audit", parse_audit),
+)
+
+
 def _parse_sections(page: Page, errors: dict[str, str]) -> _Parts:
     """Run every section parser, each isolated from the others' failures."""
     parts: _Parts = {}
@@ -67,17 +86,10 @@ def _parse_sections(page: Page, errors: dict[str, str]) -> _Parts:
     parts["basic"] = _run("basic_info", errors, parse_basic_info, page)
     parts["profile"] = _run("profile", errors, parse_profile, page)
     classes = [c["name"] for c in parts["basic"].get("share_classes", [])]
-    parts["indicators"] = _run("main_indicators", errors, parse_indicators, page, classes)
-    parts["statements"] = _run("statements", errors, parse_statements, page)
-    parts["share_changes"] = _run("share_changes", errors, parse_share_changes, page, classes)
-    parts["performance"] = _run("nav_performance", errors, parse_performance, page, classes)
-    parts["managers"] = _run("managers", errors, parse_managers, page)
-    parts["holders"] = _run("holders", errors, parse_holders, page, classes)
-    parts["top_holders"] = _run("top_holders", errors, parse_top_holders, page, classes)
-    parts["investors"] = _run("single_investors", errors, parse_single_investors, page)
-    parts["distributions"] = _run("distributions", errors, parse_distributions, page, classes)
-    parts["reit"] = _run("reit", errors, parse_reit, page)
-    parts["audit"] = _run("audit", errors, parse_audit, page)
+    for part, name, parser in _CLASS_AWARE:
+        parts[part] = _run(name, errors, parser, page, classes)
+    for part, name, plain in _PLAIN:
+        parts[part] = _run(name, errors, plain, page)
     parts["portfolio"] = _run("portfolio", errors, parse_portfolio, page, errors)
     return parts
 

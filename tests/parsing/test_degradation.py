@@ -162,3 +162,29 @@ def test_damaged_real_pages_never_crash_the_parser(corpus_dir: Path) -> None:
             outcomes.append("not a report")
     assert len(outcomes) == len(damaged)
     assert outcomes.count("970127") >= 20  # most damage leaves the banner and basic info readable
+
+
+def test_class_columns_are_not_guessed_when_the_class_names_are_unreadable() -> None:
+    broken_basic = BASIC.replace("下属2级基金的基金简称", "下属级基金简称（新版）")
+    report = parse_report(pages.page_with_banner(BANNER, broken_basic, MAIN))
+    assert "nav_per_unit" not in report.document
+    assert "total_net_assets" not in report.document
+
+
+def test_annual_class_columns_are_not_guessed_either() -> None:
+    annual = pages.banner(
+        "某某货币市场基金2024年年度报告",
+        "2024-12-31",
+        "甲基金管理有限公司",
+        "乙银行股份有限公司",
+        "2025-03-31",
+    )
+    table = (
+        '<table class="bb"><tr class="cc"><td rowspan="2"><p>期间数据和指标</p></td><td colspan="3"><p>2024年</p></td></tr>'
+        f'<tr class="cc"><td><p>某某货币</p></td><td><p>{A}</p></td><td><p>{B}</p></td></tr>'
+        '<tr class="dd"><td><p>期末基金份额净值</p></td><td><p></p></td><td><p>1.0000</p></td><td><p>1.0000</p></td></tr></table>'
+    )
+    known = pages.page_with_banner(annual, BASIC, pages.heading("主要会计数据和财务指标"), table)
+    assert parse_report(known).document["nav_per_unit"] == {A: 1.0, B: 1.0}
+    unknown = pages.page_with_banner(annual, pages.heading("主要会计数据和财务指标"), table)
+    assert "nav_per_unit" not in parse_report(unknown).document  # A and B would both read as "total"

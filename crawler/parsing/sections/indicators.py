@@ -99,11 +99,18 @@ def _current_columns(headers: list[list[str]], class_names: Sequence[str]) -> li
     width = len(periods)
     if len(headers) > 1:
         names = headers[-1]
-        return [(j, class_key(names[j], class_names)) for j in range(1, width) if periods[j] == periods[1]]
+        pairs = [(j, class_key(names[j], class_names)) for j in range(1, width) if periods[j] == periods[1]]
+        return _unambiguous(pairs)
     keys = [(j, class_key(periods[j], class_names)) for j in range(1, width)]
     if any(key != TOTAL for _, key in keys):
-        return keys
+        return _unambiguous(keys)
     return [(1, TOTAL)]
+
+
+def _unambiguous(pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Drop keys that several columns claim (class names unknown): a guess could mis-map a NAV."""
+    keys = [key for _, key in pairs]
+    return [(j, key) for j, key in pairs if keys.count(key) == 1]
 
 
 def _read_row(row: Sequence[str], columns: list[tuple[int, str]], out: dict[str, dict[str, Any]]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from crawler.sources.eid import EidClient
 from crawler.storage import Store, dispose_engines, make_engine, upgrade
 from tests.replica import Replica
-from tests.storage.fixtures import pg_database_url
+from tests.storage.fixtures import empty_postgres, pg_database_url
 
 __all__ = ["pg_database_url"]
 
@@ -42,6 +42,19 @@ def db_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def store(db_url: str) -> Store:
     return Store(make_engine(db_url))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, store: Store) -> Iterator[Store]:
+    """The SQLite store, and once on the local PostgreSQL."""
+    if request.param == "sqlite":
+        yield store
+        return
+    url = request.getfixturevalue("pg_database_url")
+    empty_postgres(url)
+    upgrade(url)
+    yield Store(make_engine(url))
+    dispose_engines()
 
 
 def publish(site: Replica, count: int, code: str = "FB030010", year: str = "2025", **options: Any) -> list[int]:

@@ -83,7 +83,8 @@ def test_a_backfill_killed_mid_walk_resumes_without_duplicates(site: Replica, cl
 
 
 def test_backfill_and_scheduled_discovery_together_hand_out_each_report_once(site: Replica, client: EidClient,
-                                                                              store: Store) -> None:
+                                                                              any_store: Store) -> None:
+    store = any_store
     ids = publish_all(site, 200)
     job = plan_backfill(store, ["FB030010", "FB030040"], [2024, 2025])
     plan = DiscoveryPlan(tuple(PartitionKey(code, year) for code, year in PARTITIONS))

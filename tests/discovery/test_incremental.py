@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crawler.discovery import DiscoveryPlan, WalkPolicy, discover
 from crawler.sources.eid import EidClient
-from crawler.storage import Store, dispose_engines, make_engine, upgrade
+from crawler.storage import Store, make_engine, upgrade
 from crawler.storage.discovery import PartitionKey, day_checkpoints
 from tests.discovery.conftest import log_position, publish, search_requests, stored_ids
 from tests.replica import Replica
-from tests.storage.fixtures import empty_postgres
 
 Q1 = PartitionKey("FB030010", "2025")
 TODAY = dt.date(2025, 4, 22)  # last day of the replica's Q1-2025 disclosure window (Apr 14-22)
@@ -25,19 +23,6 @@ FAST_RETRY = WalkPolicy(retry_base=0.01, retry_cap=0.05)
 def on_site(site: Replica, since: dt.date | None = None) -> list[int]:
     return sorted(r["upload_info_id"] for r in site.catalogue()
                   if since is None or dt.date.fromisoformat(r["send_date"]) >= since)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest, store: Store) -> Iterator[Store]:
-    """The SQLite store, and once on the local PostgreSQL."""
-    if request.param == "sqlite":
-        yield store
-        return
-    url = request.getfixturevalue("pg_database_url")
-    empty_postgres(url)
-    upgrade(url)
-    yield Store(make_engine(url))
-    dispose_engines()
 
 
 @pytest.mark.parametrize("days", [7, None], ids=["send-window", "whole-partition"])

@@ -186,5 +186,12 @@ def test_annual_class_columns_are_not_guessed_either() -> None:
     )
     known = pages.page_with_banner(annual, BASIC, pages.heading("主要会计数据和财务指标"), table)
     assert parse_report(known).document["nav_per_unit"] == {A: 1.0, B: 1.0}
-    unknown = pages.page_with_banner(annual, pages.heading("主要会计数据和财务指标"), table)
-    assert "nav_per_unit" not in parse_report(unknown).document  # A and B would both read as "total"
+    unknown = parse_report(pages.page_with_banner(annual, pages.heading("主要会计数据和财务指标"), table))
+    assert "nav_per_unit" not in unknown.document  # A and B would both read as "total"
+    assert "cannot be told apart" in unknown.section_errors["主要会计数据和财务指标"]
+
+
+def test_share_change_columns_are_not_guessed_without_class_names() -> None:
+    report = parse_report(pages.page_with_banner(BANNER, CHANGES))
+    assert "share_changes" not in report.document
+    assert "cannot be told apart" in report.section_errors["开放式基金份额变动"]

@@ -108,9 +108,11 @@ def _current_columns(headers: list[list[str]], class_names: Sequence[str]) -> li
 
 
 def _unambiguous(pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Drop keys that several columns claim (class names unknown): a guess could mis-map a NAV."""
+    """The pairs, unless several columns claim one key (class names unknown): a guess could mis-map a NAV."""
     keys = [key for _, key in pairs]
-    return [(j, key) for j, key in pairs if keys.count(key) == 1]
+    if len(set(keys)) != len(keys):
+        raise ValueError("class columns cannot be told apart")
+    return pairs
 
 
 def _read_row(row: Sequence[str], columns: list[tuple[int, str]], out: dict[str, dict[str, Any]]) -> None:

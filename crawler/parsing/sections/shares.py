@@ -40,16 +40,19 @@ def parse_share_changes(page: Page, class_names: Sequence[str]) -> dict[str, Any
     grid = table.grid()
     if not grid:
         raise ParseError("share changes: empty table", section=section.heading)
-    header = grid[0]
-    keys = [class_key(text, class_names) if j else "" for j, text in enumerate(header)]
-    out: dict[str, dict[str, Any]] = {key: dict.fromkeys(CHANGE_KEYS) for key in keys[1:]}
+    keys = [class_key(text, class_names) for text in grid[0][1:]]
+    # Several columns claiming one key means the class names are unknown: guessing could mis-map.
+    columns = {j + 1: key for j, key in enumerate(keys) if keys.count(key) == 1}
+    if len(columns) != len(keys):
+        raise ParseError("share changes: class columns cannot be told apart", section=section.heading)
+    out: dict[str, dict[str, Any]] = {key: dict.fromkeys(CHANGE_KEYS) for key in columns.values()}
     try:
         for row in grid[1:]:
             field = _field(label(row[0]))
             if field is None:
                 continue
-            for j in range(1, len(row)):
-                out[keys[j]][field] = parse_number(row[j])
+            for j, key in columns.items():
+                out[key][field] = parse_number(row[j]) if j < len(row) else None
     except ValueError as exc:
         raise ParseError(f"share changes: {exc}", section=section.heading) from exc
     return {"share_changes": out}

@@ -148,3 +148,37 @@ def test_check_passes_against_the_replica(crawled: tuple[Daemon, Replica, dict])
     lines = daemon.command("check").stdout.splitlines()
     assert [line.split()[:2] for line in lines] == [["PASS", name] for name in
                                                     ("configuration", "database", "broker", "sentry", "site")]
+
+
+def _run_on_pty(daemon: Daemon, *args: str) -> str:
+    """Run a fundcrawl command with its stderr on a pseudo-terminal, as a person at a terminal would."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "crawler", *args], env=daemon.env, stdout=subprocess.DEVNULL,
+                               stderr=follower, stdin=follower)
+    os.close(follower)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=120)
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_is_a_bar_on_a_terminal_and_log_lines_otherwise(crawled: tuple[Daemon, Replica, dict],
+                                                                 tmp_path: Path) -> None:
+    daemon, _replica, facts = crawled
+    on_terminal = _run_on_pty(daemon, "export", "--format", "jsonl", "--out", str(tmp_path / "a.jsonl"))
+    assert "exporting:" in on_terminal and "%|" in on_terminal and "report/s" in on_terminal
+    plain = daemon.command("export", "--format", "jsonl", "--out", str(tmp_path / "b.jsonl")).stderr
+    assert f"exporting: {facts['total']}/{facts['total']} done" in plain and "ETA" in plain and "%|" not in plain

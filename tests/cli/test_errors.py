@@ -12,7 +12,7 @@ from tests.e2e.harness import REPO_ROOT, Daemon
 
 def fundcrawl(daemon: Daemon, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "crawler", *args], env={**daemon.env, **env}, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def make(tmp_path: Path) -> Daemon:

@@ -72,7 +72,7 @@ class Daemon:
     def command(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one ``fundcrawl`` command to completion."""
         result = subprocess.run([sys.executable, "-m", "crawler", *args], env=self.env, cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=timeout)
+                                capture_output=True, text=True, timeout=timeout, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"fundcrawl {' '.join(args)} exited {result.returncode}:\n{result.stderr[-4000:]}")
         return result

@@ -1,11 +1,16 @@
-"""Discovery: what to ask the site, what is new, per-day checkpoints and reconciliation (issue 5).
+"""Discovery: what to ask the site, what is new, per-send-date checkpoints and reconciliation (issue 5).
 
 Public API (called by the Celery tasks and the CLI):
 
-- :func:`discover` (``client, store, plan_or_spec, today=None``) -> :class:`DiscoveryResult`
-- :func:`reconcile_partitions` (``client, store, partitions=None``) -> :class:`DiscoveryResult`
-- :func:`partition_status` (``store``) -> rows for ``fundcrawl status``
-- :func:`walk` (``client, query``) -> :class:`WalkResult`, the convergent walk of one query
+- :func:`discover` ``(client, store, plan_or_spec, today=None, *, policy=None)`` -> :class:`DiscoveryResult`:
+  a schedule entry's ``discover:`` spec (or a :class:`DiscoveryPlan`); new ids are already inserted as
+  pending rows, the caller enqueues them.
+- :func:`reconcile_partitions` ``(client, store, partitions=None, *, policy=None)`` -> :class:`DiscoveryResult`
+- :func:`partition_status` ``(store)`` -> one dict per partition for ``fundcrawl status``
+- :func:`walk` ``(client, query)`` -> :class:`WalkResult`: the convergent walk of one query
+
+Modules: :mod:`.query` (a search), :mod:`.paging` (one pass), :mod:`.walk` (convergence and splitting),
+:mod:`.sync` (checkpoints), :mod:`.incremental` (runs). Backfill lives in :mod:`crawler.backfill`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,219 @@
+"""What the pipeline, scale and memory benches share: the machine, the page set, the deployments, cleanup.
+
+Every bench starts the site replica as a child process (so it does not compete for this process's GIL), runs
+real ``fundcrawl worker`` processes through the end-to-end ``Daemon`` harness, and removes what it created:
+processes, temporary folders, its uniquely named PostgreSQL databases and its own Redis database (FLUSHDB of
+that one database number only).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import psutil
+from sqlalchemy import create_engine, text
+
+from crawler.models import ReportRef
+from crawler.storage import dispose_engines, make_store, upgrade
+from tests.e2e.harness import Daemon, redis_broker
+from tests.replica import Replica
+
+CORPUS = REPO.parent / "shared" / "corpus"
+PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+REDIS_DB = 13
+#: The settings' ceiling: 100 requests/second for the whole fleet (one report is two requests: 302 + page).
+MAX_RATE = "100"
+
+
+def machine() -> dict[str, Any]:
+    """What the figures ran on; the load average says how busy the (shared) machine was meanwhile."""
+    model = ""
+    with open("/proc/cpuinfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo", encoding="utf-8") as handle:
+        total_kb = int(handle.readline().split()[1])
+    return {"nproc": os.cpu_count(), "cpu": model, "memory_gb": round(total_kb / 1024 / 1024, 1),
+            "python": platform.python_version(), "loadavg_1m": round(os.getloadavg()[0], 2),
+            "cpu_pressure_some_avg60": _cpu_pressure()}
+
+
+def _cpu_pressure() -> float | None:
+    """Share of the last minute in which some runnable task waited for a CPU (Linux PSI), in percent."""
+    try:
+        with open("/proc/pressure/cpu", encoding="utf-8") as handle:
+            fields = dict(part.split("=") for part in handle.readline().split()[1:])
+    except OSError:
+        return None
+    return float(fields["avg60"])
+
+
+def corpus_copies(folder: Path, copies: int, corpus: Path = CORPUS) -> Path:
+    """``copies`` x the real corpus in ``folder`` (a temp dir, deleted by the caller), each copy's bytes unique.
+
+    Copy k of a page gets a trailing HTML comment, so every report has its own sha256 and is archived like a
+    new page (the parser drops comments). The catalogue ids come from the file names, so they differ too.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with (corpus / "MANIFEST.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out: list[dict[str, str]] = []
+    for copy in range(copies):
+        for row in rows:
+            name = f"c{copy}_{row['file']}"
+            body = (corpus / row["file"]).read_bytes() + f"\n<!-- fundcrawl bench copy {copy} -->\n".encode()
+            (folder / name).write_bytes(body)
+            out.append({**row, "file": name})
+    with (folder / "MANIFEST.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(out)
+    return folder
+
+
+def refs_of(catalogue: list[dict[str, Any]]) -> list[ReportRef]:
+    """The replica's catalogue entries as the listing rows discovery would have stored."""
+    return [ReportRef(upload_info_id=entry["upload_info_id"], report_type_code=entry["report_type_code"],
+                      fund_code=entry["fund_code"], fund_short_name=entry["fund_short_name"],
+                      organ_name=entry["organ_name"], report_year=entry["report_year"],
+                      report_desp=entry["report_desp"], send_date=dt.date.fromisoformat(entry["send_date"]),
+                      upload_date=dt.date.fromisoformat(entry["upload_date"]), fund_id=entry["fund_id"])
+            for entry in catalogue]
+
+
+@contextmanager
+def pg_database(tag: str) -> Iterator[str]:
+    """A uniquely named PostgreSQL database, dropped afterwards (connections terminated first)."""
+    name = f"fundcrawl_bench_{tag}_{os.getpid()}_{secrets.token_hex(3)}"
+    _admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        dispose_engines()
+        _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        _admin(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def _admin(sql: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(sql))
+    finally:
+        admin.dispose()
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A deployment shape: the embedded default (SQLite + SQLite broker) or production (PostgreSQL + Redis)."""
+
+    name: str
+    engine: str
+    broker: str | None
+
+    @contextmanager
+    def urls(self, folder: Path) -> Iterator[tuple[str, str | None]]:
+        """(database URL, broker URL or None), created empty and removed afterwards."""
+        if self.engine == "sqlite":
+            database = nullcontext(f"sqlite:///{folder / 'data' / 'fundcrawl.sqlite'}")
+        else:
+            database = pg_database(self.name)
+        with database as database_url, (redis_broker(REDIS_DB) if self.broker else nullcontext()) as broker_url:
+            upgrade(database_url)
+            yield database_url, broker_url
+
+
+EMBEDDED = Setup("embedded", "sqlite", None)
+PRODUCTION = Setup("redis_postgresql", "postgresql", "redis")
+
+
+def publish(daemon: Daemon, ids: list[int]) -> None:
+    """Send one fetch task per id to the deployment's broker, from a process with the deployment's settings."""
+    code = "import sys; from crawler.tasks import publish_reports; publish_reports([int(a) for a in sys.argv[1:]])"
+    subprocess.run([sys.executable, "-c", code, *map(str, ids)], env=daemon.env, cwd=REPO, check=True,
+                   capture_output=True, timeout=300)
+
+
+def start_phase_worker(daemon: Daemon, out: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``fundcrawl worker ARGS`` through ``bench/phase_worker.py`` (per-task phase timings into ``out``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    log = (daemon.log_dir / "worker.log").open("ab")
+    process = subprocess.Popen([sys.executable, str(REPO / "bench" / "phase_worker.py"), str(out), "worker", *args],
+                               env=daemon.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    daemon.processes.append(process)
+    return process
+
+
+def read_phase_lines(out: Path) -> list[dict[str, float]]:
+    lines = []
+    for path in sorted(out.glob("*.jsonl")):
+        lines += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return lines
+
+
+def wait_done(daemon: Daemon, total: int, timeout: float = 900, poll: float = 0.2) -> float:
+    """Poll until ``total`` reports are terminal (stored or failed); returns the monotonic time it saw it."""
+    store = make_store(daemon.database_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = store.counts()
+        if counts["stored"] + counts["failed"] >= total:
+            return time.monotonic()
+        for process in daemon.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"a worker exited ({process.returncode})\n{daemon.logs()}")
+        time.sleep(poll)
+    raise RuntimeError(f"timed out: {store.counts()} of {total}\n{daemon.logs()}")
+
+
+def spawn_replica(*args: str) -> Replica:
+    """``python -m tests.replica ARGS`` as a child (like ``Replica.spawn``), its stderr (client resets) dropped."""
+    process = subprocess.Popen([sys.executable, "-m", "tests.replica", "--port", "0", *args], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("http://"):
+        process.kill()
+        raise RuntimeError(f"replica process did not start: {line!r}")
+    replica = Replica(url=line)
+    replica.process = process
+    return replica
+
+
+def tree_cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU seconds of these processes and their live children so far."""
+    total = 0.0
+    for process in processes:
+        try:
+            root = psutil.Process(process.pid)
+            for member in [root, *root.children(recursive=True)]:
+                times = member.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def remove(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -27,6 +28,9 @@ def _celery_args(s: Settings, extra: Sequence[str]) -> list[str]:
         args += ["-Q", QUEUES]
     if not any(a.startswith(("-c", "--concurrency")) for a in args):
         args += ["-c", str(s.concurrency)]
+    if not any(a.startswith(("-n", "--hostname")) for a in args):
+        # Several workers on one machine (a scaled Procfile) need distinct node names for inspect/control.
+        args += ["-n", f"fundcrawl-{os.getpid()}@%h"]
     if s.embedded:
         # The SQLite broker has no fanout exchange: no mingle/gossip between workers (there is one machine).
         args += ["--without-mingle", "--without-gossip"]

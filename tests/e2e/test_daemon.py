@@ -6,6 +6,9 @@ page archived once, a later discovery tick downloads nothing again, and newly pu
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -79,6 +82,9 @@ def test_worker_and_beat_store_every_report_once_and_only_new_ones_later(daemon:
     fetches = page_fetches(replica.log())
     assert len(fetches) == REPORTS and set(fetches.values()) == {1}
 
+    if daemon.broker_url:
+        _assert_worker_reliability_settings(daemon)
+
     # Later ticks (beat fires every 3 s) run discovery again but download nothing twice...
     replica.reset_log()
     runs_before = _discovery_runs(daemon)
@@ -92,6 +98,21 @@ def test_worker_and_beat_store_every_report_once_and_only_new_ones_later(daemon:
     fetches = page_fetches(replica.log())
     assert len(fetches) == 5 and set(fetches.values()) == {1}
     assert all(store.state(upload_info_id)["state"] == "stored" for upload_info_id in new_ids)
+
+
+def _assert_worker_reliability_settings(daemon: Daemon) -> None:
+    """What the running workers really use (reliability.md F3: a visibility timeout can silently not apply)."""
+    result = subprocess.run([sys.executable, "-m", "celery", "-A", "crawler.celery_app", "inspect", "conf", "--json",
+                             "--timeout", "10"], env=daemon.env, capture_output=True, text=True, timeout=120,
+                            check=True)
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(answers) == daemon.workers
+    for conf in answers.values():
+        assert conf["broker_transport_options"]["visibility_timeout"] == 3600
+        assert conf["broker_transport_options"]["socket_timeout"] == 30
+        assert conf["task_acks_late"] is True and conf["task_reject_on_worker_lost"] is True
+        assert conf["worker_prefetch_multiplier"] == 1 and conf["task_ignore_result"] is True
+        assert conf["accept_content"] == ["json"]
 
 
 def _discovery_runs(daemon: Daemon) -> int:

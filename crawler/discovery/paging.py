@@ -81,6 +81,14 @@ def one_pass(client: SearchClient, query: Query, first: ListingPage | None, seen
             done.total, done.stable = page.iTotalRecords, False
 
 
+def salvaged_page(client: SearchClient, query: Query, start: int, spend: Spend, policy: WalkPolicy) -> ListingPage:
+    """One page with its well-formed rows: a malformed row is skipped (by smaller pages), not the whole page.
+
+    ListingSchemaError only when every row of the page is rejected.
+    """
+    return _page(client, query, start, spend, policy, PassResult(total=-1))[0]
+
+
 def _page(client: SearchClient, query: Query, start: int, spend: Spend, policy: WalkPolicy,
           done: PassResult) -> tuple[ListingPage, int]:
     """A page and how many offsets it used (a salvaged page skips its bad rows but uses their offsets)."""

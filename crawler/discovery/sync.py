@@ -19,7 +19,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
-from crawler.discovery.paging import search
+from crawler.discovery.paging import salvaged_page, search
 from crawler.discovery.query import PAGE_SIZE, Query, SearchClient, Spend, WalkPolicy
 from crawler.discovery.walk import Piece, WalkResult, walk
 from crawler.exceptions import CircuitOpenError, ListingSchemaError, SourceError
@@ -65,11 +65,12 @@ def first_page(client: SearchClient, query: Query, out: SyncOutcome,
     """Page 0 of a query (its site total, and all its rows when it has one page); None when it failed.
 
     A failed request is recorded as an incomplete piece with no site total: "the site could not be read" is
-    never mistaken for "the site lists nothing". Only an open circuit propagates.
+    never mistaken for "the site lists nothing". Only an open circuit propagates. One malformed row does not
+    spoil the check: the page is salvaged around it, or the other reports of the range would never be found.
     """
     probe = Spend()
     try:
-        return search(client, query, 0, probe, policy or WalkPolicy())
+        return salvaged_page(client, query, 0, probe, policy or WalkPolicy())
     except CircuitOpenError:
         raise
     except (SourceError, ListingSchemaError) as error:

@@ -13,6 +13,7 @@ from crawler import flow, observability
 from crawler.celery_app import DISCOVERY_QUEUE, REPORTS_QUEUE, app
 from crawler.exceptions import TransientError
 from crawler.settings import get_settings
+from crawler.storage.broker import prune_delivered_messages
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def reconcile() -> int:
     rt = flow.runtime(get_settings())
     flow.raise_alerts(rt, dt.datetime.now(dt.UTC))
     requeued = flow.requeue_stuck(rt, publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))
+    prune_delivered_messages(rt.settings.broker)
     # Its interval is under a minute, which Sentry's automatic beat monitors skip: check in by hand.
     observability.monitor_checkin("fundcrawl-reconcile", "ok", dt.timedelta(seconds=rt.settings.reconcile_every))
     return requeued

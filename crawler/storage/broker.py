@@ -1,0 +1,34 @@
+"""Housekeeping of the embedded SQLite broker (kombu's SQLAlchemy transport).
+
+That transport never deletes a delivered message: it only marks it invisible. Left alone, a daemon that runs for
+months grows its broker file without bound, so the reconciler prunes delivered messages older than an hour.
+Nothing depends on them: a report's state lives in the fundcrawl database, not in the broker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import column, delete, false, inspect, table
+
+from crawler.storage.engine import make_engine, run_unit
+
+_MESSAGES = table("kombu_message", column("visible"), column("timestamp"))
+
+
+def prune_delivered_messages(broker_url: str, older_than: dt.timedelta = dt.timedelta(hours=1)) -> int:
+    """Delete messages the embedded broker already delivered; returns how many. A no-op for other brokers."""
+    if not broker_url.startswith("sqla+"):
+        return 0
+    engine = make_engine(broker_url.removeprefix("sqla+"))
+    # kombu stamps messages with naive local time (datetime.now) when they are sent and when they are delivered.
+    cutoff = dt.datetime.now() - older_than
+
+    def work() -> int:
+        with engine.begin() as connection:
+            if not inspect(connection).has_table("kombu_message"):
+                return 0
+            statement = delete(_MESSAGES).where(_MESSAGES.c.visible == false(), _MESSAGES.c.timestamp < cutoff)
+            return connection.execute(statement).rowcount or 0
+
+    return run_unit(work)

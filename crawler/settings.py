@@ -103,8 +103,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _time_budget_fits_visibility(self) -> Settings:
-        # A redelivered message must never overtake a task that is still running or waiting to retry
-        # (reliability.md F1/F2): visibility timeout >= 2 x (hard limit + longest retry countdown).
+        # The one place where the time budget is written down and checked at start-up. A redelivered message
+        # must never overtake a task that is still running or waiting to retry (reliability.md F1/F2):
+        # visibility timeout >= 2 x (hard limit + longest retry countdown); the lease outlives the hard limit;
+        # one request's I/O deadline ends before the soft limit.
         need = 2 * (self.task_time_limit + self.retry_backoff_max)
         if self.visibility_timeout < need:
             raise ValueError(
@@ -115,6 +117,9 @@ class Settings(BaseSettings):
             raise ValueError("task_soft_time_limit must be below task_time_limit")
         if self.lease_seconds <= self.task_time_limit:
             raise ValueError("lease_seconds must exceed task_time_limit so a running task keeps its report")
+        if self.request_deadline >= self.task_soft_time_limit:
+            raise ValueError("request_deadline must be below task_soft_time_limit: a slow site ends as a retry, "
+                             "not as a task killed by its time limit")
         return self
 
     # --- derived values ----------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ def test_time_limits_must_fit_the_visibility_timeout() -> None:
         load_settings(visibility_timeout=600, task_time_limit=300, retry_backoff_max=600)
     with pytest.raises(ConfigError, match="lease_seconds"):
         load_settings(lease_seconds=100, task_time_limit=300)
+    with pytest.raises(ConfigError, match="request_deadline"):
+        load_settings(request_deadline=240, task_soft_time_limit=240)
 
 
 def test_empty_optional_urls_mean_unset() -> None:

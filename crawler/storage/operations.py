@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from crawler.storage import tables
-from crawler.storage.engine import run_unit
+from crawler.storage.engine import READ_ONLY, run_unit
 from crawler.storage.tables import discovery_runs, reports
 
 
 def _rows(engine: Engine, statement: Any) -> list[dict[str, Any]]:
     def work() -> list[dict[str, Any]]:
-        with engine.connect() as connection:
+        # Read-only: on SQLite a plain transaction would take the write lock (BEGIN IMMEDIATE) and queue readers.
+        with engine.connect().execution_options(**READ_ONLY) as connection, connection.begin():
             return [dict(row._mapping) for row in connection.execute(statement)]
 
     return run_unit(work)

@@ -86,6 +86,11 @@ reports = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     CheckConstraint("state IN ('pending', 'fetching', 'stored', 'failed')", name="state"),
     Index(None, "state"),
+    # ``fundcrawl status`` reads the newest stored, newest failed and oldest pending reports: with these it
+    # walks an index from one end instead of sorting every row of that state (bench/scale.py).
+    Index(None, "state", "stored_at"),
+    Index(None, "state", "updated_at"),
+    Index(None, "state", "discovered_at"),
     Index(None, "report_type_code", "report_year"),
     Index(None, "fund_code", "report_type_code", "report_year", "send_date"),
     Index(

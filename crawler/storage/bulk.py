@@ -1,0 +1,43 @@
+"""Bulk loading of report rows in any state, for imports and for the scale benchmark's synthetic history.
+
+:meth:`Store.add_discovered` inserts ``pending`` rows and :meth:`Store.save_report` stores one report per
+transaction; loading 100,000 rows that way takes minutes. This inserts whole ``reports`` rows (every column
+given by the caller) many per statement, idempotently: rows whose ``upload_info_id`` exists are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Engine
+
+from crawler.storage.engine import run_unit
+from crawler.storage.tables import reports
+from crawler.storage.upsert import insert
+
+BATCH = 2000
+
+
+def insert_report_rows(engine: Engine, rows: Iterable[Mapping[str, Any]], batch: int = BATCH) -> int:
+    """Insert ``reports`` rows ``batch`` at a time (one transaction each); returns how many rows were sent."""
+    inserted = 0
+    chunk: list[Mapping[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == batch:
+            inserted += _insert(engine, chunk)
+            chunk = []
+    if chunk:
+        inserted += _insert(engine, chunk)
+    return inserted
+
+
+def _insert(engine: Engine, rows: list[Mapping[str, Any]]) -> int:
+    def work() -> None:
+        with engine.begin() as connection:
+            statement = insert(connection, reports).on_conflict_do_nothing(index_elements=["upload_info_id"])
+            connection.execute(statement, rows)
+
+    run_unit(work)
+    return len(rows)

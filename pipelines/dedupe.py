@@ -9,12 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from crawler.models import ReportItem
-from crawler.storage import Store
-from pipelines.store import database_url, report_item
+from pipelines.store import DatabasePipeline, report_item
 
 log = logging.getLogger(__name__)
 
@@ -25,29 +23,12 @@ class AlreadyStored(DropItem):
     already_stored = True
 
 
-class DedupePipeline:
+class DedupePipeline(DatabasePipeline):
     """Raise :class:`AlreadyStored` for a report whose identical version is stored."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.store: Store | None = None
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> DedupePipeline:
-        return cls(database_url(crawler.settings))
-
-    def open_spider(self, spider: object = None) -> None:
-        self.store = Store.from_url(self.url)
-
-    def close_spider(self, spider: object = None) -> None:
-        self.store = None
 
     def process_item(self, item: Any, spider: object = None) -> ReportItem:
         report = report_item(item)
-        if self.store is None:
-            self.open_spider()
-        assert self.store is not None
-        if self.store.is_stored(report.upload_info_id, report.page_sha256, report.parser_version):
+        if self.opened_store().is_stored(report.upload_info_id, report.page_sha256, report.parser_version):
             raise AlreadyStored(
                 f"report {report.upload_info_id} already stored from page {report.page_sha256[:12]} "
                 f"by parser {report.parser_version}",

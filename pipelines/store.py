@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
@@ -40,33 +40,44 @@ def report_item(item: Any) -> ReportItem:
     return item
 
 
-class StorePipeline:
-    """Save each report through :meth:`crawler.storage.Store.save_report`."""
+class DatabasePipeline:
+    """What the database-backed pipelines share: the URL from the crawler's settings and a Store while open."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.store: Store | None = None
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+    def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(database_url(crawler.settings))
 
     def open_spider(self, spider: object = None) -> None:
-        """Connect, and refuse to run on a schema that is missing or behind (the error names the fix)."""
         self.store = Store.from_url(self.url)
-        ensure_current(self.store.engine)
 
     def close_spider(self, spider: object = None) -> None:
         # The engine belongs to the process (shared with other users of the same URL); only drop our handle.
         self.store = None
 
-    def process_item(self, item: Any, spider: object = None) -> ReportItem:
-        report = report_item(item)
+    def opened_store(self) -> Store:
         if self.store is None:
             self.open_spider()
         assert self.store is not None
+        return self.store
+
+
+class StorePipeline(DatabasePipeline):
+    """Save each report through :meth:`crawler.storage.Store.save_report`."""
+
+    def open_spider(self, spider: object = None) -> None:
+        """Connect, and refuse to run on a schema that is missing or behind (the error names the fix)."""
+        super().open_spider(spider)
+        assert self.store is not None
+        ensure_current(self.store.engine)
+
+    def process_item(self, item: Any, spider: object = None) -> ReportItem:
+        report = report_item(item)
         archive_path = getattr(report, "archive_path", "") or relative_path(report.page_sha256)
-        if not self.store.save_report(report, str(archive_path)):
+        if not self.opened_store().save_report(report, str(archive_path)):
             raise DropItem(f"report {report.upload_info_id} is marked failed; replay it to store it again")
         log.debug("report %s saved (parser %s)", report.upload_info_id, report.parser_version)
         return report

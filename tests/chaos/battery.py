@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -18,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psutil
 from sqlalchemy import create_engine, text
@@ -43,6 +44,8 @@ SETTINGS = {
     "request_deadline": 20,
     "breaker_threshold": 1000,
 }
+
+LOG_COPIES = Path(os.environ.get("FUNDCRAWL_CHAOS_LOGS", "/tmp/fundcrawl-chaos-logs"))
 
 #: Every figure line of this session, printed again in the terminal summary (tests/chaos/conftest.py).
 FIGURES: list[dict[str, Any]] = []
@@ -158,6 +161,9 @@ class ChaosRun:
             self._supervisor.join(5)
         self.daemon.stop_all(timeout=10)
         self._engine.dispose()
+        keep = LOG_COPIES / self.name  # pytest rotates its tmp dirs; keep the last logs of each scenario
+        shutil.rmtree(keep, ignore_errors=True)
+        shutil.copytree(self.daemon.log_dir, keep)
 
     # --- the database, read from outside -----------------------------------------------------------------
 
@@ -252,6 +258,37 @@ class ChaosRun:
         shas = Counter(row["page_sha256"] for row in rows.values() if row["state"] == "stored")
         return {"rows": dup_rows, "files": sum(1 for sha in files if sha not in referenced) + len(temp_files),
                 "hashes": sum(n - 1 for n in shas.values() if n > 1)}
+
+
+class Sampler:
+    """Samples the worker processes' memory and open files (psutil) in a background thread."""
+
+    def __init__(self, run: ChaosRun, role: str = "worker0", every: float = 0.2) -> None:
+        self.run, self.role, self.every = run, role, every
+        self.peak_child_rss = 0
+        self.peak_main_rss = 0
+        self.child_pids: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sampler", daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                main = psutil.Process(self.run.pid(self.role))
+                self.peak_main_rss = max(self.peak_main_rss, main.memory_info().rss)
+                for child in main.children():
+                    self.child_pids.add(child.pid)
+                    self.peak_child_rss = max(self.peak_child_rss, child.memory_info().rss)
+            except (psutil.Error, KeyError):
+                continue
 
 
 def accepted(entry: dict[str, Any], row: dict[str, Any] | None) -> bool:

@@ -116,7 +116,8 @@ def start_worker_process(extra: Sequence[str], concurrency: int | None = None) -
     args = [sys.executable, "-m", "crawler", "worker", "--loglevel", "WARNING", *extra]
     if concurrency is not None:
         args += ["-c", str(concurrency)]
-    return subprocess.Popen(args)
+    # The worker's banner and logs go to stderr: stdout is the command's own summary, for scripts.
+    return subprocess.Popen(args, stdout=sys.stderr)
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 60) -> None:

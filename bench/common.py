@@ -201,7 +201,7 @@ def spawn_replica(*args: str) -> Replica:
     return replica
 
 
-def tree_cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+def tree_cpu_seconds(processes: list[subprocess.Popen[Any]]) -> float:
     """User + system CPU seconds of these processes and their live children so far."""
     total = 0.0
     for process in processes:

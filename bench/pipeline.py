@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 from common import (
     EMBEDDED,
     MAX_RATE,
@@ -56,8 +57,8 @@ from tests.e2e.harness import REDIS_URL, Daemon, redis_broker
 from tests.replica import Replica
 
 
-def run_deployment(setup: Setup, processes: int, replica: Replica, refs: list[ReportRef], folder: Path
-                   ) -> dict[str, Any]:
+def run_deployment(setup: Setup, processes: int, replica: Replica, refs: list[ReportRef], folder: Path,
+                   worker_args: tuple[str, ...] = ()) -> dict[str, Any]:
     """Store every ref through real worker processes; time all but the warm-up."""
     folder.mkdir(parents=True)
     with setup.urls(folder) as (database_url, broker_url):
@@ -66,14 +67,19 @@ def run_deployment(setup: Setup, processes: int, replica: Replica, refs: list[Re
         ids = make_store(database_url).add_discovered(refs)
         warm, timed = ids[: 2 * processes], ids[2 * processes:]
         try:
-            start_phase_worker(daemon, folder / "phases", "-c", str(processes), "--loglevel", "WARNING")
+            start_phase_worker(daemon, folder / "phases", "-c", str(processes), "--loglevel", "WARNING",
+                               *worker_args)
             publish(daemon, warm)
             wait_done(daemon, len(warm))
             skip = len(read_phase_lines(folder / "phases"))
-            cpu_before, started = tree_cpu_seconds(daemon.processes), time.monotonic()
+            site = [replica.process] if replica.process else []
+            cpu_before, site_before, idle_before = tree_cpu_seconds(daemon.processes), tree_cpu_seconds(site), \
+                psutil.cpu_times().idle
+            started = time.monotonic()
             publish(daemon, timed)
             finished = wait_done(daemon, len(ids))
             cpu = tree_cpu_seconds(daemon.processes) - cpu_before
+            site_cpu, idle = tree_cpu_seconds(site) - site_before, psutil.cpu_times().idle - idle_before
         finally:
             daemon.stop_all()
         counts = make_store(database_url).counts()
@@ -83,7 +89,9 @@ def run_deployment(setup: Setup, processes: int, replica: Replica, refs: list[Re
     return {"deployment": setup.name, "processes": processes, "reports": len(timed), "seconds": round(seconds, 2),
             "reports_per_second": round(len(timed) / seconds, 2), "stored": counts["stored"],
             "failed": counts["failed"], "worker_cpu_ms_per_report": round(cpu / len(timed) * 1000, 1),
-            "worker_cores_busy": round(cpu / seconds, 2), "in_worker": in_worker}
+            "worker_cores_busy": round(cpu / seconds, 2),
+            "replica_cpu_ms_per_report": round(site_cpu / len(timed) * 1000, 1),
+            "machine_cores_busy": round((psutil.cpu_count() or 1) - idle / seconds, 2), "in_worker": in_worker}
 
 
 def worker_phases(lines: list[dict[str, float]], seconds: float, processes: int) -> dict[str, Any]:
@@ -172,9 +180,12 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--only", choices=("embedded", "redis_postgresql"), help="one deployment only")
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--worker-arg", action="append", default=[], metavar="ARG",
+                        help="extra option for every `fundcrawl worker` (repeatable), e.g. --prefetch-multiplier=2")
     args = parser.parse_args()
     copies = 1 if args.quick else args.copies
-    report: dict[str, Any] = {"machine": machine(), "pages": f"{copies} x 39 real corpus pages (unique bytes)"}
+    report: dict[str, Any] = {"machine": machine(), "pages": f"{copies} x 39 real corpus pages (unique bytes)",
+                              "worker_args": args.worker_arg}
     with tempfile.TemporaryDirectory(prefix="fundcrawl-bench-pipeline-") as tmp:
         folder = Path(tmp)
         # One extra copy for the cProfile pass, so every profiled report is a new page too.
@@ -185,7 +196,8 @@ def main() -> None:
             per_copy = len(all_refs) // (copies + 1)
             refs, spare = all_refs[: per_copy * copies], all_refs[per_copy * copies:]
             report["parse_same_pages"] = own = parse_rate(replica, refs[:per_copy])
-            runs = [run_deployment(setup, processes, replica, refs, folder / f"{setup.name}-{processes}")
+            runs = [run_deployment(setup, processes, replica, refs, folder / f"{setup.name}-{processes}",
+                                   tuple(args.worker_arg))
                     for setup in (EMBEDDED, PRODUCTION) for processes in args.processes
                     if args.only in (None, setup.name)]
             report["runs"] = runs

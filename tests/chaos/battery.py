@@ -132,12 +132,17 @@ class ChaosRun:
             return []
 
     def kill_child(self, role: str = "worker0") -> bool:
-        """SIGKILL one pool child (the busiest by CPU time, so most likely mid-task)."""
-        deadline = time.monotonic() + 20
-        children = self.children(role)
+        """SIGKILL one pool child (the busiest by CPU time, so most likely mid-task).
+
+        Only children that have been up a few seconds: a child killed while the pool is still starting makes
+        Celery exit with "Could not start worker processes" (the supervisor restarts it, but that is another
+        failure than the one this injects).
+        """
+        deadline = time.monotonic() + 30
+        children = self._settled_children(role)
         while not children and time.monotonic() < deadline:  # a restarted worker is still forking its pool
             time.sleep(0.2)
-            children = self.children(role)
+            children = self._settled_children(role)
         if not children:
             return False
         victim = max(children, key=lambda child: _cpu(child))
@@ -145,10 +150,20 @@ class ChaosRun:
         self.kills["child"] += 1
         return True
 
+    def _settled_children(self, role: str, age: float = 4.0) -> list[psutil.Process]:
+        settled = []
+        for child in self.children(role):
+            try:
+                if time.time() - child.create_time() >= age:
+                    settled.append(child)
+            except psutil.Error:
+                continue
+        return settled
+
     def kill_main(self, role: str = "worker0") -> None:
-        """SIGKILL the worker's main process; its orphaned children finish or die on their own."""
+        """SIGKILL a worker's (or beat's) main process; a worker's orphaned children finish or die on their own."""
         os.kill(self.pid(role), signal.SIGKILL)
-        self.kills["main"] += 1
+        self.kills["beat" if role.startswith("beat") else "main"] += 1
 
     def wait_restarted(self, role: str, old_pid: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -1,5 +1,5 @@
-"""(a) Worker crashes: kill -9 of pool children and of the worker main process, repeatedly, during a run,
-plus children killed between the database commit and the broker ack (the FUNDCRAWL_TEST_FAULT hook).
+"""(a) Worker crashes: kill -9 of pool children and of the worker main process (and once of beat), repeatedly,
+during a run, plus children killed between the database commit and the broker ack (the FUNDCRAWL_TEST_FAULT hook).
 
 What a user must see afterwards: every report stored exactly once, with the right content, and nothing
 failed because of a crash.
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.chaos
 REPORTS = 1000 if LONG else 150
 #: child, child, main, ... : 2 child kills per main kill.
 KILLS = 30 if LONG else 9
-KILL_EVERY = 4.0
+KILL_EVERY = 3.0
 
 
 def test_kill_children_and_main_repeatedly(chaos_run: Callable[..., ChaosRun],
@@ -42,6 +42,8 @@ def test_kill_children_and_main_repeatedly(chaos_run: Callable[..., ChaosRun],
             run.wait_restarted("worker0", old)
         else:
             run.kill_child()
+        if number == KILLS // 2:
+            run.kill_main("beat0")
     last_fault = time.monotonic()
 
     oracle = replica.oracle()
@@ -54,5 +56,5 @@ def test_kill_children_and_main_repeatedly(chaos_run: Callable[..., ChaosRun],
     assert figures["failed"] == {}, "a crash must never fail a report"
     assert figures["stored"] == REPORTS
     assert figures["max_attempts"] <= 8
-    assert figures["kills"] == {"child": KILLS - KILLS // 3, "main": KILLS // 3}
+    assert figures["kills"] == {"child": KILLS - KILLS // 3, "main": KILLS // 3, "beat": 1}
     assert hook_kills > 0, "the commit/ack window was never hit"

@@ -22,7 +22,7 @@ from tests.replica.faults import TRANSIENT
 
 pytestmark = pytest.mark.chaos
 
-REPORTS = 600 if LONG else 100
+REPORTS = 600 if LONG else 70
 PERMANENT = {"not_found": 3, "malformed": 3, "always_503": 2}
 MAX_ATTEMPTS = 4
 

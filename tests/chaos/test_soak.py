@@ -2,7 +2,7 @@
 often, children recycled after a few dozen tasks. Worker memory, open files, Redis memory and database
 connections stay bounded, no Celery result key is left behind, and nothing is lost or doubled.
 
-CI runs a short profile (~2.5 min of publishing); ``FUNDCRAWL_CHAOS_PROFILE=long`` runs 30 min
+CI runs a short profile (2 min of publishing); ``FUNDCRAWL_CHAOS_PROFILE=long`` runs 30 min
 (``FUNDCRAWL_CHAOS_SOAK_SECONDS`` overrides either).
 """
 
@@ -22,7 +22,7 @@ from tests.replica import Replica
 
 pytestmark = pytest.mark.chaos
 
-SOAK_SECONDS = float(os.environ.get("FUNDCRAWL_CHAOS_SOAK_SECONDS") or (1800 if LONG else 150))
+SOAK_SECONDS = float(os.environ.get("FUNDCRAWL_CHAOS_SOAK_SECONDS") or (1800 if LONG else 120))
 KILL_EVERY = 600.0 if LONG else 50.0
 PUBLISH_EVERY, PER_PUBLISH = 2.0, 4  # 2 reports/s
 SAMPLE_EVERY = 5.0

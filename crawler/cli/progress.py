@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from types import TracebackType
 from typing import Self, TextIO
 
 from tqdm import tqdm
+
+
+def _size(stream: TextIO) -> dict[str, object]:
+    """Follow the terminal's size; one that reports 0 columns or rows (a bare pty) gets 80x24, else tqdm
+    would draw an empty bar or hide it below a screen of height 0."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError):
+        size = os.terminal_size((0, 0))
+    return {"dynamic_ncols": True} if size.columns and size.lines else {"ncols": 80, "nrows": 24}
 
 
 class Progress:
@@ -18,7 +29,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.every = every
         self.started = self.last_line = time.monotonic()
-        self.bar = tqdm(total=total, desc=label, unit="report", file=self.stream, dynamic_ncols=True) \
+        self.bar = tqdm(total=total, desc=label, unit="report", file=self.stream, **_size(self.stream)) \
             if self.stream.isatty() else None
 
     def update(self, done: int, total: int | None = None, note: str = "") -> None:

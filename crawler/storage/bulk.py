@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from crawler.storage.engine import run_unit
 from crawler.storage.tables import reports
@@ -30,7 +30,15 @@ def insert_report_rows(engine: Engine, rows: Iterable[Mapping[str, Any]], batch:
             chunk = []
     if chunk:
         inserted += _insert(engine, chunk)
+    run_unit(lambda: _analyze(engine))
     return inserted
+
+
+def _analyze(engine: Engine) -> None:
+    """Fresh planner statistics: after a bulk load, PostgreSQL would sort a whole state for a top-N query
+    until autovacuum's next ANALYZE (bench/scale.py saw 120 ms instead of 10 ms for status at 100k rows)."""
+    with engine.begin() as connection:
+        connection.execute(text("ANALYZE reports"))
 
 
 def _insert(engine: Engine, rows: list[Mapping[str, Any]]) -> int:

@@ -1,5 +1,6 @@
-"""(a) Worker crashes: kill -9 of pool children and of the worker main process (and once of beat), repeatedly,
-during a run, plus children killed between the database commit and the broker ack (the FUNDCRAWL_TEST_FAULT hook).
+"""(a) Worker crashes: kill -9 of pool children and of the worker main process (and once of beat),
+repeatedly during a run, plus children killed between the database commit and the broker ack (the
+FUNDCRAWL_TEST_FAULT hook).
 
 What a user must see afterwards: every report stored exactly once, with the right content, and nothing
 failed because of a crash.

@@ -45,8 +45,10 @@ def test_postgres_outages_fast_and_immediate(chaos_run: Callable[..., ChaosRun],
 
     oracle = replica.oracle()
     drain = run.wait_terminal(oracle, drain_deadline())
-    db_errors_logged = run.daemon.logs_text().count("database unavailable")
+    logs = run.daemon.logs_text()
+    db_errors_logged = logs.count("database unavailable")
     figures = run.figures(oracle, drain, resume_seconds=resume, db_errors_logged=db_errors_logged,
+                          retries_sent_without_release=logs.count("retry not recorded"),
                           seconds_since_last_fault=round(time.monotonic() - last_fault, 1))
 
     assert_clean(figures)

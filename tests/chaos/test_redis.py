@@ -27,14 +27,14 @@ RESUME_WITHIN = 60
 def _outage(run: ChaosRun, replica: Replica, redis_server: RedisServer, kind: str) -> float:
     """Publish a wave of new reports, break Redis the way ``kind`` says, bring it back; resume seconds."""
     replica.publish(WAVE, "FB030010", "2025")
-    time.sleep(3)
+    time.sleep(2)
     if kind == "kill_aof":
         redis_server.kill()
-        time.sleep(5)
+        time.sleep(3)
         redis_server.start()
     elif kind == "wiped":
         redis_server.shutdown(save=False)
-        time.sleep(5)
+        time.sleep(3)
         redis_server.start(wipe=True)
     else:
         redis_server.freeze()

@@ -254,6 +254,7 @@ class ChaosRun:
             "wrong_outcome": sorted(wrong)[:20],
             "max_attempts": max((row["attempts"] for row in rows.values()), default=0),
             "drain_seconds": round(drain_seconds, 1),
+            "temp_debris": self.temp_debris(),
             "kills": dict(self.kills),
             "restarts": dict(self.restarts),
             **extra,
@@ -262,17 +263,27 @@ class ChaosRun:
         return figures
 
     def duplicates(self, rows: dict[int, dict[str, Any]]) -> dict[str, int]:
-        """Duplicate rows (per natural key), archived files no row points at, and stored rows sharing a sha."""
+        """Duplicate rows (per natural key), archived pages no row points at, and stored rows sharing a sha.
+
+        A writer killed between its temp file and the rename leaves a ``.tmp-*`` file that no reader ever
+        sees (not a page, not a duplicate); :meth:`temp_debris` counts those separately.
+        """
         dup_rows = sum(int(n) for (n,) in self.query(
             "SELECT count(*) - count(DISTINCT upload_info_id) FROM reports UNION ALL "
             "SELECT count(*) - count(DISTINCT upload_info_id) FROM report_documents"))
         referenced = {row["page_sha256"] for row in rows.values() if row["page_sha256"]}
-        archive = self.daemon.data_dir / "archive"
-        files = [path.name[:-5] for path in archive.glob("??/??/*.html")]
-        temp_files = list(archive.glob("??/??/.tmp-*"))
+        pages = [path.name[:-5] for path in self.archive.glob("??/??/*.html") if not path.name.startswith(".")]
         shas = Counter(row["page_sha256"] for row in rows.values() if row["state"] == "stored")
-        return {"rows": dup_rows, "files": sum(1 for sha in files if sha not in referenced) + len(temp_files),
+        return {"rows": dup_rows, "files": sum(1 for sha in pages if sha not in referenced),
                 "hashes": sum(n - 1 for n in shas.values() if n > 1)}
+
+    @property
+    def archive(self) -> Path:
+        return self.daemon.data_dir / "archive"
+
+    def temp_debris(self) -> int:
+        """Temp files of archive writes that were killed before their rename."""
+        return len(list(self.archive.glob("??/??/.tmp-*")))
 
 
 class Sampler:

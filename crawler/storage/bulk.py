@@ -35,8 +35,14 @@ def insert_report_rows(engine: Engine, rows: Iterable[Mapping[str, Any]], batch:
 
 
 def _analyze(engine: Engine) -> None:
-    """Fresh planner statistics: after a bulk load, PostgreSQL would sort a whole state for a top-N query
-    until autovacuum's next ANALYZE (bench/scale.py saw 120 ms instead of 10 ms for status at 100k rows)."""
+    """Leave the table as autovacuum would: fresh planner statistics (without them PostgreSQL sorted a whole
+    state for a top-N query: 120 ms instead of 10 ms for status at 100k rows, bench/scale.py) and, on
+    PostgreSQL, a visibility map so counting by state is an index-only scan. VACUUM cannot run in a transaction.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE reports"))
+        return
     with engine.begin() as connection:
         connection.execute(text("ANALYZE reports"))
 

@@ -4,7 +4,7 @@
 
 Pages: ``--copies`` x the 39 real corpus pages (the real size mix: quarterly ~110 KB to REIT annual ~1 MB),
 each copy made unique by a trailing comment so every report is downloaded, archived and stored as a new page.
-The replica runs as a child process with no artificial delay; ``FUNDCRAWL_RATE_LIMIT`` is at its ceiling (100
+The replica runs as a child process with no artificial delay; ``FUNDCRAWL_RATE_LIMIT`` is at its ceiling (1000
 requests/second, 2 per report, far above what the workers reach).
 
 For each deployment (embedded: SQLite + SQLite broker; production: PostgreSQL + Redis broker) and 1 and 2

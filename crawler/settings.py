@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     schedules: Path = Field(Path("schedules"), description="A schedule YAML file or a folder of them.")
 
     # --- politeness --------------------------------------------------------------------------------------
-    rate_limit: float = Field(2.0, gt=0, le=100, description="Requests per second to the site, whole fleet.")
+    rate_limit: float = Field(2.0, gt=0, le=1000, description="Requests per second to the site, whole fleet.")
     user_agent: str = Field(
         "fundcrawl/0.1 (+https://github.com/fundcrawl/fundcrawl; fund-report archiver)",
         description="Honest User-Agent; keep a contact URL in it.",

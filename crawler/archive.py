@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,21 @@ class Archive:
             temp.unlink(missing_ok=True)
         if removed:
             log.info("archive sweep removed %d orphan page(s)", removed)
+        return removed
+
+    def sweep_temp_files(self, older_than: float = 3600.0) -> int:
+        """Delete temp files a writer killed mid-write left behind; young ones may still be being written."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for temp in self.root.glob("??/??/.tmp-*"):
+            try:
+                if temp.stat().st_mtime < cutoff:
+                    temp.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        if removed:
+            log.info("archive sweep removed %d temp file(s) left by interrupted writes", removed)
         return removed
 
     def _files(self) -> list[Path]:

@@ -66,6 +66,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "fundcrawl.reconcile": {"queue": DISCOVERY_QUEUE},
         },
         "task_create_missing_queues": True,
+        "task_annotations": {"fundcrawl.discover": {
+            "time_limit": settings.discovery_limit, "soft_time_limit": settings.discovery_limit - 15}},
         # Celery events, so Flower and the standard Celery Prometheus exporter work unchanged.
         "worker_send_task_events": True,
         "task_send_sent_event": True,

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from crawler import metrics, observability
 from crawler.archive import Archive, ArchivedPage, relative_path
 from crawler.discovery import DiscoveryPlan, DiscoveryResult, beijing_today, discover, reconcile_partitions
@@ -236,13 +238,19 @@ def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = 
     entry = load_schedules(rt.settings.schedules).get(name)
     now = dt.datetime.now(dt.UTC)
     tick = schedule_tick(entry.period_seconds, now) if kind == "scheduled" else now
+    busy_since = now - dt.timedelta(seconds=rt.settings.discovery_limit)
+    if operations.run_in_progress(rt.store.engine, name, started_after=busy_since):
+        # A long walk (a busy day, a partition that will not converge) is still running: never walk it twice.
+        log.info("schedule %s: the previous run is still walking; this tick is skipped", name)
+        return {"schedule": name, "skipped": True, "new": 0, "listed": 0, "incomplete": []}
     run_id = discovery_runs.start_run(rt.store.engine, name, tick, kind)
     if run_id is None:
         log.info("schedule %s: tick %s already ran (another beat or a redelivery); nothing to do", name, tick)
         return {"schedule": name, "skipped": True, "new": 0, "listed": 0, "incomplete": []}
     try:
         result = _run_entry(rt, entry)
-    except TransientError as error:
+    except (TransientError, SoftTimeLimitExceeded) as error:
+        # What the walk inserted so far is in the database; the reconciler publishes it after its grace period.
         discovery_runs.finish_run(rt.store.engine, run_id, status="failed", partitions_walked=0, listed=0, new=0,
                                   requests=0, error=f"{type(error).__name__}: {error}")
         raise
@@ -268,7 +276,7 @@ def _run_entry(rt: Runtime, entry: Entry) -> DiscoveryResult:
     return reconcile_partitions(rt.client, rt.store, plan.partitions)
 
 
-ALERTS_JOB = "alerts"
+UPKEEP_JOB = "hourly-upkeep"
 SITE_TIMEZONE = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -278,18 +286,20 @@ def freshness_deadline(send_date: dt.date, delay_hours: float) -> dt.datetime:
     return midnight + dt.timedelta(hours=delay_hours)
 
 
-def raise_alerts(rt: Runtime, now: dt.datetime) -> None:
-    """Once an hour: a freshness alert per report that just passed its deadline unstored, and a layout alert
-    when many reports stored in the last hour had unknown sections or failing cross-checks."""
+def hourly_upkeep(rt: Runtime, now: dt.datetime) -> None:
+    """Once an hour: a freshness alert per report that just passed its deadline unstored, a layout alert
+    when many reports stored in the last hour had unknown sections or failing cross-checks, and removal of the
+    archive temp files that writers killed mid-write left behind."""
     engine = rt.store.engine
-    previous = operations.last_run_started(engine, ALERTS_JOB)
-    run_id = discovery_runs.start_run(engine, ALERTS_JOB, schedule_tick(3600, now), kind="alerts")
+    previous = operations.last_run_started(engine, UPKEEP_JOB)
+    run_id = discovery_runs.start_run(engine, UPKEEP_JOB, schedule_tick(3600, now), kind="upkeep")
     if run_id is None:
         return
     since = previous or now - dt.timedelta(hours=1)
     late = _alert_late_reports(engine, since, now, rt.settings.freshness_delay_hours)
     signals = operations.layout_signals(engine, since)
     _alert_layout(signals)
+    rt.archive.sweep_temp_files()
     discovery_runs.finish_run(engine, run_id, status="ok", partitions_walked=0, listed=late, new=len(signals),
                               requests=0, error=None)
 

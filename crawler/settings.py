@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(8, ge=1, le=50, description="Executions of one report before it fails for good.")
     task_time_limit: int = Field(300, ge=10, description="Hard time limit of a report task, seconds.")
     task_soft_time_limit: int = Field(240, ge=5)
+    discovery_time_limit: int | None = Field(
+        None, ge=30, description="Hard time limit of a discovery run, seconds; default half the visibility timeout."
+    )
     retry_backoff_max: int = Field(600, ge=1, description="Longest retry countdown, seconds.")
     visibility_timeout: int = Field(3600, ge=30, description="Redis broker visibility timeout, seconds.")
     lease_seconds: int = Field(600, ge=10, description="How long a report task owns its row before the reconciler may re-enqueue it.")
@@ -117,12 +120,20 @@ class Settings(BaseSettings):
             raise ValueError("task_soft_time_limit must be below task_time_limit")
         if self.lease_seconds <= self.task_time_limit:
             raise ValueError("lease_seconds must exceed task_time_limit so a running task keeps its report")
+        if self.discovery_time_limit is not None and 2 * self.discovery_time_limit > self.visibility_timeout:
+            raise ValueError("discovery_time_limit must be at most half the visibility_timeout")
         if self.request_deadline >= self.task_soft_time_limit:
             raise ValueError("request_deadline must be below task_soft_time_limit: a slow site ends as a retry, "
                              "not as a task killed by its time limit")
         return self
 
     # --- derived values ----------------------------------------------------------------------------------
+    @property
+    def discovery_limit(self) -> int:
+        """Seconds a discovery run may take: walking a 14,000-row partition at 2 req/s takes about 6 minutes,
+        far above a report task's limit, and a run must end before the broker would redeliver it (F2)."""
+        return self.discovery_time_limit or self.visibility_timeout // 2
+
     @property
     def database(self) -> str:
         """The SQLAlchemy URL (a secret: never log it unmasked)."""

@@ -50,9 +50,9 @@ def discover(schedule: str, kind: str = "scheduled") -> dict[str, Any]:
 
 @app.task(name="fundcrawl.reconcile", acks_late=True)
 def reconcile() -> int:
-    """Republish reports whose lease expired or whose message was lost; raise the hourly alerts."""
+    """Republish reports whose lease expired or whose message was lost; once an hour, alerts and upkeep."""
     rt = flow.runtime(get_settings())
-    flow.raise_alerts(rt, dt.datetime.now(dt.UTC))
+    flow.hourly_upkeep(rt, dt.datetime.now(dt.UTC))
     requeued = flow.requeue_stuck(rt, publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))
     prune_delivered_messages(rt.settings.broker)
     # Its interval is under a minute, which Sentry's automatic beat monitors skip: check in by hand.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,15 @@ def test_a_damaged_copy_is_replaced_by_the_full_page(tmp_path: Path) -> None:
     archive.save(b"the whole page")
 
     assert archive.read(page.sha256) == b"the whole page"
+
+
+def test_old_temp_files_of_interrupted_writes_are_swept_young_ones_kept(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    page = archive.save(b"<html>kept</html>")
+    folder = page.path.parent
+    old, young = folder / ".tmp-old.html", folder / ".tmp-young.html"
+    old.write_bytes(b"partial")
+    young.write_bytes(b"partial")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert archive.sweep_temp_files(older_than=3600) == 1
+    assert not old.exists() and young.exists() and archive.read(page.sha256) == b"<html>kept</html>"

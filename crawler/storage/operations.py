@@ -153,3 +153,12 @@ def unfinished_backfill(engine: Engine, spec: dict[str, Any]) -> int | None:
         if row["spec"] == spec:
             return int(row["id"])
     return None
+
+
+def run_in_progress(engine: Engine, schedule: str, started_after: dt.datetime) -> bool:
+    """Whether a run of this schedule started after a moment and has not finished (it may still be walking)."""
+    statement = (select(discovery_runs.c.id)
+                 .where(discovery_runs.c.schedule == schedule, discovery_runs.c.status == "running",
+                        discovery_runs.c.started_at > started_after)
+                 .limit(1))
+    return bool(_rows(engine, statement))

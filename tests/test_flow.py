@@ -1,0 +1,66 @@
+"""The flow behind the tasks: one run per schedule tick, no overlapping walks, the hourly upkeep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crawler import flow
+from crawler.models import ReportRef
+from crawler.settings import Settings
+from crawler.storage import discovery as discovery_runs
+from crawler.storage import operations, upgrade
+from tests.replica import Replica
+
+SCHEDULE = "schedules:\n  tick:\n    every: 1h\n    discover:\n      report_types: [q1]\n      years: [2025]\n"
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[tuple[flow.Runtime, Replica]]:
+    (tmp_path / "s.yaml").write_text(SCHEDULE, encoding="utf-8")
+    with Replica(generate=5, seed=5, partitions=["FB030010:2025"]) as replica:
+        settings = Settings(source_url=replica.url, data_dir=tmp_path / "data", schedules=tmp_path / "s.yaml",
+                            rate_limit=100, politeness_key_prefix=f"test-flow-{tmp_path.name}")
+        settings.data_dir.mkdir()
+        upgrade(settings.database)
+        rt = flow.runtime(settings)
+        yield rt, replica
+        rt.close()
+
+
+def test_one_run_per_tick_and_never_two_walks_at_once(runtime: tuple[flow.Runtime, Replica]) -> None:
+    rt, _replica = runtime
+    published: list[int] = []
+    first = flow.run_schedule_entry(rt, "tick", published.extend)
+    again = flow.run_schedule_entry(rt, "tick", published.extend)
+    assert first["new"] == 5 and sorted(published) == sorted(set(published)) and len(published) == 5
+    assert again["skipped"] is True  # same hourly tick: another beat, or a redelivered message
+
+    stale = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    assert discovery_runs.start_run(rt.store.engine, "tick", stale, "manual") is not None  # left "running"
+    manual = flow.run_schedule_entry(rt, "tick", published.extend, kind="manual")
+    assert manual["skipped"] is True and len(published) == 5
+
+
+def test_hourly_upkeep_alerts_late_reports_once_and_sweeps_temp_files(runtime: tuple[flow.Runtime, Replica]) -> None:
+    rt, _replica = runtime
+    sent = dt.date.today() - dt.timedelta(days=3)
+    # The first upkeep looks back one hour: run it just after this report's deadline passed.
+    now = flow.freshness_deadline(sent, rt.settings.freshness_delay_hours).astimezone(dt.UTC) + dt.timedelta(minutes=10)
+    rt.store.add_discovered([ReportRef(upload_info_id=99, report_type_code="FB030010", fund_code="000001",
+                                       fund_short_name="x", organ_name="y", report_year="2025",
+                                       report_desp="第一季度报告", send_date=sent)])
+    temp = rt.archive.root / "ab" / "cd" / ".tmp-left.html"
+    temp.parent.mkdir(parents=True)
+    temp.write_bytes(b"partial")
+    stale = dt.datetime.now().timestamp() - 7200
+    os.utime(temp, (stale, stale))
+    flow.hourly_upkeep(rt, now)
+    flow.hourly_upkeep(rt, now + dt.timedelta(minutes=5))  # the same hour: nothing more
+    runs = [run for run in operations.recent_runs(rt.store.engine) if run["schedule"] == flow.UPKEEP_JOB]
+    assert len(runs) == 1 and runs[0]["listed"] == 1  # one late report alerted, once
+    assert not temp.exists()

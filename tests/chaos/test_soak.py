@@ -2,8 +2,8 @@
 often, children recycled after a few dozen tasks. Worker memory, open files, Redis memory and database
 connections stay bounded, no Celery result key is left behind, and nothing is lost or doubled.
 
-CI runs a short profile (2 min of publishing); ``FUNDCRAWL_CHAOS_PROFILE=long`` runs 30 min
-(``FUNDCRAWL_CHAOS_SOAK_SECONDS`` overrides either).
+CI runs 10 minutes of publishing with a child killed every 2.5 minutes, as issue 6 asks;
+``FUNDCRAWL_CHAOS_PROFILE=long`` runs an hour (``FUNDCRAWL_CHAOS_SOAK_SECONDS`` overrides either).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from tests.replica import Replica
 
 pytestmark = pytest.mark.chaos
 
-SOAK_SECONDS = float(os.environ.get("FUNDCRAWL_CHAOS_SOAK_SECONDS") or (1800 if LONG else 120))
-KILL_EVERY = 600.0 if LONG else 50.0
+SOAK_SECONDS = float(os.environ.get("FUNDCRAWL_CHAOS_SOAK_SECONDS") or (3600 if LONG else 600))
+KILL_EVERY = 600.0 if LONG else 150.0
 PUBLISH_EVERY, PER_PUBLISH = 2.0, 4  # 2 reports/s
 SAMPLE_EVERY = 5.0
 MiB = 2**20

@@ -43,6 +43,7 @@ def _sample(run: ChaosRun, redis_server: RedisServer, pg_cluster: PostgresCluste
     }
 
 
+@pytest.mark.timeout(SOAK_SECONDS + 900)  # the soak itself, then up to the drain deadline and start-up
 def test_steady_rate_stays_bounded(chaos_run: Callable[..., ChaosRun], replica_factory: Callable[..., Replica],
                                    pg_url: str, pg_cluster: PostgresCluster, redis_server: RedisServer) -> None:
     replica = replica_factory(0, seed=707)

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from crawler import flow
 from crawler.models import ReportRef
+from crawler.parsing import PARSER_VERSION
 from crawler.settings import Settings
 from crawler.storage import discovery as discovery_runs
 from crawler.storage import operations, upgrade
@@ -64,3 +66,22 @@ def test_hourly_upkeep_alerts_late_reports_once_and_sweeps_temp_files(runtime: t
     runs = [run for run in operations.recent_runs(rt.store.engine) if run["schedule"] == flow.UPKEEP_JOB]
     assert len(runs) == 1 and runs[0]["listed"] == 1  # one late report alerted, once
     assert not temp.exists()
+
+
+def test_reparse_after_a_parser_upgrade_rewrites_rows_and_keeps_provenance(
+        runtime: tuple[flow.Runtime, Replica]) -> None:
+    rt, _replica = runtime
+    new: list[int] = []
+    flow.run_schedule_entry(rt, "tick", new.extend)
+    upload_info_id = new[0]
+    assert flow.process_report(rt, upload_info_id) == "stored"
+    before = rt.store.state(upload_info_id)
+    with rt.store.engine.begin() as connection:  # as if an older parser had stored it
+        connection.execute(text("UPDATE reports SET parser_version = '0.9' WHERE upload_info_id = :id"),
+                           {"id": upload_info_id})
+    todo = rt.store.stored_for_reparse(PARSER_VERSION)
+    assert todo == [(upload_info_id, before["page_sha256"])]
+    assert flow.reparse_report(rt, *todo[0]) == "stored"
+    after = rt.store.state(upload_info_id)
+    assert after["parser_version"] == PARSER_VERSION and after["final_url"] == before["final_url"] != ""
+    assert rt.store.stored_for_reparse(PARSER_VERSION) == []

@@ -34,6 +34,7 @@ STATE_COLUMNS = (
     "last_error",
     "page_sha256",
     "archive_path",
+    "final_url",
     "parser_version",
     "check_failures",
     "stored_at",

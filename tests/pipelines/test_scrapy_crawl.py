@@ -21,24 +21,13 @@ from sqlalchemy import select
 
 from crawler.settings import DEFAULT_PIPELINES
 from crawler.storage import Store
+from crawler.storage.queries import LISTING_COLUMNS
 from crawler.storage.tables import holdings
 from tests.replica import DEFAULT_CORPUS, Replica
 from tests.storage.helpers import row_counts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPIDER = Path(__file__).with_name("report_spider.py")
-LISTING_KEYS = (
-    "upload_info_id",
-    "report_type_code",
-    "fund_code",
-    "fund_short_name",
-    "organ_name",
-    "report_year",
-    "report_desp",
-    "send_date",
-    "upload_date",
-    "fund_id",
-)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +81,7 @@ def stat(log: str, name: str) -> int:
 def test_pipelines_store_every_corpus_page_in_a_real_scrapy_crawl(
     replica: Replica, db_url: str, tmp_path: Path
 ) -> None:
-    listings = [{key: row[key] for key in LISTING_KEYS} for row in replica.catalogue()]
+    listings = [{key: row[key] for key in LISTING_COLUMNS} for row in replica.catalogue()]
     catalogue = tmp_path / "catalogue.json"
     catalogue.write_text(json.dumps(listings, ensure_ascii=False), encoding="utf-8")
     store = Store.from_url(db_url)

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Task
 from kombu.exceptions import ChannelError, KombuError
 
-from crawler import flow, observability
+from crawler import flow, observability, upkeep
 from crawler.celery_app import DISCOVERY_QUEUE, REPORTS_QUEUE, app
 from crawler.exceptions import TransientError
 from crawler.settings import get_settings
@@ -52,7 +52,7 @@ def discover(schedule: str, kind: str = "scheduled") -> dict[str, Any]:
 def reconcile() -> int:
     """Republish reports whose lease expired or whose message was lost; once an hour, alerts and upkeep."""
     rt = flow.runtime(get_settings())
-    flow.hourly_upkeep(rt, dt.datetime.now(dt.UTC))
+    upkeep.hourly_upkeep(rt, dt.datetime.now(dt.UTC))
     requeued = flow.requeue_stuck(rt, publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))
     prune_delivered_messages(rt.settings.broker)
     # Its interval is under a minute, which Sentry's automatic beat monitors skip: check in by hand.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from crawler import flow
+from crawler import flow, upkeep
 from crawler.models import ReportRef
 from crawler.parsing import PARSER_VERSION
 from crawler.settings import Settings
@@ -52,7 +52,7 @@ def test_hourly_upkeep_alerts_late_reports_once_and_sweeps_temp_files(runtime: t
     rt, _replica = runtime
     sent = dt.date.today() - dt.timedelta(days=3)
     # The first upkeep looks back one hour: run it just after this report's deadline passed.
-    now = flow.freshness_deadline(sent, rt.settings.freshness_delay_hours).astimezone(dt.UTC) + dt.timedelta(minutes=10)
+    now = upkeep.freshness_deadline(sent, rt.settings.freshness_delay_hours).astimezone(dt.UTC) + dt.timedelta(minutes=10)
     rt.store.add_discovered([ReportRef(upload_info_id=99, report_type_code="FB030010", fund_code="000001",
                                        fund_short_name="x", organ_name="y", report_year="2025",
                                        report_desp="第一季度报告", send_date=sent)])
@@ -61,9 +61,9 @@ def test_hourly_upkeep_alerts_late_reports_once_and_sweeps_temp_files(runtime: t
     temp.write_bytes(b"partial")
     stale = dt.datetime.now().timestamp() - 7200
     os.utime(temp, (stale, stale))
-    flow.hourly_upkeep(rt, now)
-    flow.hourly_upkeep(rt, now + dt.timedelta(minutes=5))  # the same hour: nothing more
-    runs = [run for run in operations.recent_runs(rt.store.engine) if run["schedule"] == flow.UPKEEP_JOB]
+    upkeep.hourly_upkeep(rt, now)
+    upkeep.hourly_upkeep(rt, now + dt.timedelta(minutes=5))  # the same hour: nothing more
+    runs = [run for run in operations.recent_runs(rt.store.engine) if run["schedule"] == upkeep.UPKEEP_JOB]
     assert len(runs) == 1 and runs[0]["listed"] == 1  # one late report alerted, once
     assert not temp.exists()
 

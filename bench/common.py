@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import os
 import platform
-import secrets
 import shutil
 import subprocess
 import sys
@@ -29,15 +28,14 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import psutil
-from sqlalchemy import create_engine, text
 
 from crawler.models import ReportRef
-from crawler.storage import dispose_engines, make_store, upgrade
+from crawler.storage import make_store, upgrade
 from tests.e2e.harness import Daemon, redis_broker
 from tests.replica import Replica
+from tests.storage.fixtures import temporary_database
 
 CORPUS = REPO.parent / "shared" / "corpus"
-PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 REDIS_DB = 13
 #: The settings' ceiling: 1000 requests/second for the whole fleet (one report is two requests: 302 + page): no limit in effect.
 MAX_RATE = "1000"
@@ -101,28 +99,6 @@ def refs_of(catalogue: list[dict[str, Any]]) -> list[ReportRef]:
             for entry in catalogue]
 
 
-@contextmanager
-def pg_database(tag: str) -> Iterator[str]:
-    """A uniquely named PostgreSQL database, dropped afterwards (connections terminated first)."""
-    name = f"fundcrawl_bench_{tag}_{os.getpid()}_{secrets.token_hex(3)}"
-    _admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        dispose_engines()
-        _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-        _admin(f'DROP DATABASE IF EXISTS "{name}"')
-
-
-def _admin(sql: str) -> None:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(sql))
-    finally:
-        admin.dispose()
-
-
 @dataclass(frozen=True)
 class Setup:
     """A deployment shape: the embedded default (SQLite + SQLite broker) or production (PostgreSQL + Redis)."""
@@ -137,7 +113,7 @@ class Setup:
         if self.engine == "sqlite":
             database = nullcontext(f"sqlite:///{folder / 'data' / 'fundcrawl.sqlite'}")
         else:
-            database = pg_database(self.name)
+            database = temporary_database(f"fundcrawl_bench_{self.name}")
         with database as database_url, (redis_broker(REDIS_DB) if self.broker else nullcontext()) as broker_url:
             upgrade(database_url)
             yield database_url, broker_url

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,18 +32,27 @@ def _admin_execute(sql: str) -> None:
         admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def pg_database_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session."""
-    name = f"fundcrawl_test_storage_{os.getpid()}_{secrets.token_hex(3)}"
+@contextmanager
+def temporary_database(prefix: str) -> Iterator[str]:
+    """A uniquely named PostgreSQL database ``<prefix>_<pid>_<random>``, dropped afterwards (connections first).
+
+    The storage fixtures and the benches (``bench/common.py``) both create their databases here.
+    """
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     _admin_execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
-        yield url
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
         dispose_engines()
         _admin_execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
         _admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session."""
+    with temporary_database("fundcrawl_test_storage") as url:
+        yield url
 
 
 def empty_postgres(url: str) -> None:

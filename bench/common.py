@@ -1,4 +1,4 @@
-"""What the pipeline, scale and memory benches share: the machine, the page set, the deployments, cleanup.
+"""What the pipeline, scale, memory and discovery benches share: the machine, the page set, the deployments, cleanup.
 
 Every bench starts the site replica as a child process (so it does not compete for this process's GIL), runs
 real ``fundcrawl worker`` processes through the end-to-end ``Daemon`` harness, and removes what it created:
@@ -29,8 +29,11 @@ if str(REPO) not in sys.path:
 
 import psutil
 
+from crawler.discovery import DiscoveryPlan, DiscoveryResult, discover
 from crawler.models import ReportRef
-from crawler.storage import make_store, upgrade
+from crawler.sources.eid import EidClient
+from crawler.storage import Store, make_store, upgrade
+from crawler.storage.discovery import PartitionKey
 from tests.e2e.harness import Daemon, redis_broker
 from tests.replica import Replica
 from tests.storage.fixtures import temporary_database
@@ -39,6 +42,10 @@ CORPUS = REPO.parent / "shared" / "corpus"
 REDIS_DB = 13
 #: The settings' ceiling: 1000 requests/second for the whole fleet (one report is two requests: 302 + page): no limit in effect.
 MAX_RATE = "1000"
+#: The partition the discovery benches list, and the last day of the replica's Q1-2025 disclosure window.
+Q1 = PartitionKey("FB030010", "2025")
+TODAY = dt.date(2025, 4, 22)
+AGENT = "fundcrawl-bench/1 (+https://example.org/fundcrawl)"
 
 
 def machine() -> dict[str, Any]:
@@ -175,6 +182,27 @@ def spawn_replica(*args: str) -> Replica:
     replica = Replica(url=line)
     replica.process = process
     return replica
+
+
+def timed_incremental_discovery(store: Store) -> tuple[DiscoveryResult, float]:
+    """(result, seconds) of one incremental discovery that finds 100 new reports among 600 listed in its window.
+
+    The replica (a child process) lists 500 Q1-2025 reports, a first discovery stores them, 100 more are published
+    on the last day of the window, and the timed discovery (``sent_within_days=7``) finds them. The discovery and
+    scale benches run it on top of a stored history to show that it does not grow with that history.
+    """
+    site = spawn_replica("--generate", "500", "--seed", "3")
+    plan = DiscoveryPlan((Q1,), sent_within_days=7)
+    try:
+        with EidClient(site.url, AGENT) as client:
+            discover(client, store, plan, TODAY)
+            site.publish(100, Q1.report_type_code, Q1.report_year, send_from=TODAY.isoformat())
+            started = time.perf_counter()
+            result = discover(client, store, plan, TODAY)
+            seconds = time.perf_counter() - started
+    finally:
+        site.close()
+    return result, seconds
 
 
 def tree_cpu_seconds(processes: list[subprocess.Popen[Any]]) -> float:

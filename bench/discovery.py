@@ -18,25 +18,18 @@ import argparse
 import datetime as dt
 import json
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from common import AGENT, Q1, TODAY, timed_incremental_discovery
 
 from crawler.discovery import DiscoveryPlan, Query, discover, walk
 from crawler.models import ReportRef
 from crawler.sources.eid import EidClient
 from crawler.storage import Store, dispose_engines, make_engine, upgrade
-from crawler.storage.discovery import PartitionKey
 from tests.replica import Replica
-
-Q1 = PartitionKey("FB030010", "2025")
-TODAY = dt.date(2025, 4, 22)  # last day of the replica's Q1-2025 disclosure window
-AGENT = "fundcrawl-bench/1 (+https://example.org/fundcrawl)"
 
 
 def new_store(folder: Path, name: str) -> Store:
@@ -101,19 +94,9 @@ def synthetic_history(store: Store, count: int) -> None:
 
 
 def history(folder: Path, stored: int) -> dict[str, Any]:
-    site = Replica.spawn("--generate", "500", "--seed", "3")
     store = new_store(folder, f"history-{stored}")
     synthetic_history(store, stored)
-    plan = DiscoveryPlan((Q1,), sent_within_days=7)
-    try:
-        with EidClient(site.url, AGENT) as client:
-            discover(client, store, plan, TODAY)
-            site.publish(100, Q1.report_type_code, Q1.report_year, send_from=TODAY.isoformat())
-            started = time.perf_counter()
-            result = discover(client, store, plan, TODAY)
-            seconds = time.perf_counter() - started
-    finally:
-        site.close()
+    result, seconds = timed_incremental_discovery(store)
     return {"stored_before": stored, "new_found": len(result.new_ids), "requests": result.requests,
             "seconds": round(seconds, 3)}
 

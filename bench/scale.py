@@ -28,17 +28,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from common import EMBEDDED, PRODUCTION, Setup, machine, spawn_replica
+from common import EMBEDDED, PRODUCTION, Setup, machine, timed_incremental_discovery
 
 from crawler.cli.status import collect_status
-from crawler.discovery import DiscoveryPlan, discover
-from crawler.sources.eid import EidClient
 from crawler.storage import discovery, dispose_engines, make_store, operations
 from crawler.storage.bulk import insert_report_rows
 
-Q1 = discovery.PartitionKey("FB030010", "2025")
-TODAY = dt.date(2025, 4, 22)  # last day of the replica's Q1-2025 disclosure window (as bench/discovery.py)
-AGENT = "fundcrawl-bench/1 (+https://example.org/fundcrawl)"
 NOW = dt.datetime(2025, 4, 1, tzinfo=dt.UTC)
 #: The cross-checks ``crawler.parsing.checks.run_checks`` records on every stored report.
 CHECKS = ("asset_total", "asset_pct", "holding_pct", "nav_per_unit", "balance_sheet", "share_changes", "holder_totals")
@@ -93,18 +88,7 @@ def status_parts(database_url: str) -> dict[str, float]:
 
 def time_discovery(database_url: str) -> dict[str, Any]:
     """One incremental discovery that finds 100 new reports among 600 listed in its window."""
-    site = spawn_replica("--generate", "500", "--seed", "3")
-    store = make_store(database_url)
-    plan = DiscoveryPlan((Q1,), sent_within_days=7)
-    try:
-        with EidClient(site.url, AGENT) as client:
-            discover(client, store, plan, TODAY)
-            site.publish(100, Q1.report_type_code, Q1.report_year, send_from=TODAY.isoformat())
-            started = time.perf_counter()
-            result = discover(client, store, plan, TODAY)
-            seconds = time.perf_counter() - started
-    finally:
-        site.close()
+    result, seconds = timed_incremental_discovery(make_store(database_url))
     return {"seconds": round(seconds, 3), "requests": result.requests, "new": len(result.new_ids)}
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, literal, update
+from sqlalchemy import Connection, delete, func, literal, select, update
 
 from crawler.models import REPORT_TYPES, ReportItem
 from crawler.storage.documents import iso_date, normalized_rows, storable
@@ -24,12 +24,32 @@ DEFAULT_SCHEMA = "fundcrawl.report/1"
 def save_report(connection: Connection, item: ReportItem, archive_path: str, now: dt.datetime) -> bool:
     """Store ``item`` on ``connection`` (inside the caller's transaction); False when the report is failed."""
     document = storable(item.document)
-    _ensure_report_row(connection, item, document, now)
+    stored_before = _lock_report_row(connection, item, document, now)
     if not _mark_stored(connection, item, document, archive_path, now):
         return False
     _upsert_document(connection, item, document)
-    _replace_rows(connection, item.upload_info_id, document, item.parser_version)
+    if stored_before:
+        for table in NORMALIZED:
+            connection.execute(delete(table).where(table.c.upload_info_id == item.upload_info_id))
+    for table, rows in normalized_rows(document, item.upload_info_id, item.parser_version).items():
+        if rows:
+            connection.execute(table.insert(), rows)
     return True
+
+
+def _lock_report_row(connection: Connection, item: ReportItem, document: Mapping[str, Any], now: dt.datetime) -> bool:
+    """Lock the report's row, inserting it first when discovery never did; True when it was stored before.
+
+    Only a report stored before has normalized rows to replace: a first save (nearly every save) skips the
+    deletes, six statements of the transaction. The row lock (PostgreSQL; SQLite's write transactions are
+    serial) keeps a concurrent save of the same report from slipping in between this read and the writes.
+    """
+    locked = select(reports.c.stored_at).where(reports.c.upload_info_id == item.upload_info_id).with_for_update()
+    found = connection.execute(locked).first()
+    if found is None:
+        _insert_report_row(connection, item, document, now)
+        found = connection.execute(locked).one()
+    return found.stored_at is not None
 
 
 def _mark_stored(
@@ -63,7 +83,7 @@ def _mark_stored(
     return bool(result.rowcount)
 
 
-def _ensure_report_row(
+def _insert_report_row(
     connection: Connection, item: ReportItem, document: Mapping[str, Any], now: dt.datetime
 ) -> None:
     """Insert the report's row when discovery never did (a plain Scrapy crawl, a page parsed by hand)."""
@@ -104,13 +124,3 @@ def _upsert_document(connection: Connection, item: ReportItem, document: Mapping
         set_={key: statement.excluded[key] for key in ("schema", "parser_version", "document")},
     )
     connection.execute(statement)
-
-
-def _replace_rows(
-    connection: Connection, upload_info_id: int, document: Mapping[str, Any], version: str
-) -> None:
-    for table in NORMALIZED:
-        connection.execute(delete(table).where(table.c.upload_info_id == upload_info_id))
-    for table, rows in normalized_rows(document, upload_info_id, version).items():
-        if rows:
-            connection.execute(table.insert(), rows)

@@ -7,6 +7,7 @@ does not rely on any of them: it comes from the database (see ``crawler/flow.py`
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -109,6 +110,19 @@ def _setup_logging(**_: Any) -> None:
     from crawler.logging_setup import configure_logging
 
     configure_logging(get_settings())
+
+
+@signals.worker_init.connect
+def _freeze_imported_objects(**_: Any) -> None:
+    """Move everything imported so far out of the garbage collector's reach, before the pool forks.
+
+    A report's parse allocates enough containers to set off full collections, each of which walked the ~150,000
+    objects of Celery, SQLAlchemy, Scrapy and lxml: 1.4 ms of collection per report, 0.3 ms once they are frozen
+    (measured in one process over the corpus). Pool children, recycled ones too, inherit the frozen set; it also
+    keeps the collector from writing to the parent's pages, so children share them copy-on-write.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @signals.worker_process_init.connect

@@ -52,7 +52,7 @@ def _process_report(rt: flow.Runtime, upload_info_id: int, **options: Any) -> An
 @signals.task_prerun.connect
 def _task_started(**_: Any) -> None:
     _timings.clear()
-    _task.update(wall=time.perf_counter(), cpu=time.process_time())
+    _task.update(wall=time.perf_counter(), cpu=time.process_time(), at=time.time())
 
 
 @signals.task_postrun.connect
@@ -60,6 +60,7 @@ def _task_finished(**_: Any) -> None:
     line = {name: round(sum(values) * 1000, 2) for name, values in _timings.items()}
     line["task"] = round((time.perf_counter() - _task["wall"]) * 1000, 2)
     line["task_cpu"] = round((time.process_time() - _task["cpu"]) * 1000, 2)
+    line["started_at"], line["ended_at"], line["pid"] = _task["at"], time.time(), os.getpid()
     with (OUT / f"{os.getpid()}.jsonl").open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
 

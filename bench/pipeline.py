@@ -22,6 +22,7 @@ time per report at 1 process minus the in-process time), and cProfile's top func
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -67,40 +68,84 @@ def run_deployment(setup: Setup, processes: int, replica: Replica, refs: list[Re
         ids = make_store(database_url).add_discovered(refs)
         warm, timed = ids[: 2 * processes], ids[2 * processes:]
         try:
-            start_phase_worker(daemon, folder / "phases", "-c", str(processes), "--loglevel", "WARNING",
-                               *worker_args)
+            main = start_phase_worker(daemon, folder / "phases", "-c", str(processes), "--loglevel", "WARNING",
+                                      *worker_args)
             publish(daemon, warm)
             wait_done(daemon, len(warm))
-            skip = len(read_phase_lines(folder / "phases"))
-            site = [replica.process] if replica.process else []
-            cpu_before, site_before, idle_before = tree_cpu_seconds(daemon.processes), tree_cpu_seconds(site), \
-                psutil.cpu_times().idle
-            started = time.monotonic()
+            groups = {"worker": daemon.processes, "site_replica": [replica.process] if replica.process else [],
+                      "postgresql_and_redis": service_processes()}
+            before, main_before, idle_before = cpu_by_group(groups), own_cpu_seconds(main), psutil.cpu_times().idle
+            started, published_at = time.monotonic(), time.time()
             publish(daemon, timed)
             finished = wait_done(daemon, len(ids))
-            cpu = tree_cpu_seconds(daemon.processes) - cpu_before
-            site_cpu, idle = tree_cpu_seconds(site) - site_before, psutil.cpu_times().idle - idle_before
+            cpu = {name: value - before[name] for name, value in cpu_by_group(groups).items()}
+            main_cpu, idle = own_cpu_seconds(main) - main_before, psutil.cpu_times().idle - idle_before
         finally:
             daemon.stop_all()
         counts = make_store(database_url).counts()
         dispose_engines()
     seconds = finished - started
-    in_worker = worker_phases(read_phase_lines(folder / "phases")[skip:], seconds, processes)
-    return {"deployment": setup.name, "processes": processes, "reports": len(timed), "seconds": round(seconds, 2),
-            "reports_per_second": round(len(timed) / seconds, 2), "stored": counts["stored"],
-            "failed": counts["failed"], "worker_cpu_ms_per_report": round(cpu / len(timed) * 1000, 1),
-            "worker_cores_busy": round(cpu / seconds, 2),
-            "replica_cpu_ms_per_report": round(site_cpu / len(timed) * 1000, 1),
-            "machine_cores_busy": round((psutil.cpu_count() or 1) - idle / seconds, 2), "in_worker": in_worker}
+    lines = [line for line in read_phase_lines(folder / "phases") if line["started_at"] >= published_at]
+    # Steady state: from the first timed task's start to the last one's end, so neither the publishing process's
+    # start-up (~1 s of importing Celery) nor the completion poll counts against the workers.
+    steady = max(line["ended_at"] for line in lines) - min(line["started_at"] for line in lines)
+    per_report = {name: round(value / len(timed) * 1000, 1) for name, value in cpu.items()}
+    machine_ms = sum(per_report.values())
+    cores = psutil.cpu_count() or 1
+    return {"deployment": setup.name, "processes": processes, "reports": len(timed),
+            "reports_per_second": round(len(lines) / steady, 2),
+            "reports_per_second_from_publish": round(len(timed) / seconds, 2),
+            "stored": counts["stored"], "failed": counts["failed"],
+            "cpu_ms_per_report": {**per_report, "worker_main_process": round(main_cpu / len(timed) * 1000, 1),
+                                  "all_of_these": round(machine_ms, 1)},
+            "ceiling_reports_per_second": round(cores / machine_ms * 1000, 1),
+            "worker_cores_busy": round(cpu["worker"] / seconds, 2),
+            "machine_cores_busy": round(cores - idle / seconds, 2),
+            "in_worker": worker_phases(lines, steady, processes)}
+
+
+def service_processes() -> list[psutil.Process]:
+    """The local PostgreSQL and Redis server processes (shared by every deployment run on this machine)."""
+    return [process for process in psutil.process_iter(["name"])
+            if (process.info["name"] or "").startswith(("postgres", "redis-server"))]
+
+
+def cpu_by_group(groups: dict[str, list[Any]]) -> dict[str, float]:
+    """User + system CPU seconds so far of each group of processes (with their children)."""
+    return {name: tree_cpu_seconds(members) for name, members in groups.items()}
+
+
+def own_cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """CPU seconds of one process without its children (the worker's main process)."""
+    try:
+        times = psutil.Process(process.pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return times.user + times.system
 
 
 def worker_phases(lines: list[dict[str, float]], seconds: float, processes: int) -> dict[str, Any]:
     """Mean ms per report of each phase inside the pool children, and how busy the children were."""
+    gaps = between_tasks(lines)
+    lines = [{k: v for k, v in line.items() if k not in ("started_at", "ended_at", "pid")} for line in lines]
     names = sorted({name for line in lines for name in line}, key=lambda n: -sum(x.get(n, 0) for x in lines))
     means = {name: round(sum(line.get(name, 0.0) for line in lines) / len(lines), 1) for name in names}
     means["download"] = round(means.get("download", 0.0) - means.get("politeness", 0.0), 1)
     busy = sum(line["task"] for line in lines) / 1000 / (seconds * processes)
-    return {"tasks": len(lines), "mean_ms": means, "children_busy_in_tasks": round(busy, 2)}
+    return {"tasks": len(lines), "mean_ms": means, "children_busy_in_tasks": round(busy, 2),
+            "between_tasks_ms": gaps}
+
+
+def between_tasks(lines: list[dict[str, float]]) -> dict[str, float]:
+    """Median and p90 of the time a pool child waits from the end of one task to the start of its next."""
+    by_child: dict[float, list[dict[str, float]]] = {}
+    for line in sorted(lines, key=lambda line: line["started_at"]):
+        by_child.setdefault(line["pid"], []).append(line)
+    gaps = sorted((b["started_at"] - a["ended_at"]) * 1000 for child in by_child.values()
+                  for a, b in itertools.pairwise(child))
+    if not gaps:
+        return {}
+    return {"median": round(gaps[len(gaps) // 2], 1), "p90": round(gaps[int(len(gaps) * 0.9)], 1)}
 
 
 def parse_rate(replica: Replica, refs: list[ReportRef]) -> dict[str, Any]:

@@ -6,8 +6,9 @@ values in mmap files under ``<data_dir>/metrics/<main pid>/``, and the one endpo
 :func:`start_metrics_server` in the main process adds them up. Processes that never call it (beat, the CLI)
 count in memory. Metrics are created on first use, after that switch, so the order of imports does not matter.
 
-Task-level figures (received, started, succeeded, retried, runtime) come from Celery events for Flower and the
-standard Celery exporter; these counters say what happened to reports and to the site.
+Task-level figures (received, started, succeeded, retried, runtime) come from Celery events
+(``FUNDCRAWL_TASK_EVENTS=true``) for Flower and the standard Celery exporter; these counters say what happened to
+reports and to the site.
 """
 
 from __future__ import annotations

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_port: int | None = Field(None, ge=1, le=65535, description="Prometheus endpoint port; unset = off.")
+    task_events: bool = Field(
+        False, description="Send Celery task events (for Flower or the Celery Prometheus exporter); ~1-2 ms CPU a report."
+    )
     test_fault: str = Field(
         "", pattern=r"^$|^[a-z_]+:p=(0(\.\d+)?|1(\.0+)?)$",
         description="Test builds only (the chaos battery): <point>:p=<probability> SIGKILLs a worker child at "

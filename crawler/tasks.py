@@ -1,4 +1,5 @@
-"""Thin Celery tasks with stable names. Each one calls one function of ``crawler.flow``; only ids cross the broker."""
+"""Thin Celery tasks with stable names. Each one calls into ``crawler.flow`` (and ``crawler.upkeep``); only ids cross
+the broker."""
 
 from __future__ import annotations
 

@@ -64,3 +64,14 @@ def test_time_limits_must_fit_the_visibility_timeout() -> None:
 def test_empty_optional_urls_mean_unset() -> None:
     settings = Settings(sentry_dsn="", database_url="")  # type: ignore[arg-type]
     assert settings.sentry is None and settings.database.startswith("sqlite:///")
+
+
+def test_celery_task_events_are_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crawler.celery_app import celery_config
+
+    monkeypatch.setenv("FUNDCRAWL_SCHEDULES", str(Path(__file__).resolve().parents[1] / "schedules"))
+    quiet = celery_config(load_settings())
+    assert quiet["worker_send_task_events"] is False and quiet["task_send_sent_event"] is False
+    monkeypatch.setenv("FUNDCRAWL_TASK_EVENTS", "true")
+    loud = celery_config(load_settings())
+    assert loud["worker_send_task_events"] is True and loud["task_send_sent_event"] is True

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, Row, func, select
 
 from crawler.models import REPORT_TYPES
 from crawler.storage.tables import ACTIVE_STATES, report_documents, reports
@@ -48,9 +48,17 @@ def _iso(value: Any) -> Any:
 
 def listing(connection: Connection, upload_info_id: int) -> dict[str, Any] | None:
     """The report's listing row as the checks expect it: ReportRef's keys, dates as ISO strings."""
-    columns = [reports.c[name] for name in LISTING_COLUMNS]
-    row = connection.execute(select(*columns).where(reports.c.upload_info_id == upload_info_id)).first()
-    return None if row is None else {key: _iso(value) for key, value in row._mapping.items()}
+    row = connection.execute(select(*listing_columns()).where(reports.c.upload_info_id == upload_info_id)).first()
+    return None if row is None else listing_of(row)
+
+
+def listing_columns() -> list[Any]:
+    return [reports.c[name] for name in LISTING_COLUMNS]
+
+
+def listing_of(row: Row[Any]) -> dict[str, Any]:
+    """A row holding the listing columns as the checks expect it: ReportRef's keys, dates as ISO strings."""
+    return {key: _iso(row._mapping[key]) for key in LISTING_COLUMNS}
 
 
 def state(connection: Connection, upload_info_id: int) -> dict[str, Any] | None:

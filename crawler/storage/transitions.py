@@ -121,11 +121,10 @@ def claim(
             lease_token=token or None,
             updated_at=now,
         )
-        .returning(reports.c.attempts)
+        .returning(reports.c.attempts, *queries.listing_columns())
     ).first()
     if taken is not None:
-        listing = queries.listing(connection, upload_info_id) or {}
-        return Claim(upload_info_id, taken.attempts, lease_until, listing, token)
+        return Claim(upload_info_id, taken.attempts, lease_until, queries.listing_of(taken), token)
     poison = update(reports).where(claimable, reports.c.attempts >= max_attempts)
     poison = poison.values(
         state="failed",

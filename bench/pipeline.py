@@ -148,6 +148,20 @@ def between_tasks(lines: list[dict[str, float]]) -> dict[str, float]:
     return {"median": round(gaps[len(gaps) // 2], 1), "p90": round(gaps[int(len(gaps) * 0.9)], 1)}
 
 
+def by_copy(refs: list[ReportRef], copies: int) -> list[list[ReportRef]]:
+    """The catalogue split into its corpus copies, each holding every page once (the real size mix).
+
+    The replica's ids do not follow the copies, but the copies of a page share its listing fields.
+    """
+    pages: dict[tuple[Any, ...], list[ReportRef]] = {}
+    for ref in sorted(refs, key=lambda ref: ref.upload_info_id):
+        key = (ref.fund_code, ref.report_type_code, ref.report_year, ref.report_desp, ref.send_date)
+        pages.setdefault(key, []).append(ref)
+    if any(len(group) != copies for group in pages.values()):
+        raise RuntimeError("corpus copies could not be told apart by their listing fields")
+    return [[group[copy] for group in pages.values()] for copy in range(copies)]
+
+
 def parse_rate(replica: Replica, refs: list[ReportRef]) -> dict[str, Any]:
     """This page set parsed once each in this process, one core (pages fetched from the replica first)."""
     from crawler.sources.eid import EidClient
@@ -238,16 +252,16 @@ def main() -> None:
         replica = spawn_replica("--corpus", str(corpus))
         try:
             all_refs = refs_of(replica.catalogue())
-            per_copy = len(all_refs) // (copies + 1)
-            refs, spare = all_refs[: per_copy * copies], all_refs[per_copy * copies:]
-            report["parse_same_pages"] = own = parse_rate(replica, refs[:per_copy])
+            *timed_copies, spare = by_copy(all_refs, copies + 1)
+            refs = [ref for copy in timed_copies for ref in copy]
+            report["parse_same_pages"] = own = parse_rate(replica, timed_copies[0])
             runs = [run_deployment(setup, processes, replica, refs, folder / f"{setup.name}-{processes}",
                                    tuple(args.worker_arg))
                     for setup in (EMBEDDED, PRODUCTION) for processes in args.processes
                     if args.only in (None, setup.name)]
             report["runs"] = runs
             if not args.no_profile:
-                report["profile"] = profile(replica, refs[:per_copy], folder, spare)
+                report["profile"] = profile(replica, timed_copies[0], folder, spare)
                 report["celery_and_broker_overhead_ms_per_report"] = celery_overhead(runs, report["profile"])
         finally:
             replica.close()

@@ -73,7 +73,7 @@ def run_deployment(setup: Setup, processes: int, replica: Replica, refs: list[Re
             publish(daemon, warm)
             wait_done(daemon, len(warm))
             groups = {"worker": daemon.processes, "site_replica": [replica.process] if replica.process else [],
-                      "postgresql_and_redis": service_processes()}
+                      "postgresql": service_processes("postgres"), "redis": service_processes("redis-server")}
             before, main_before, idle_before = cpu_by_group(groups), own_cpu_seconds(main), psutil.cpu_times().idle
             started, published_at = time.monotonic(), time.time()
             publish(daemon, timed)
@@ -104,10 +104,16 @@ def run_deployment(setup: Setup, processes: int, replica: Replica, refs: list[Re
             "in_worker": worker_phases(lines, steady, processes)}
 
 
-def service_processes() -> list[psutil.Process]:
-    """The local PostgreSQL and Redis server processes (shared by every deployment run on this machine)."""
-    return [process for process in psutil.process_iter(["name"])
-            if (process.info["name"] or "").startswith(("postgres", "redis-server"))]
+def service_processes(name: str) -> list[psutil.Process]:
+    """The root server processes named ``name*`` (the postmaster, redis-server): CPU is read over their trees,
+    so PostgreSQL's backends count, including ones the workers open during the run."""
+    def named(process: psutil.Process | None) -> bool:
+        try:
+            return process is not None and process.name().startswith(name)
+        except psutil.Error:  # gone meanwhile, or not ours to read
+            return False
+
+    return [process for process in psutil.process_iter() if named(process) and not named(process.parent())]
 
 
 def cpu_by_group(groups: dict[str, list[Any]]) -> dict[str, float]:

@@ -17,15 +17,13 @@ from itertools import product
 
 from crawler.discovery.sync import DiscoveryStore, SyncOutcome, key_query, sync_range
 from crawler.discovery.walk import Piece, SearchClient, WalkPolicy
-from crawler.storage.discovery import (
-    PartitionKey,
+from crawler.storage.backfill_jobs import (
     backfill_partition_states,
     create_backfill_job,
-    day_checkpoints,
     finish_backfill_job,
-    record_partition,
     update_backfill_partition,
 )
+from crawler.storage.discovery import PartitionKey, day_checkpoints, record_partition
 from crawler.storage.types import utcnow
 
 log = logging.getLogger(__name__)

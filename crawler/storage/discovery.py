@@ -1,8 +1,9 @@
-"""SQL for discovery bookkeeping: partitions, per-send-date checkpoints, discovery runs and backfill jobs.
+"""SQL for discovery bookkeeping: partitions, per-send-date checkpoints and discovery runs.
 
 Every write is an upsert on the table's natural key, so a rerun after a crash rewrites the same rows. Reads
 touch only the partition or the days asked for (never the whole report history), which keeps an incremental
-discovery's cost independent of how many reports are stored.
+discovery's cost independent of how many reports are stored. :class:`PartitionKey`, :func:`read_rows` and
+:func:`key_filter` are shared with :mod:`crawler.storage.backfill_jobs`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from crawler.storage.engine import READ_ONLY, run_unit
 from crawler.storage.tables import (
-    backfill_jobs,
-    backfill_partitions,
     discovery_runs,
     partition_windows,
     partitions,
@@ -63,7 +62,8 @@ def _upsert(
     run_unit(work)
 
 
-def _read(engine: Engine, statement: Any) -> list[Any]:
+def read_rows(engine: Engine, statement: Any) -> list[Any]:
+    """Run a SELECT in a read-only transaction, retried on a transient database error; return its rows."""
     def work() -> list[Any]:
         with engine.connect().execution_options(**READ_ONLY) as conn, conn.begin():
             return list(conn.execute(statement))
@@ -71,7 +71,8 @@ def _read(engine: Engine, statement: Any) -> list[Any]:
     return run_unit(work)
 
 
-def _key_filter(table: Any, key: PartitionKey) -> ColumnElement[bool]:
+def key_filter(table: Any, key: PartitionKey) -> ColumnElement[bool]:
+    """Rows of ``table`` that belong to the partition ``key``."""
     return and_(
         table.c.report_type_code == key.report_type_code,
         table.c.report_year == key.report_year,
@@ -95,7 +96,7 @@ def record_partition(engine: Engine, key: PartitionKey, **values: Any) -> None:
 
 def known_partitions(engine: Engine) -> list[PartitionKey]:
     """Every partition discovery has ever looked at."""
-    rows = _read(
+    rows = read_rows(
         engine, select(partitions.c.report_type_code, partitions.c.report_year, partitions.c.fund_type)
     )
     return sorted(PartitionKey(*row) for row in rows)
@@ -110,7 +111,7 @@ def _stored_filter(key: PartitionKey) -> ColumnElement[bool]:
 
 def stored_count(engine: Engine, key: PartitionKey) -> int:
     """Reports listed under a partition (any state). Fund-type partitions are not distinguishable in reports."""
-    rows = _read(
+    rows = read_rows(
         engine,
         select(func.count())
         .select_from(reports)
@@ -121,7 +122,7 @@ def stored_count(engine: Engine, key: PartitionKey) -> int:
 
 def stored_by_day(engine: Engine, key: PartitionKey) -> dict[dt.date, int]:
     """Reports listed under a partition, by send date: what reconciliation compares the site's totals with."""
-    rows = _read(
+    rows = read_rows(
         engine,
         select(reports.c.send_date, func.count())
         .where(_stored_filter(key), reports.c.send_date.is_not(None))
@@ -141,7 +142,7 @@ def partition_status(engine: Engine) -> list[dict[str, Any]]:
         _partition_count("stored").label("stored"),
         _partition_count("failed").label("failed"),
     ).order_by(partitions.c.report_type_code, partitions.c.report_year, partitions.c.fund_type)
-    return [_status_row(row._mapping) for row in _read(engine, statement)]
+    return [_status_row(row._mapping) for row in read_rows(engine, statement)]
 
 
 def _partition_count(state: str | None = None) -> Any:
@@ -182,14 +183,14 @@ def day_checkpoints(
         partition_windows.c.site_total,
         partition_windows.c.seen,
         partition_windows.c.complete,
-    ).where(_key_filter(partition_windows, key))
+    ).where(key_filter(partition_windows, key))
     if send_from is not None:
         statement = statement.where(partition_windows.c.send_date >= send_from)
     if send_to is not None:
         statement = statement.where(partition_windows.c.send_date <= send_to)
     return {
         day: DayCheckpoint(int(total or 0), int(seen or 0), bool(complete))
-        for day, total, seen, complete in _read(engine, statement)
+        for day, total, seen, complete in read_rows(engine, statement)
     }
 
 
@@ -262,81 +263,6 @@ def finish_run(
             requests=requests,
             error=error,
         )
-    )
-
-    def work() -> None:
-        with engine.begin() as conn:
-            conn.execute(statement)
-
-    run_unit(work)
-
-
-# --- backfill jobs ----------------------------------------------------------------------------------------
-
-
-def create_backfill_job(engine: Engine, spec: dict[str, Any], keys: Sequence[PartitionKey]) -> int:
-    """Persist a backfill job and its partitions (all ``todo``) in one transaction."""
-
-    def work() -> int:
-        with engine.begin() as conn:
-            job_id = int(
-                conn.execute(
-                    insert(backfill_jobs).values(spec=spec, status="running", created_at=utcnow())
-                ).inserted_primary_key[0]  # type: ignore[index]
-            )
-            conn.execute(
-                insert(backfill_partitions),
-                [
-                    {
-                        "job_id": job_id,
-                        "report_type_code": k.report_type_code,
-                        "report_year": k.report_year,
-                        "fund_type": k.fund_type,
-                        "state": "todo",
-                        "updated_at": utcnow(),
-                    }
-                    for k in keys
-                ],
-            )
-            return job_id
-
-    return run_unit(work)
-
-
-def backfill_partition_states(engine: Engine, job_id: int) -> dict[PartitionKey, dict[str, Any]]:
-    """Every partition of a job with its state (todo, done, incomplete) and figures."""
-    statement = select(backfill_partitions).where(backfill_partitions.c.job_id == job_id)
-    return {
-        PartitionKey(row.report_type_code, row.report_year, row.fund_type): dict(row._mapping)
-        for row in _read(engine, statement)
-    }
-
-
-def backfill_job(engine: Engine, job_id: int) -> dict[str, Any] | None:
-    rows = _read(engine, select(backfill_jobs).where(backfill_jobs.c.id == job_id))
-    return dict(rows[0]._mapping) if rows else None
-
-
-def update_backfill_partition(engine: Engine, job_id: int, key: PartitionKey, **values: Any) -> None:
-    """Checkpoint one partition of a job (state, site_total, seen, new)."""
-    statement = (
-        update(backfill_partitions)
-        .where(backfill_partitions.c.job_id == job_id, _key_filter(backfill_partitions, key))
-        .values(updated_at=utcnow(), **values)
-    )
-
-    def work() -> None:
-        with engine.begin() as conn:
-            conn.execute(statement)
-
-    run_unit(work)
-
-
-def finish_backfill_job(engine: Engine, job_id: int, status: str) -> None:
-    statement = (
-        update(backfill_jobs)
-        .where(backfill_jobs.c.id == job_id)
-        .values(status=status, finished_at=utcnow() if status == "done" else None)
     )
 
     def work() -> None:

@@ -17,7 +17,8 @@ from crawler.backfill import BackfillProgress, plan_backfill, run_backfill
 from crawler.discovery import DiscoveryPlan, discover
 from crawler.sources.eid import EidClient
 from crawler.storage import Store
-from crawler.storage.discovery import PartitionKey, backfill_partition_states
+from crawler.storage.backfill_jobs import backfill_partition_states
+from crawler.storage.discovery import PartitionKey
 from tests.discovery.conftest import SEARCH_PATH, log_position, publish, stored_ids
 from tests.replica import Replica
 

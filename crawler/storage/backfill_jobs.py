@@ -55,11 +55,6 @@ def backfill_partition_states(engine: Engine, job_id: int) -> dict[PartitionKey,
     }
 
 
-def backfill_job(engine: Engine, job_id: int) -> dict[str, Any] | None:
-    rows = read_rows(engine, select(backfill_jobs).where(backfill_jobs.c.id == job_id))
-    return dict(rows[0]._mapping) if rows else None
-
-
 def update_backfill_partition(engine: Engine, job_id: int, key: PartitionKey, **values: Any) -> None:
     """Checkpoint one partition of a job (state, site_total, seen, new)."""
     statement = (

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import inspect, select, text
+from sqlalchemy import event, inspect, select, text
 
 from crawler.archive import Archive
 from crawler.storage import Store
@@ -168,6 +168,27 @@ def test_a_reparse_replaces_the_rows_of_the_previous_version(store: Store) -> No
     assert store.stored_for_reparse("1.1.0") == []
     assert store.stored_for_reparse("1.2.0") == [(1, "a" * 64)]
     assert store.stored_for_reparse("1.1.0", all_=True) == [(1, "a" * 64)]
+
+
+def test_only_a_report_stored_before_has_rows_deleted(store: Store) -> None:
+    """A first save writes its rows without deleting any; a later one replaces them (one transaction each)."""
+    store.add_discovered([ref(1)])
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.lstrip().split()[0].upper())
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        store.save_report(item(1), "x")
+        first, statements[:] = list(statements), []
+        store.save_report(item(1, version="1.1.0"), "x")
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+
+    assert "DELETE" not in first and first.count("INSERT") >= 4
+    assert statements.count("DELETE") == 6
+    assert row_counts(store)["holdings"] == 3
 
 
 def test_a_failed_report_is_not_stored_until_replayed(store: Store) -> None:

@@ -119,8 +119,9 @@ M_MXFAST = 1
 
 
 @signals.worker_init.connect
-def _tune_memory_management(**_: Any) -> None:
-    """Tune the garbage collector and the C allocator for parsing, in the main process before the pool forks.
+def tune_memory_management(**_: Any) -> None:
+    """Tune the garbage collector and the C allocator for parsing: in a worker's main process before the pool
+    forks, and in ``fundcrawl reparse``.
 
     ``gc.freeze()``: a report's parse allocates enough containers to set off full collections, each of which
     walked the ~150,000 objects of Celery, SQLAlchemy, Scrapy and lxml (1.4 ms of collection per report, 0.3 ms

@@ -155,12 +155,14 @@ def reparse(all_: bool) -> None:
     replaced in one transaction; the raw page never changes.
     """
     from crawler import flow
+    from crawler.celery_app import tune_memory_management
     from crawler.parsing import PARSER_VERSION
     from crawler.storage import ensure_current, make_engine
 
     s = settings()
     ensure_current(make_engine(s.database))
     rt = flow.runtime(s)
+    tune_memory_management()
     todo = rt.store.stored_for_reparse(PARSER_VERSION, all_)
     counts = {"stored": 0, "already_stored": 0, "failed": 0}
     with Progress("re-parsing", len(todo)) as progress:

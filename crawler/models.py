@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,8 +103,12 @@ class FetchedPage:
     upload_info_id: int
     final_url: str
     body: bytes
-    sha256: str
     content_type: str = "text/html; charset=utf-8"
+
+    @property
+    def sha256(self) -> str:
+        """The page's address; computed on demand, since the archive hashes what it stores itself."""
+        return hashlib.sha256(self.body).hexdigest()
 
 
 @dataclass

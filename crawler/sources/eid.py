@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -174,8 +173,7 @@ class EidClient:
         if answer.status != 200:
             raise SourceError(f"report page answered HTTP {answer.status}")
         page = judge_report_page(answer.body, answer.headers.get("content-type", ""))
-        digest = hashlib.sha256(page.body).hexdigest()
-        return FetchedPage(upload_info_id, answer.url, page.body, digest, "text/html; charset=utf-8")
+        return FetchedPage(upload_info_id, answer.url, page.body, "text/html; charset=utf-8")
 
     def _get(self, url: str, deadline: float, accept: str) -> _Answer:
         """One GET through breaker and limiter; maps status codes and transport errors to our errors."""

@@ -24,6 +24,8 @@ LISTING_COLUMNS = (
     "upload_date",
     "fund_id",
 )
+#: Those columns of the reports table (a claim returns them with its compare-and-set).
+LISTING = tuple(reports.c[name] for name in LISTING_COLUMNS)
 STATE_COLUMNS = (
     "upload_info_id",
     "state",
@@ -48,12 +50,8 @@ def _iso(value: Any) -> Any:
 
 def listing(connection: Connection, upload_info_id: int) -> dict[str, Any] | None:
     """The report's listing row as the checks expect it: ReportRef's keys, dates as ISO strings."""
-    row = connection.execute(select(*listing_columns()).where(reports.c.upload_info_id == upload_info_id)).first()
+    row = connection.execute(select(*LISTING).where(reports.c.upload_info_id == upload_info_id)).first()
     return None if row is None else listing_of(row)
-
-
-def listing_columns() -> list[Any]:
-    return [reports.c[name] for name in LISTING_COLUMNS]
 
 
 def listing_of(row: Row[Any]) -> dict[str, Any]:

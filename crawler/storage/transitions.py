@@ -121,7 +121,7 @@ def claim(
             lease_token=token or None,
             updated_at=now,
         )
-        .returning(reports.c.attempts, *queries.listing_columns())
+        .returning(reports.c.attempts, *queries.LISTING)
     ).first()
     if taken is not None:
         return Claim(upload_info_id, taken.attempts, lease_until, queries.listing_of(taken), token)

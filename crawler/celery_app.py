@@ -139,7 +139,8 @@ def tune_memory_management(**_: Any) -> None:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError):
         return
-    mallopt(M_MXFAST, 0)
+    if not mallopt(M_MXFAST, 0):
+        log.info("the C library refused mallopt(M_MXFAST, 0); its fastbins stay on")
 
 
 @signals.worker_process_init.connect

@@ -171,17 +171,8 @@ def wait_done(daemon: Daemon, total: int, timeout: float = 900, poll: float = 0.
 
 
 def spawn_replica(*args: str) -> Replica:
-    """``python -m tests.replica ARGS`` as a child (like ``Replica.spawn``), its stderr (client resets) dropped."""
-    process = subprocess.Popen([sys.executable, "-m", "tests.replica", "--port", "0", *args], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    if not line.startswith("http://"):
-        process.kill()
-        raise RuntimeError(f"replica process did not start: {line!r}")
-    replica = Replica(url=line)
-    replica.process = process
-    return replica
+    """``python -m tests.replica ARGS`` as a child process, its stderr (client resets) dropped."""
+    return Replica.spawn(*args, quiet=True)
 
 
 def timed_incremental_discovery(store: Store) -> tuple[DiscoveryResult, float]:
@@ -205,8 +196,8 @@ def timed_incremental_discovery(store: Store) -> tuple[DiscoveryResult, float]:
     return result, seconds
 
 
-def tree_cpu_seconds(processes: list[subprocess.Popen[Any]]) -> float:
-    """User + system CPU seconds of these processes and their live children so far."""
+def tree_cpu_seconds(processes: list[Any]) -> float:
+    """User + system CPU seconds of these processes (Popen or psutil handles) and their live children so far."""
     total = 0.0
     for process in processes:
         try:

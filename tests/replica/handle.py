@@ -71,11 +71,14 @@ class Replica:
         self._client = httpx.Client(base_url=self.url + "/_replica/", timeout=120, trust_env=False)
 
     @classmethod
-    def spawn(cls, *args: str, python: str = sys.executable) -> Replica:
-        """Run ``python -m tests.replica ARGS`` as a child process and attach to the URL it prints."""
+    def spawn(cls, *args: str, python: str = sys.executable, quiet: bool = False) -> Replica:
+        """Run ``python -m tests.replica ARGS`` as a child process and attach to the URL it prints.
+
+        ``quiet`` drops the child's stderr (the tracebacks of clients that reset their connections)."""
         process = subprocess.Popen(
             [python, "-m", "tests.replica", "--port", "0", *args],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
+            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None, text=True,
+            start_new_session=True,
         )
         assert process.stdout is not None
         line = process.stdout.readline().strip()

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 SUFFIX = ".html"
+#: Name prefix of a page being written (renamed into place once complete and fsynced).
+TEMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,7 @@ class Archive:
             if path.name[: -len(SUFFIX)] not in referenced:
                 path.unlink(missing_ok=True)
                 removed += 1
-        for temp in self.root.glob("??/??/.tmp-*"):
-            temp.unlink(missing_ok=True)
+        self.sweep_temp_files(older_than=0)
         if removed:
             log.info("archive sweep removed %d orphan page(s)", removed)
         return removed
@@ -96,9 +97,9 @@ class Archive:
         """Delete temp files a writer killed mid-write left behind; young ones may still be being written."""
         cutoff = time.time() - older_than
         removed = 0
-        for temp in self.root.glob("??/??/.tmp-*"):
+        for temp in self.root.glob(f"??/??/{TEMP_PREFIX}*"):
             try:
-                if temp.stat().st_mtime < cutoff:
+                if temp.stat().st_mtime <= cutoff:
                     temp.unlink()
                     removed += 1
             except FileNotFoundError:
@@ -114,7 +115,7 @@ class Archive:
 
 
 def _write_atomically(path: Path, body: bytes) -> None:
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
+    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=SUFFIX)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(body)

@@ -47,7 +47,8 @@ SETTINGS = {
 
 LOG_COPIES = Path(os.environ.get("FUNDCRAWL_CHAOS_LOGS", "/tmp/fundcrawl-chaos-logs"))
 
-#: Every figure line of this session, printed again in the terminal summary (tests/chaos/conftest.py).
+#: The figure lines this process recorded; tests/chaos/conftest.py attaches each to its test's report, so they
+#: reach the terminal summary also from a pytest-xdist worker.
 FIGURES: list[dict[str, Any]] = []
 
 

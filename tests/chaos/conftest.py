@@ -1,7 +1,8 @@
 """Fixtures of the chaos battery: its own PostgreSQL cluster and Redis, a replica, a deployment factory.
 
 The figures each scenario records are printed again at the end of the session (``CHAOS {json}`` lines in the
-terminal summary), so they appear in the CI log even though pytest captures test output.
+terminal summary, written by tests/conftest.py), so they appear in the CI log even though pytest captures test
+output.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.chaos.battery import FIGURES, ChaosRun
+from tests.conftest import CHAOS_PROPERTY
 from tests.chaos.services import PostgresCluster, RedisServer
 from tests.replica import Replica
 
@@ -81,10 +83,11 @@ def chaos_run(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callab
         run.close()
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("chaos battery figures")
-    for figures in FIGURES:
-        terminalreporter.write_line("CHAOS " + json.dumps(figures, default=str))
-
+@pytest.fixture(autouse=True)
+def _report_figures(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Attach what the scenario recorded to its test report, as ``CHAOS`` lines: reports travel from pytest-xdist
+    workers to the terminal summary (tests/conftest.py), module globals do not."""
+    recorded = len(FIGURES)
+    yield
+    request.node.user_properties.extend(
+        (CHAOS_PROPERTY, json.dumps(figures, default=str)) for figures in FIGURES[recorded:])

@@ -1,8 +1,8 @@
 """The battery's own Redis and PostgreSQL servers, which it may kill, freeze and restart at will.
 
 Never the machine's 6379 Redis or 5432 PostgreSQL: other tests use those. Each server here is started by the
-battery on its own port (6390 / 5439, or the next free one when another battery run holds it), in its own
-directory, and is signalled only by its own pid.
+battery on its own port (6390 / 5439, or the next free one when another battery run holds it; each pytest-xdist
+worker counts from its own base), in its own directory, and is signalled only by its own pid.
 """
 
 from __future__ import annotations
@@ -22,9 +22,16 @@ import redis
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
+#: Ports apart per pytest-xdist worker, so two workers never race for the same free port.
+WORKER_PORT_STRIDE = 200
+
+
 def free_port(preferred: int) -> int:
-    """``preferred`` when nothing listens there, else the next free port above it."""
-    for port in range(preferred, preferred + 200):
+    """``preferred`` (shifted by this pytest-xdist worker's index) when nothing listens there, else the next free
+    port above it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    preferred += WORKER_PORT_STRIDE * int(worker.removeprefix("gw") or 0)
+    for port in range(preferred, preferred + WORKER_PORT_STRIDE):
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))

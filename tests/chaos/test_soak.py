@@ -20,7 +20,7 @@ from tests.chaos.battery import LONG, ChaosRun, assert_clean, drain_deadline
 from tests.chaos.services import PostgresCluster, RedisServer
 from tests.replica import Replica
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.soak]
 
 SOAK_SECONDS = float(os.environ.get("FUNDCRAWL_CHAOS_SOAK_SECONDS") or (3600 if LONG else 600))
 KILL_EVERY = 600.0 if LONG else 150.0

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.chaos.battery import FIGURES, ChaosRun
-from tests.conftest import CHAOS_PROPERTY
 from tests.chaos.services import PostgresCluster, RedisServer
+from tests.conftest import CHAOS_PROPERTY
 from tests.replica import Replica
 
 ROLE, ROLE_PASSWORD = "chaos", "chaos-test-password"

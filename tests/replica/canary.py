@@ -29,21 +29,17 @@ class CanaryHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         body = b"canary: off-host redirect followed"
-        log = self.server.state.log
-        # In flight before the client can have its answer: the log's settle() then waits for the entry below.
-        log.begin()
-        try:
+        with self.server.state.log.recording(lambda: {
+            "ts": time.time(), "method": self.command, "path": self.path.split("?", 1)[0],
+            "query": self.path.partition("?")[2], "status": 403, "bytes": len(body),
+            "client": self.client_address[0], "kind": "canary", "fault": None, "attempt": None, "id": None,
+        }):
             self.send_response(403)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
-        finally:
-            log.add({"ts": time.time(), "method": self.command, "path": self.path.split("?", 1)[0],
-                     "query": self.path.partition("?")[2], "status": 403, "bytes": len(body),
-                     "client": self.client_address[0], "kind": "canary", "fault": None, "attempt": None,
-                     "id": None})
 
     do_HEAD = do_GET
     do_POST = do_GET

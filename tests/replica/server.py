@@ -123,23 +123,24 @@ class Handler(BaseHTTPRequestHandler):
             form = urllib.parse.parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
             self.query = {**form, **self.query}
         start_bytes = self.wfile.count
-        logged = not url.path.startswith(CONTROL_PREFIX)
-        if logged:
-            self.state.log.begin()
+        if url.path.startswith(CONTROL_PREFIX):  # the control API is not part of the site: never logged
+            self._answer(url.path)
+            return
+        with self.state.log.recording(lambda: self._entry(url, self.wfile.count - start_bytes)):
+            self._answer(url.path)
+
+    def _answer(self, path: str) -> None:
         try:
-            self._dispatch(url.path)
+            self._dispatch(path)
         except (BrokenPipeError, ConnectionResetError, TimeoutError) as error:
             self.note["client_error"] = type(error).__name__
             self.close_connection = True
-        finally:
-            if logged:
-                self._log(url, self.wfile.count - start_bytes)
 
-    def _log(self, url: urllib.parse.SplitResult, sent: int) -> None:
-        self.state.log.add({
+    def _entry(self, url: urllib.parse.SplitResult, sent: int) -> dict[str, Any]:
+        return {
             "ts": time.time(), "method": self.command, "path": url.path, "query": url.query,
             "status": self.status, "bytes": sent, "client": self.client_address[0], **self.note,
-        })
+        }
 
     def _dispatch(self, path: str) -> None:
         if path.startswith(CONTROL_PREFIX):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -73,17 +75,20 @@ class RequestLog:
         self._lock = threading.Condition()
         self._in_flight = 0
 
-    def begin(self) -> None:
-        """A request started; it is logged by :meth:`add` when it ends."""
+    @contextmanager
+    def recording(self, entry: Callable[[], dict[str, Any]]) -> Iterator[None]:
+        """Answer a request inside this block: it counts as in flight from before the client can have its answer
+        until ``entry()`` (called at the end, even when the answer failed) is in the log, so :meth:`settle` waits
+        for it."""
         with self._lock:
             self._in_flight += 1
-
-    def add(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            entry["seq"] = len(self._entries)
-            self._entries.append(entry)
-            self._in_flight -= 1
-            self._lock.notify_all()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._entries.append({**entry(), "seq": len(self._entries)})
+                self._in_flight -= 1
+                self._lock.notify_all()
 
     def settle(self, timeout: float = 0.5) -> None:
         """Wait (briefly) for requests still being answered, so a client that just got its answer sees it

@@ -29,8 +29,7 @@ WORKER_PORT_STRIDE = 200
 def free_port(preferred: int) -> int:
     """``preferred`` (shifted by this pytest-xdist worker's index) when nothing listens there, else the next free
     port above it."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    preferred += WORKER_PORT_STRIDE * int(worker.removeprefix("gw") or 0)
+    preferred += WORKER_PORT_STRIDE * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
     for port in range(preferred, preferred + WORKER_PORT_STRIDE):
         with socket.socket() as probe:
             try:

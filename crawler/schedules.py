@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -188,14 +189,19 @@ class Schedules:
 
 
 def cron_schedule(expression: str, timezone: str = DEFAULT_TIMEZONE) -> crontab:
-    """A Celery crontab from a 5-field cron expression (minute hour day-of-month month day-of-week)."""
+    """A Celery crontab from a 5-field cron expression (minute hour day-of-month month day-of-week), read in
+    ``timezone``.
+
+    Beat pickles its schedule into its state file, so ``nowfun`` must be picklable: a ``partial`` of
+    ``datetime.now`` with a ``ZoneInfo`` (which pickles by its key), never a lambda.
+    """
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"cron {expression!r} must have 5 fields: minute hour day-of-month month day-of-week")
     minute, hour, day_of_month, month, day_of_week = fields
     try:
         return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month,
-                       day_of_week=day_of_week, nowfun=lambda: dt.datetime.now(ZoneInfo(timezone)))
+                       day_of_week=day_of_week, nowfun=partial(dt.datetime.now, ZoneInfo(timezone)))
     except (ValueError, KeyError) as error:
         raise ValueError(f"bad cron {expression!r}: {error}") from error
 

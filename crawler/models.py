@@ -104,6 +104,9 @@ class FetchedPage:
     final_url: str
     body: bytes
     content_type: str = "text/html; charset=utf-8"
+    #: the page's validators as the site sent them (``ETag``, ``Last-Modified``), for conditional re-checks
+    etag: str = ""
+    last_modified: str = ""
 
     @property
     def sha256(self) -> str:
@@ -142,3 +145,8 @@ class ReportItem:
     unknown_sections: list[str] = field(default_factory=list)
     section_errors: dict[str, str] = field(default_factory=dict)
     checks: dict[str, str | None] = field(default_factory=dict)
+    #: validators of the fetched page (empty when the page was not just fetched, e.g. a re-parse)
+    page_etag: str = ""
+    page_last_modified: str = ""
+    #: set by the store pipeline when saving this page changed its slot's current version
+    correction: dict[str, Any] | None = None

@@ -77,7 +77,9 @@ class StorePipeline(DatabasePipeline):
     def process_item(self, item: Any, spider: object = None) -> ReportItem:
         report = report_item(item)
         archive_path = getattr(report, "archive_path", "") or relative_path(report.page_sha256)
-        if not self.opened_store().save_report(report, str(archive_path)):
+        saved = self.opened_store().save_report(report, str(archive_path))
+        if saved is None:
             raise DropItem(f"report {report.upload_info_id} is marked failed; replay it to store it again")
+        report.correction = saved.correction.to_json() if saved.correction else None
         log.debug("report %s saved (parser %s)", report.upload_info_id, report.parser_version)
         return report

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, func, select
 
 from crawler.models import REPORT_TYPES
-from crawler.storage.tables import ACTIVE_STATES, report_documents, reports
+from crawler.storage.tables import ACTIVE_STATES, report_documents, report_versions, reports
 
 #: The listing fields of a report row, in ReportRef's order.
 LISTING_COLUMNS = (
@@ -189,3 +189,23 @@ def documents_after(
         .limit(limit)
     )
     return [(int(upload_info_id), dict(doc)) for upload_info_id, doc in connection.execute(statement)]
+
+
+def versions(connection: Connection, upload_info_ids: Iterable[int] | None) -> list[dict[str, Any]]:
+    """Version rows (without their kept documents), by slot, oldest first."""
+    v = report_versions.c
+    statement = select(*(column for column in report_versions.c if column.name != "document"))
+    if upload_info_ids is not None:
+        statement = statement.where(v.upload_info_id.in_(list(upload_info_ids)))
+    return [dict(row._mapping) for row in connection.execute(statement.order_by(v.slot, v.id))]
+
+
+def corrections(connection: Connection) -> dict[str, int]:
+    """Superseded versions by kind: a new page behind the same id, or a new id for the slot."""
+    v = report_versions.c
+    same = v.superseded_by_upload_info_id == v.upload_info_id
+    rows = connection.execute(
+        select(same.label("same"), func.count()).where(v.superseded_by_upload_info_id.is_not(None)).group_by(same)
+    ).all()
+    by_kind = {bool(flag): int(number) for flag, number in rows}
+    return {"same_id": by_kind.get(True, 0), "new_id": by_kind.get(False, 0)}

@@ -8,25 +8,50 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Connection, delete, func, literal, select, update
+from sqlalchemy import Connection, Row, delete, func, literal, select, update
 
 from crawler.models import REPORT_TYPES, ReportItem
 from crawler.storage.documents import iso_date, normalized_rows, storable
 from crawler.storage.tables import NORMALIZED, report_documents, reports
 from crawler.storage.types import UTCDateTime
 from crawler.storage.upsert import insert
+from crawler.storage.versions import (
+    Correction,
+    keep_replaced_document,
+    lock_slot,
+    record_version,
+    settle_slot,
+    slot_of_item,
+)
 
 DEFAULT_SCHEMA = "fundcrawl.report/1"
 
 
-def save_report(connection: Connection, item: ReportItem, archive_path: str, now: dt.datetime) -> bool:
-    """Store ``item`` on ``connection`` (inside the caller's transaction); False when the report is failed."""
+@dataclass(frozen=True)
+class Saved:
+    """A report saved; ``correction`` when this save changed (or revealed) its slot's current version."""
+
+    correction: Correction | None = None
+
+
+def save_report(connection: Connection, item: ReportItem, archive_path: str, now: dt.datetime) -> Saved | None:
+    """Store ``item`` on ``connection`` (inside the caller's transaction); None when the report is failed.
+
+    The page becomes a version of the report's slot (see :mod:`crawler.storage.versions`), and the slot's
+    current version is settled in the same transaction.
+    """
     document = storable(item.document)
-    stored_before = _lock_report_row(connection, item, document, now)
+    slot = slot_of_item(item.upload_info_id, storable(dict(item.listing)), document)
+    lock_slot(connection, slot)
+    found = _lock_report_row(connection, item, document, now)
+    stored_before = found.stored_at is not None
+    if stored_before and found.page_sha256 and found.page_sha256 != item.page_sha256:
+        keep_replaced_document(connection, item.upload_info_id, found.page_sha256)
     if not _mark_stored(connection, item, document, archive_path, now):
-        return False
+        return None
     _upsert_document(connection, item, document)
     if stored_before:
         for table in NORMALIZED:
@@ -34,22 +59,29 @@ def save_report(connection: Connection, item: ReportItem, archive_path: str, now
     for table, rows in normalized_rows(document, item.upload_info_id, item.parser_version).items():
         if rows:
             connection.execute(table.insert(), rows)
-    return True
+    is_new = record_version(connection, upload_info_id=item.upload_info_id, page_sha256=item.page_sha256,
+                            slot=found.slot or slot, send_date=found.send_date, parser_version=item.parser_version,
+                            now=now)
+    correction = settle_slot(connection, found.slot or slot, now, saved=(item.upload_info_id, item.page_sha256),
+                             saved_is_new=is_new)
+    return Saved(correction)
 
 
-def _lock_report_row(connection: Connection, item: ReportItem, document: Mapping[str, Any], now: dt.datetime) -> bool:
-    """Lock the report's row, inserting it first when discovery never did; True when it was stored before.
+def _lock_report_row(connection: Connection, item: ReportItem, document: Mapping[str, Any], now: dt.datetime
+                     ) -> Row[Any]:
+    """Lock the report's row, inserting it first when discovery never did; returns what it held before.
 
     Only a report stored before has normalized rows to replace: a first save (nearly every save) skips the
     deletes, six statements of the transaction. The row lock (PostgreSQL; SQLite's write transactions are
     serial) keeps a concurrent save of the same report from slipping in between this read and the writes.
     """
-    locked = select(reports.c.stored_at).where(reports.c.upload_info_id == item.upload_info_id).with_for_update()
+    locked = select(reports.c.stored_at, reports.c.page_sha256, reports.c.slot, reports.c.send_date).where(
+        reports.c.upload_info_id == item.upload_info_id).with_for_update()
     found = connection.execute(locked).first()
     if found is None:
         _insert_report_row(connection, item, document, now)
         found = connection.execute(locked).one()
-    return found.stored_at is not None
+    return cast("Row[Any]", found)
 
 
 def _mark_stored(
@@ -72,9 +104,13 @@ def _mark_stored(
         "last_error": None,
         "failure_reason": None,
         "fetched_at": now,
+        "verified_at": now,
         "stored_at": func.coalesce(reports.c.stored_at, literal(now, UTCDateTime())),
         "updated_at": now,
     }
+    if item.page_etag or item.page_last_modified:
+        values.update(page_etag=storable(item.page_etag) or None,
+                      page_last_modified=storable(item.page_last_modified) or None)
     result = connection.execute(
         update(reports)
         .where(reports.c.upload_info_id == item.upload_info_id, reports.c.state != "failed")
@@ -101,6 +137,7 @@ def _insert_report_row(
         "send_date": iso_date(listing.get("send_date") or document.get("send_date")),
         "upload_date": iso_date(listing.get("upload_date")),
         "fund_id": listing.get("fund_id") if isinstance(listing.get("fund_id"), int) else None,
+        "slot": slot_of_item(item.upload_info_id, listing, document),
         "state": "pending",
         "discovered_at": now,
         "updated_at": now,

@@ -21,7 +21,7 @@ from crawler.exceptions import FAILURE_REASONS
 from crawler.models import ReportItem, ReportRef
 from crawler.storage import queries, transitions
 from crawler.storage.engine import READ_ONLY, make_engine, run_unit
-from crawler.storage.saving import save_report
+from crawler.storage.saving import Saved, save_report
 from crawler.storage.tables import reports
 from crawler.storage.transitions import Claim, rowcount, scalars
 from crawler.storage.types import utcnow
@@ -155,8 +155,11 @@ class Store:
         cutoff = enqueued_before if enqueued_before is not None else now - self.requeue_grace
         return self.read(partial(scalars, statement=transitions.requeue_candidates(now, cutoff, limit)))
 
-    def save_report(self, item: ReportItem, archive_path: str) -> bool:
-        """Store a parsed report in one transaction; False (nothing written) when the report is ``failed``."""
+    def save_report(self, item: ReportItem, archive_path: str) -> Saved | None:
+        """Store a parsed report in one transaction; None (nothing written) when the report is ``failed``.
+
+        The result says whether this save changed the current version of the report's slot (a correction).
+        """
         return self.write(partial(save_report, item=item, archive_path=archive_path, now=self.clock()))
 
     def reset_failed(self, ids: Iterable[int]) -> int:
@@ -212,6 +215,15 @@ class Store:
     def referenced_pages(self) -> set[str]:
         """The sha256 of every page a report points at: pass it to ``Archive.sweep_orphans``."""
         return self.read(queries.referenced_pages)
+
+    def versions(self, upload_info_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """Every stored version (report, page sha256) with its slot, current flag and what superseded it."""
+        ids = None if upload_info_ids is None else sorted(set(upload_info_ids))
+        return self.read(partial(queries.versions, upload_info_ids=ids))
+
+    def corrections(self) -> dict[str, int]:
+        """``{"same_id", "new_id"}``: superseded versions seen, by kind of correction."""
+        return self.read(queries.corrections)
 
     def document(self, upload_info_id: int) -> dict[str, Any] | None:
         return self.read(partial(queries.document, upload_info_id=upload_info_id))

@@ -84,6 +84,16 @@ reports = Table(
     Column("fetched_at", UTCDateTime),
     Column("stored_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Versions: the report's slot (see versions.slot_key), whether its stored page is the slot's current version
+    # (NULL until stored), and which report superseded it. Conditional-request validators of the stored page and
+    # when reverification last looked at it.
+    Column("slot", Text),
+    Column("is_current", Boolean),
+    Column("superseded_by", BigInteger),
+    Column("superseded_at", UTCDateTime),
+    Column("page_etag", Text),
+    Column("page_last_modified", Text),
+    Column("verified_at", UTCDateTime),
     CheckConstraint("state IN ('pending', 'fetching', 'stored', 'failed')", name="state"),
     Index(None, "state"),
     # ``fundcrawl status`` reads the newest stored, newest failed and oldest pending reports: with these it
@@ -99,6 +109,36 @@ reports = Table(
         postgresql_where=text("state IN ('pending', 'fetching')"),
         sqlite_where=text("state IN ('pending', 'fetching')"),
     ),
+    Index(None, "slot"),
+    # At most one current report per slot, enforced by the database whatever the writers do.
+    Index("uq_reports_current_slot", "slot", unique=True,
+          postgresql_where=text("is_current"), sqlite_where=text("is_current")),
+)
+
+#: Every page ever stored: one row per (report, page sha256). Exactly one row per slot is current: latest send
+#: date, then newest upload_info_id, then the page fetched last. ``document`` holds the parsed document of a page
+#: that a newer page of the same report replaced (the report's latest page keeps its document in
+#: ``report_documents`` and its rows in the normalized tables); the page itself is in the archive under its sha256.
+report_versions = Table(
+    "report_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _report_fk(),
+    Column("page_sha256", String(64), nullable=False),
+    Column("slot", Text, nullable=False),
+    Column("send_date", Date),
+    Column("parser_version", Text),
+    Column("first_fetched_at", UTCDateTime, nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("is_current", Boolean, nullable=False, server_default=false()),
+    Column("superseded_by_upload_info_id", BigInteger),
+    Column("superseded_by_sha256", String(64)),
+    Column("superseded_at", UTCDateTime),
+    Column("document", Json),
+    UniqueConstraint("upload_info_id", "page_sha256"),
+    Index(None, "slot"),
+    Index("uq_report_versions_current_slot", "slot", unique=True,
+          postgresql_where=text("is_current"), sqlite_where=text("is_current")),
 )
 
 report_documents = Table(

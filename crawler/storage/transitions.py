@@ -21,6 +21,7 @@ from crawler.storage import queries
 from crawler.storage.documents import storable
 from crawler.storage.tables import ACTIVE_STATES, reports
 from crawler.storage.upsert import insert
+from crawler.storage.versions import slot_key
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def ref_row(ref: ReportRef, now: dt.datetime) -> dict[str, Any]:
         "send_date": ref.send_date,
         "upload_date": ref.upload_date,
         "fund_id": ref.fund_id,
+        "slot": slot_key(ref.fund_code, ref.report_type_code, ref.report_year, ref.upload_info_id),
         "state": "pending",
         "attempts": 0,
         "check_failures": 0,

@@ -25,6 +25,7 @@ EXPECTED_TABLES = {
     "partition_windows",
     "backfill_jobs",
     "backfill_partitions",
+    "report_versions",
 }
 
 

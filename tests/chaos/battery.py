@@ -1,7 +1,11 @@
 """The chaos battery's driver: a deployment under test, its supervisor, fault injection and the figures.
 
-A :class:`ChaosRun` is one real deployment (``fundcrawl worker`` / ``beat`` child processes, the battery's own
-Redis and PostgreSQL, the replica in this process) with short settings. A supervisor thread restarts any
+A :class:`ChaosRun` is one real deployment with short settings, the replica in this process, of one of two kinds:
+
+- ``fleet``: ``fundcrawl worker`` / ``beat`` child processes on the battery's own Redis and PostgreSQL;
+- ``embedded``: the default a new user runs, one ``fundcrawl run`` process (worker and beat) with the SQLite
+  database and the SQLite broker in its data dir; its role is still called ``worker0``.
+ A supervisor thread restarts any
 worker or beat that dies, as the Procfile supervisor would. The figures (reports expected, stored, lost,
 duplicated rows/files/hashes, permanent failures by reason, time to drain) are computed from the database,
 the archive and the replica's oracle, printed as one ``CHAOS {json}`` line and collected for the summary.
@@ -9,6 +13,7 @@ the archive and the replica's oracle, printed as one ``CHAOS {json}`` line and c
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -45,6 +50,9 @@ SETTINGS = {
     "breaker_threshold": 1000,
 }
 
+#: ``fleet`` = PostgreSQL + Redis, worker and beat processes; ``embedded`` = the SQLite default, ``fundcrawl run``.
+DEPLOYMENTS = ("fleet", "embedded")
+
 LOG_COPIES = Path(os.environ.get("FUNDCRAWL_CHAOS_LOGS", "/tmp/fundcrawl-chaos-logs"))
 
 #: The figure lines this process recorded; tests/chaos/conftest.py attaches each to its test's report, so they
@@ -76,8 +84,9 @@ class ChaosRun:
     name: str
     tmp: Path
     replica: Replica
-    database_url: str
-    broker_url: str
+    database_url: str = ""
+    broker_url: str = ""
+    deployment: str = "fleet"
     env_extra: dict[str, str] = field(default_factory=dict)
     schedule: str = field(default_factory=lambda: schedule_yaml(every="3s"))
     restarts: Counter[str] = field(default_factory=Counter)
@@ -87,21 +96,49 @@ class ChaosRun:
         env = {f"FUNDCRAWL_{key.upper()}": str(value) for key, value in SETTINGS.items()}
         env.update({"FUNDCRAWL_RATE_LIMIT": "40", "FUNDCRAWL_LOG_LEVEL": "INFO"})
         env.update(self.env_extra)
-        self.daemon = Daemon(self.tmp, self.replica.url, self.database_url, self.broker_url,
+        if self.deployment not in DEPLOYMENTS:
+            raise ValueError(f"deployment must be one of {DEPLOYMENTS}, not {self.deployment!r}")
+        if self.embedded:
+            # Nothing set: the daemon falls back to its defaults in the data dir, as for a new user.
+            self.database_url, self.broker_url = "", ""
+        self.daemon = Daemon(self.tmp, self.replica.url, self.database_url, self.broker_url or None,
                              schedule=self.schedule, env_extra=env)
         self.roles: dict[str, tuple[tuple[str, ...], subprocess.Popen[bytes]]] = {}
-        self._engine = create_engine(self.database_url.replace("postgresql://", "postgresql+psycopg2://"),
-                                     pool_pre_ping=True, connect_args={"connect_timeout": 3})
+        if self.embedded:
+            self.daemon.data_dir.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{self.daemon.data_dir / 'fundcrawl.sqlite'}"
+            self._engine = create_engine(url, connect_args={"timeout": 30})
+        else:
+            self._engine = create_engine(self.database_url.replace("postgresql://", "postgresql+psycopg2://"),
+                                         pool_pre_ping=True, connect_args={"connect_timeout": 3})
         self._stop = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
         self.started = time.monotonic()
         self.samples: list[dict[str, Any]] = []
 
+    @property
+    def embedded(self) -> bool:
+        return self.deployment == "embedded"
+
+    @property
+    def label(self) -> str:
+        """The scenario and its deployment, as the logs directory and the ``CHAOS`` line name them."""
+        return f"{self.name}[{self.deployment}]"
+
     # --- processes ---------------------------------------------------------------------------------------
 
     def start(self, *, workers: int = 1, concurrency: int = 2, beats: int = 1) -> None:
-        """Migrate, then start workers and beats under the supervisor."""
+        """Migrate, then start workers and beats under the supervisor.
+
+        Embedded: one ``fundcrawl run`` (worker and beat in one daemon, as a user starts it) as ``worker0``;
+        ``workers`` and ``beats`` do not apply (the data dir has one daemon).
+        """
         self.daemon.command("db", "upgrade")
+        if self.embedded:
+            self.spawn("worker0", "run", "-c", str(concurrency), "--loglevel", "INFO")
+            self.started = time.monotonic()
+            self._supervisor.start()
+            return
         for number in range(workers):
             self.spawn(f"worker{number}", "worker", "-c", str(concurrency), "--loglevel", "INFO")
         for number in range(beats):
@@ -155,6 +192,8 @@ class ChaosRun:
         settled = []
         for child in self.children(role):
             try:
+                if "beat" in child.cmdline():  # the embedded daemon's beat: not a worker process
+                    continue
                 if time.time() - child.create_time() >= age:
                     settled.append(child)
             except psutil.Error:
@@ -162,7 +201,12 @@ class ChaosRun:
         return settled
 
     def kill_main(self, role: str = "worker0") -> None:
-        """SIGKILL a worker's (or beat's) main process; a worker's orphaned children finish or die on their own."""
+        """SIGKILL a worker's (or beat's) main process; a worker's orphaned children finish or die on their own.
+
+        Embedded, ``worker0`` is the whole daemon (``fundcrawl run``); there is no separate beat role.
+        """
+        if role not in self.roles:
+            raise KeyError(f"{self.label} has no {role!r} process (roles: {sorted(self.roles)})")
         os.kill(self.pid(role), signal.SIGKILL)
         self.kills["beat" if role.startswith("beat") else "main"] += 1
 
@@ -177,7 +221,7 @@ class ChaosRun:
             self._supervisor.join(5)
         self.daemon.stop_all(timeout=10)
         self._engine.dispose()
-        keep = LOG_COPIES / self.name  # pytest rotates its tmp dirs; keep the last logs of each scenario
+        keep = LOG_COPIES / self.label  # pytest rotates its tmp dirs; keep the last logs of each scenario
         shutil.rmtree(keep, ignore_errors=True)
         shutil.copytree(self.daemon.log_dir, keep)
 
@@ -205,7 +249,7 @@ class ChaosRun:
             except SQLAlchemyError:
                 pass
             time.sleep(poll)
-        raise AssertionError(f"{self.name}: timed out after {timeout:.0f}s waiting for {what}; "
+        raise AssertionError(f"{self.label}: timed out after {timeout:.0f}s waiting for {what}; "
                              f"counts {self._safe_counts()}\n{self.daemon.logs()[-8000:]}")
 
     def _safe_counts(self) -> dict[str, int] | str:
@@ -245,6 +289,7 @@ class ChaosRun:
                     sha_mismatch.append(upload_info_id)
         figures = {
             "scenario": self.name,
+            "deployment": self.deployment,
             "profile": PROFILE,
             "expected": len(oracle),
             "stored": sum(1 for row in rows.values() if row["state"] == "stored"),
@@ -361,4 +406,8 @@ def _cpu(process: psutil.Process) -> float:
 
 
 def _epoch(value: Any) -> float:
+    if isinstance(value, str):  # SQLite hands a raw text() query the stored ISO text
+        value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
     return float(value.timestamp())

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.chaos.battery import FIGURES, ChaosRun
+from tests.chaos.battery import DEPLOYMENTS, FIGURES, ChaosRun
 from tests.chaos.services import PostgresCluster, RedisServer
 from tests.conftest import CHAOS_PROPERTY
 from tests.replica import Replica
@@ -68,12 +69,43 @@ def replica_factory() -> Iterator[Callable[..., Replica]]:
         replica.close()
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """What a scenario runs against: ``fleet`` (the battery's PostgreSQL + Redis) or ``embedded`` (SQLite
+    database and broker in the data dir, no URLs set)."""
+
+    kind: str
+    database_url: str = ""
+    broker_url: str = ""
+
+    @property
+    def embedded(self) -> bool:
+        return self.kind == "embedded"
+
+
+@pytest.fixture(params=DEPLOYMENTS)
+def deployment(request: pytest.FixtureRequest) -> Deployment:
+    """Run the scenario once per deployment; the fleet's servers start only for the fleet run."""
+    if request.param == "embedded":
+        return Deployment("embedded")
+    redis_server: RedisServer = request.getfixturevalue("redis_server")
+    return Deployment("fleet", request.getfixturevalue("pg_url"), redis_server.url())
+
+
 @pytest.fixture
 def chaos_run(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., ChaosRun]]:
-    """Build :class:`ChaosRun` deployments; every process they started is stopped at the end."""
+    """Build :class:`ChaosRun` deployments; every process they started is stopped at the end.
+
+    ``make(name, replica, database_url, broker_url)`` for the fleet, ``make(name, replica,
+    deployment=deployment)`` with the :func:`deployment` fixture for either kind.
+    """
     runs: list[ChaosRun] = []
 
-    def make(name: str, replica: Replica, database_url: str, broker_url: str, **options: Any) -> ChaosRun:
+    def make(name: str, replica: Replica, database_url: str = "", broker_url: str = "",
+             deployment: Deployment | None = None, **options: Any) -> ChaosRun:
+        if deployment is not None:
+            database_url, broker_url = deployment.database_url, deployment.broker_url
+            options["deployment"] = deployment.kind
         run = ChaosRun(name, tmp_path, replica, database_url, broker_url, **options)
         runs.append(run)
         return run

@@ -106,7 +106,8 @@ class Daemon:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.iterdir()))
 
     def store(self) -> Any:
-        return make_store(self.database_url)
+        """The deployment's store; an unset database URL means the embedded default in the data dir."""
+        return make_store(self.database_url or f"sqlite:///{(self.data_dir / 'fundcrawl.sqlite').resolve()}")
 
     def wait_for(self, what: str, condition: Callable[[], bool], timeout: float = 180) -> None:
         """Poll until ``condition`` holds; fail with the processes' logs otherwise."""

@@ -56,8 +56,8 @@ def secret_forms(secret: str) -> set[str]:
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """The configured secrets: passwords of the database/broker/Redis URLs and the Sentry DSN key."""
-    values = []
+    """The configured secrets: passwords of the database/broker/Redis/source URLs and the Sentry DSN key."""
+    values = [urlsplit(settings.source_url).password or ""]
     for url in (settings.database_url, settings.broker_url, settings.redis_url):
         if url is not None:
             values.append(urlsplit(url.get_secret_value()).password or "")

@@ -81,14 +81,19 @@ CHECKS: dict[str, Check] = {
 
 
 def run_checks(s: Settings) -> list[dict[str, str | bool]]:
+    """Every check's outcome; details are masked like log lines, since a URL or a client error may carry a
+    password (the source URL's included)."""
+    from crawler.logging_setup import SecretMasker, secret_values
+
+    masker = SecretMasker(secret_values(s))
     results: list[dict[str, str | bool]] = []
     for name, check in CHECKS.items():
         try:
-            results.append({"check": name, "ok": True, "detail": check(s)})
+            results.append({"check": name, "ok": True, "detail": masker.mask(check(s))})
         except (CrawlerError, OSError) as error:
-            results.append({"check": name, "ok": False, "detail": f"{type(error).__name__}: {error}"})
+            results.append({"check": name, "ok": False, "detail": masker.mask(f"{type(error).__name__}: {error}")})
         except Exception as error:  # noqa: BLE001 - a check reports whatever its client raised, then goes on
-            results.append({"check": name, "ok": False, "detail": f"{type(error).__name__}: {error}"})
+            results.append({"check": name, "ok": False, "detail": masker.mask(f"{type(error).__name__}: {error}")})
     return results
 
 

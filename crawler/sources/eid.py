@@ -1,8 +1,8 @@
 """The EID site client: the only code in fundcrawl that speaks HTTP.
 
 Every request passes the fleet-wide circuit breaker and rate limiter first, then goes out with an honest
-User-Agent, the site's Referer, ``Accept-Encoding: gzip, deflate`` only, connect/read timeouts and a total
-deadline. Redirects are followed by hand (reliability.md §4, SSRF): each hop must stay on the configured
+User-Agent, the site's Referer, ``Accept-Encoding: gzip, deflate`` only, connect/read timeouts and one
+wall-clock deadline that bounds connecting, the headers and the body alike (:mod:`crawler.sources.deadline`). Redirects are followed by hand (reliability.md §4, SSRF): each hop must stay on the configured
 scheme, host and port, for at most ``max_redirects`` hops; a refused hop is never requested. Every transport
 problem becomes an error from :mod:`crawler.exceptions`: no httpx type leaves this module.
 """
@@ -33,6 +33,8 @@ from crawler.models import FetchedPage, ListingPage
 from crawler.settings import Settings
 from crawler.sources.body import ACCEPT_ENCODING, read_body
 from crawler.sources.breaker import CircuitBreaker, OnOpen, breaker_from_settings
+from crawler.sources.deadline import DeadlineTransport
+from crawler.sources.deadline import deadline as request_deadline
 from crawler.sources.listing import MAX_PAGE_ROWS, parse_listing, search_query
 from crawler.sources.pages import judge_report_page
 from crawler.sources.ratelimit import RateLimiter, limiter_from_settings
@@ -44,6 +46,8 @@ REPORT_PATH = "/fund/disclose/instance_html_view.do"
 _THROTTLES = frozenset({429, 403})
 #: Fleet pause after a 429/403 that carries no usable Retry-After.
 DEFAULT_THROTTLE_PAUSE = 30.0
+#: A socket timeout this close to the request deadline was the deadline's doing (timers are not exact).
+_DEADLINE_SLACK = 0.05
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class EidClient:
         self._http = httpx.Client(
             follow_redirects=False,
             trust_env=False,
+            transport=DeadlineTransport(),
             headers={
                 "User-Agent": user_agent,
                 "Referer": f"{self.base_url}/fund/disclose/index.html",
@@ -195,12 +200,15 @@ class EidClient:
         timeout = httpx.Timeout(min(self._read_timeout, left), connect=min(self._connect_timeout, left))
         started, status, size = time.monotonic(), "error", 0
         try:
-            with self._http.stream("GET", url, headers={"Accept": accept}, timeout=timeout) as response:
+            with request_deadline(deadline), \
+                    self._http.stream("GET", url, headers={"Accept": accept}, timeout=timeout) as response:
                 status = str(response.status_code)
                 body = read_body(response, self.max_bytes, deadline) if response.status_code == 200 else b""
                 size = len(body)
                 return _Answer(url, response.status_code, response.headers, body)
         except httpx.TimeoutException as error:
+            if deadline - time.monotonic() < _DEADLINE_SLACK:
+                raise SourceError(f"request deadline of {self.deadline:g} s passed ({error})") from error
             raise SourceError(f"timeout talking to the site: {type(error).__name__}") from error
         except httpx.HTTPError as error:
             raise SourceError(f"transport error: {type(error).__name__}: {str(error)[:120]}") from error

@@ -17,7 +17,8 @@ from typing import Any
 
 from tests.replica.catalogue import stable_int
 
-TRANSIENT = ("http_500", "http_502", "http_503", "http_429", "stall", "truncate", "wrong_type", "error_page", "reset")
+TRANSIENT = ("http_500", "http_502", "http_503", "http_429", "stall", "truncate", "wrong_type", "error_page", "reset",
+             "trickle_headers")
 
 #: Permanent and hostile per-report faults -> what the daemon should end with: (state, reason).
 #: state "failed" with a reason from crawler.exceptions.FAILURE_REASONS; "stored" when it must be stored
@@ -26,6 +27,7 @@ PERMANENT: dict[str, tuple[str, str | None]] = {
     "not_found": ("failed", "http_404"),
     "malformed": ("failed", "not_a_report"),
     "always_503": ("failed", "retries_exhausted"),
+    "always_trickle": ("failed", "retries_exhausted"),
     "huge_body": ("failed", "too_large"),
     "endless_body": ("failed", "too_large"),
     "gzip_bomb": ("failed", "too_large"),
@@ -62,16 +64,17 @@ ALSO_ACCEPTED: dict[str, list[tuple[str, str | None]]] = {
 }
 
 PATH_KINDS = ("search", "redirect", "page")
-PAGE_FAULTS = {"not_found", "malformed", "always_503", "huge_body", "endless_body", "gzip_bomb", "gzip_gzip_bomb",
+PAGE_FAULTS = {"not_found", "malformed", "always_503", "always_trickle", "huge_body", "endless_body", "gzip_bomb", "gzip_gzip_bomb",
                "deep_nesting", "gb2312_mislabel"}
 REDIRECT_FAULTS = {"redirect_other_host", "redirect_invalid_host", "redirect_file", "redirect_chain"}
 LISTING_FAULTS = {"listing_string_id", "listing_null_fund_code", "listing_nan", "listing_traversal_id",
                   "listing_sql_id", "listing_long_id"}
 
-#: The transient mix of reliability.md §3 (d) in percent of requests: with ``rate=0.31`` it is that mix exactly.
+#: The transient mix of reliability.md §3 (d) in percent of requests (with ``rate=0.31`` it is that mix exactly),
+#: plus headers trickled one line at a time, which only a whole-request deadline cuts short.
 DEFAULT_WEIGHTS = {
     "http_500": 3.34, "http_502": 3.33, "http_503": 3.33, "http_429": 5, "stall": 5,
-    "truncate": 3, "wrong_type": 3, "error_page": 3, "reset": 2,
+    "truncate": 3, "wrong_type": 3, "error_page": 3, "reset": 2, "trickle_headers": 1,
 }
 
 

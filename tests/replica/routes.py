@@ -130,6 +130,7 @@ PAGE_ANSWERS: dict[str, Callable[[Handler, Report], None]] = {
     "not_found": lambda h, r: h.send_body(404, bodies.NOT_FOUND_PAGE, HTML),
     "malformed": lambda h, r: h.send_body(200, bodies.MALFORMED_PAGE, HTML),
     "always_503": lambda h, r: h.send_body(503, bodies.BUSY_PAGE, HTML),
+    "always_trickle": lambda h, r: h.trickle_headers(),
     "huge_body": _huge,
     "endless_body": _endless,
     "gzip_bomb": _bomb(1),

@@ -198,6 +198,26 @@ class Handler(BaseHTTPRequestHandler):
         elif fault == "wrong_type":
             self.forced_type = "application/octet-stream"
             answer()
+        elif fault == "trickle_headers":
+            self.trickle_headers()
+
+    def trickle_headers(self) -> None:
+        """A status line, then one header line per ``trickle_interval`` seconds and never the end of the headers.
+
+        Every line arrives well within any read timeout, so only a deadline on the whole request ends the wait.
+        The connection is closed, unfinished, after ``trickle_seconds`` or when the replica stops.
+        """
+        self.status = 200
+        self.close_connection = True
+        config = self.state.config
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n")
+        self.wfile.flush()
+        ends = time.monotonic() + config.trickle_seconds
+        line = 0
+        while time.monotonic() < ends and not self.state.stop.wait(config.trickle_interval):
+            line += 1
+            self.wfile.write(b"X-Trickle-%d: %d\r\n" % (line, line))
+            self.wfile.flush()
 
     def reset_connection(self) -> None:
         """Close with a TCP RST (SO_LINGER 0) and no answer at all."""

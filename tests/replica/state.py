@@ -28,6 +28,10 @@ class Config:
     search_content_type: str = "application/json;charset=UTF-8"
     #: seconds a "stall" fault sleeps before answering; set above the client's read timeout
     stall_seconds: float = 5.0
+    #: "trickle_headers"/"always_trickle": seconds between two header lines, and how long the trickle lasts
+    #: before the connection is closed with the headers still unfinished
+    trickle_interval: float = 2.0
+    trickle_seconds: float = 600.0
     #: Retry-After seconds sent with a 429
     retry_after: int = 1
     #: order of search results: stable (send date desc), shuffle (fresh order per call) or drift

@@ -105,3 +105,26 @@ def test_gb2312_labelled_page_arrives_as_the_same_text_in_utf8(replica: Replica,
     page = client.fetch_report(upload_id)
     served = httpx.get(page.final_url, trust_env=False).content
     assert page.body.decode("utf-8") == served.decode("gb18030").replace("charset=gb2312", "charset=utf-8", 1)
+
+
+@pytest.mark.parametrize("where", ["search", "page"])
+def test_trickled_headers_end_at_the_request_deadline_then_the_exact_answer_arrives(
+        replica: Replica, where: str) -> None:
+    """One header line every 0.2 s never trips the 1 s read timeout; the 1.5 s deadline on the whole request does."""
+    replica.set_config(trickle_interval=0.2)
+    (upload_id,) = replica.publish(1, *PARTITION)
+    position = replica.log_position()
+    if where == "page":
+        replica.set_report_fault(upload_id, "trickle_headers", attempts=1)
+    else:
+        replica.set_faults(1.0, ["trickle_headers"], paths=["search"], max_failures=1, seed=5)
+    with EidClient(replica.url, USER_AGENT, read_timeout=1.0, deadline=1.5, max_bytes=CAP) as client:
+        with pytest.raises(SourceError, match="request deadline of 1.5 s passed"):
+            client.search(*PARTITION, 0) if where == "search" else client.fetch_report(upload_id)
+        replica.clear_faults()  # each search is a new URL (its sEcho counts up): the mix would spoil it too
+        if where == "page":
+            assert client.fetch_report(upload_id).sha256 == replica.oracle([upload_id])[upload_id]["sha256"]
+        else:
+            assert len(client.search(*PARTITION, 0).aaData) == 20
+    trickled = [entry for entry in replica.log(position) if entry.get("fault") == "trickle_headers"]
+    assert len(trickled) == 1

@@ -4,10 +4,13 @@ The path comes only from the sha256 of the bytes, never from a remote string (re
 checked to resolve inside the root. A write goes to a temp file in the target directory, is fsynced, then
 renamed over the target with ``os.replace``, so a reader (or a crash) never sees half a page; writing the same
 bytes twice is a no-op. A page is never rewritten in place: content-addressed files are immutable.
+A full disk is a condition to wait out, not a broken page: it surfaces as :class:`OutOfSpaceError` (transient),
+with the temp file removed, so nothing half-written remains.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -17,12 +20,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from crawler.exceptions import OutOfSpaceError
+
 log = logging.getLogger(__name__)
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 SUFFIX = ".html"
 #: Name prefix of a page being written (renamed into place once complete and fsynced).
 TEMP_PREFIX = ".tmp-"
+#: errno values that mean "no room on this disk for you now" (full, or over a quota).
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 @dataclass(frozen=True)
@@ -61,8 +68,14 @@ class Archive:
         page = ArchivedPage(sha256, path, relative_path(sha256))
         if path.is_file() and path.stat().st_size == len(body):
             return page  # content-addressed: same name and size means the same bytes
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, body)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(path, body)
+        except OSError as error:
+            if error.errno in NO_SPACE:
+                raise OutOfSpaceError(f"no space left on the archive's disk ({self.root}): {error.strerror}; "
+                                      "waiting until space is freed") from error
+            raise
         log.debug("archived page %s (%d bytes)", sha256[:12], len(body))
         return page
 

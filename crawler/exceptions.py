@@ -8,6 +8,8 @@
     │   │   ├── RateLimitedError    429/403 from the site; carries retry_after seconds
     │   │   └── CircuitOpenError    crawling is paused fleet-wide after repeated 429/403
     │   └── StorageUnavailableError the database could not be reached or was busy
+    │       ├── OutOfSpaceError     the data's disk is full: wait for space; the attempt is not counted
+    │       └── DatabaseLockedError another process holds the SQLite file's lock; the attempt is not counted
     ├── PermanentError              retrying cannot help; the report ends failed with `reason`
     │   ├── NotFoundError           http_404
     │   ├── HTTPStatusError         http_4xx: another client error
@@ -114,6 +116,21 @@ class CircuitOpenError(SourceError):
 
 class StorageUnavailableError(TransientError):
     """The database is down, locked or timed out; never a reason to fail a report."""
+
+
+class OutOfSpaceError(StorageUnavailableError):
+    """The disk that holds the data (database, archive or broker) is full: wait until space is freed.
+
+    Like an unreachable database it is the machine's condition, not the report's: the work waits and is
+    retried, and the execution it spoiled is not counted against the report.
+    """
+
+
+class DatabaseLockedError(StorageUnavailableError):
+    """Another process (an analyst's ``BEGIN EXCLUSIVE``, say) held the SQLite file's lock past the busy timeout.
+
+    The machine's condition, not the report's: the work waits and the spoiled execution is not counted.
+    """
 
 
 class PermanentError(CrawlerError):

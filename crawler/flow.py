@@ -23,6 +23,8 @@ from crawler.archive import Archive, ArchivedPage, relative_path
 from crawler.discovery import DiscoveryPlan, DiscoveryResult, beijing_today, discover, reconcile_partitions
 from crawler.exceptions import (
     CircuitOpenError,
+    DatabaseLockedError,
+    OutOfSpaceError,
     ParseError,
     PermanentError,
     RateLimitedError,
@@ -41,6 +43,8 @@ from crawler.storage import discovery as discovery_runs
 log = logging.getLogger(__name__)
 
 Enqueue = Callable[[list[int]], None]
+#: Seconds between two looks at a full disk (plus jitter).
+OUT_OF_SPACE_RECHECK = 10.0
 ReportState = Literal["stored", "already_stored", "failed", "skipped"]
 
 
@@ -156,6 +160,10 @@ def retry_delay(error: TransientError, retries: int, settings: Settings) -> floa
         return min(settings.retry_backoff_max, error.retry_after + backoff / 10)
     if isinstance(error, CircuitOpenError):
         return min(settings.retry_backoff_max, error.reopen_in + random.uniform(0, 5))
+    if isinstance(error, OutOfSpaceError):
+        # Look again soon and at a steady pace: once space is freed, the work should resume within seconds,
+        # not after a backoff that grew for as long as the disk was full.
+        return min(settings.retry_backoff_max, OUT_OF_SPACE_RECHECK + random.uniform(0, 5))
     return max(1.0, backoff)
 
 
@@ -182,8 +190,14 @@ def _record_retry(rt: Runtime, upload_info_id: int, error: TransientError, count
                     rt.store.listing(upload_info_id))
         return False
     retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=countdown + 30)
-    rt.store.release(upload_info_id, error=f"{type(error).__name__}: {error}", retry_at=retry_at, token=token)
-    log.info("report %s will retry in %.0fs: %s", upload_info_id, countdown, error)
+    local = isinstance(error, OutOfSpaceError | DatabaseLockedError)
+    rt.store.release(upload_info_id, error=f"{type(error).__name__}: {error}", retry_at=retry_at, token=token,
+                     refund=local)
+    if local:
+        # The machine, not the site or the page, is in the way: say what the daemon waits for.
+        log.warning("waiting: %s; report %s looks again in %.0fs", error, upload_info_id, countdown)
+    else:
+        log.info("report %s will retry in %.0fs: %s", upload_info_id, countdown, error)
     return True
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from crawler.archive import Archive, relative_path
+from crawler.exceptions import OutOfSpaceError, TransientError
+from tests.diskspace import small_disk
 
 
 def test_save_stores_the_bytes_under_their_sha256(tmp_path: Path) -> None:
@@ -64,7 +66,7 @@ def test_a_failed_write_leaves_neither_a_partial_page_nor_a_temp_file(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutOfSpaceError, match="No space"):
         Archive(tmp_path).save(b"page")
 
     assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
@@ -135,3 +137,21 @@ def test_old_temp_files_of_interrupted_writes_are_swept_young_ones_kept(tmp_path
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     assert archive.sweep_temp_files(older_than=3600) == 1
     assert not old.exists() and young.exists() and archive.read(page.sha256) == b"<html>kept</html>"
+
+
+def test_a_full_disk_is_a_transient_wait_that_leaves_nothing_half_written(tmp_path: Path) -> None:
+    """ENOSPC from a real full filesystem: OutOfSpaceError (retry later), no temp file; stored once space is back."""
+    body = os.urandom(200_000)
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        archive = Archive(disk.mount / "archive")
+        disk.fill()
+        with pytest.raises(OutOfSpaceError, match="no space left on the archive's disk") as caught:
+            archive.save(body)
+        assert isinstance(caught.value, TransientError)
+        assert not list((disk.mount / "archive").rglob(".tmp-*")), "a failed write leaves no temp file"
+        assert archive.iter_hashes() == []
+
+        disk.free()
+        page = archive.save(body)
+        assert page.path.read_bytes() == body
+        assert archive.iter_hashes() == [hashlib.sha256(body).hexdigest()]

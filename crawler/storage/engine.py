@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from crawler.exceptions import StorageUnavailableError
+from crawler.exceptions import DatabaseLockedError, OutOfSpaceError, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +150,29 @@ def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def is_transient(error: DBAPIError) -> bool:
-    """True when retrying later can help: a lost connection, a server going away, a busy SQLite file."""
-    if error.connection_invalidated:
+#: PostgreSQL SQLSTATE disk_full (class 53, insufficient resources).
+PG_DISK_FULL = "53100"
+
+
+def is_out_of_space(error: DBAPIError) -> bool:
+    """The database's disk is full: SQLite's SQLITE_FULL, PostgreSQL's disk_full."""
+    if getattr(error.orig, "pgcode", None) == PG_DISK_FULL:
         return True
     message = str(error.orig).lower()
-    if "database is locked" in message or "database is busy" in message:
+    return "database or disk is full" in message or "no space left on device" in message
+
+
+def is_locked(error: DBAPIError) -> bool:
+    """SQLite's SQLITE_BUSY/SQLITE_LOCKED: another connection kept its lock past the busy timeout."""
+    message = str(error.orig).lower()
+    return "database is locked" in message or "database is busy" in message or "database table is locked" in message
+
+
+def is_transient(error: DBAPIError) -> bool:
+    """True when retrying later can help: a lost connection, a server going away, a busy or full SQLite file."""
+    if error.connection_invalidated:
+        return True
+    if is_locked(error) or is_out_of_space(error):
         return True
     if isinstance(error, OperationalError | InterfaceError):
         # psycopg2 reports refused connections, shutdowns, timeouts, cancelled statements and deadlocks as
@@ -185,6 +202,12 @@ def run_unit(work: Callable[[], T], *, attempts: int = 3, pause: float = 0.5) ->
                 raise
             reason = describe(error) if isinstance(error, DBAPIError) else "connection pool exhausted"
             if attempt == attempts:
+                if isinstance(error, DBAPIError) and is_out_of_space(error):
+                    raise OutOfSpaceError(f"the database's disk is full ({reason}); waiting until space is "
+                                          "freed") from error
+                if isinstance(error, DBAPIError) and is_locked(error):
+                    raise DatabaseLockedError(f"another process holds the database's lock ({reason}); waiting "
+                                              "until it lets go") from error
                 raise StorageUnavailableError(f"database unavailable: {reason}") from error
             log.warning("database unavailable (attempt %d/%d): %s", attempt, attempts, reason)
             time.sleep(pause * attempt)

@@ -121,10 +121,14 @@ class Store:
         )
         return self.write(work)
 
-    def release(self, upload_info_id: int, *, error: str, retry_at: dt.datetime, token: str = "") -> bool:
-        """Give a report back after a transient failure; the reconciler leaves it alone until ``retry_at``."""
+    def release(self, upload_info_id: int, *, error: str, retry_at: dt.datetime, token: str = "",
+                refund: bool = False) -> bool:
+        """Give a report back after a transient failure; the reconciler leaves it alone until ``retry_at``.
+
+        ``refund``: the execution does not count against ``max_attempts`` (the machine failed, not the report).
+        """
         statement = transitions.release(
-            upload_info_id, error=error, retry_at=retry_at, token=token, now=self.clock()
+            upload_info_id, error=error, retry_at=retry_at, token=token, now=self.clock(), refund=refund
         )
         return bool(self.write(partial(rowcount, statement=statement)))
 

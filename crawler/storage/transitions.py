@@ -141,10 +141,15 @@ def claim(
 
 
 def release(
-    upload_info_id: int, *, error: str, retry_at: dt.datetime, token: str, now: dt.datetime
+    upload_info_id: int, *, error: str, retry_at: dt.datetime, token: str, now: dt.datetime, refund: bool = False
 ) -> Executable:
-    """``fetching -> pending``; the lease now means "not before ``retry_at``" to the reconciler."""
+    """``fetching -> pending``; the lease now means "not before ``retry_at``" to the reconciler.
+
+    ``refund`` gives the execution back: the failure was the machine's (a full disk, a locked database), so
+    it must not bring the report closer to ``failed(poison)`` however long the condition lasts.
+    """
     owner = [reports.c.lease_token == token] if token else []
+    attempts = {"attempts": reports.c.attempts - 1} if refund else {}
     return (
         update(reports)
         .where(reports.c.upload_info_id == upload_info_id, reports.c.state == "fetching", *owner)
@@ -154,6 +159,7 @@ def release(
             lease_token=None,
             last_error=error_text(error),
             updated_at=now,
+            **attempts,
         )
     )
 

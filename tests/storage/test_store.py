@@ -228,3 +228,15 @@ def test_timestamps_are_timezone_aware_utc(store: Store) -> None:
     store.add_discovered([ref(1)])
     state = store.state(1)
     assert state["enqueued_at"] == NOW and state["enqueued_at"].tzinfo is dt.UTC
+
+
+def test_a_refunded_release_never_brings_the_report_closer_to_poison(store: Store) -> None:
+    """A full disk or a locked database is the machine's fault: however often it spoils an execution, the
+    report keeps its whole budget and is never failed for it."""
+    store.add_discovered([ref(1)])
+    for _ in range(5):
+        claim = store.claim(1, lease_seconds=600, max_attempts=2, token="t")
+        assert claim is not None and claim.attempt == 1
+        assert store.release(1, error="OutOfSpaceError: disk full", retry_at=NOW, token="t", refund=True)
+    state = store.state(1)
+    assert state["state"] == "pending" and state["attempts"] == 0

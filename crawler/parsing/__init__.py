@@ -36,7 +36,7 @@ from crawler.parsing.sections.top_holders import parse_top_holders
 __all__ = ["KNOWN_HEADINGS", "PARSER_VERSION", "SCHEMA", "parse_report"]
 
 #: Recorded with every stored row; bump it when any extracted value can change.
-PARSER_VERSION = "1.0.0"
+PARSER_VERSION = "1.1.0"
 SCHEMA = "fundcrawl.report/1"
 
 logger = logging.getLogger(__name__)

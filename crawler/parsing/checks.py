@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from crawler.parsing.sections.allocation import PCT_KEYS, TOTAL_KEYS
+
 Doc = dict[str, Any]
 Result = str | None
 
@@ -49,22 +51,31 @@ def _cents(*values: float) -> float:
     return 0.005 + 1e-9 * sum(abs(v) for v in values)
 
 
+def _allocation(doc: Doc) -> tuple[list[dict[str, Any]], str, float] | None:
+    """The allocation rows, their percentage key and the printed 合计 those percentages are shares of.
+
+    The percentage key names the basis the page printed (total assets, or for REITs the portfolio held
+    outside the infrastructure ABS), and each basis has its own 合计 key.
+    """
+    rows = doc.get("asset_allocation")
+    if not rows:
+        return None
+    pct_key = next((k for k in PCT_KEYS if k in rows[0]), None)
+    total = doc.get(TOTAL_KEYS[pct_key]) if pct_key is not None else None
+    if pct_key is None or total is None:
+        return None
+    return rows, pct_key, float(total)
+
+
 def check_asset_total(doc: Doc) -> Result:
     """Top-level asset rows add up to the 合计 row (REIT: the non-ABS portfolio total)."""
-    keys = (("asset_allocation", "total_assets"), ("reit_asset_allocation", "reit_portfolio_total"))
-    pairs: list[tuple[list[dict[str, Any]], float]] = [
-        (doc[key], doc[total_key])
-        for key, total_key in keys
-        if doc.get(key) and doc.get(total_key) is not None
-    ]
-    if not pairs:
+    found = _allocation(doc)
+    if found is None:
         return _NOT_APPLICABLE
-    for rows, total in pairs:
-        amounts = [
-            r["amount_yuan"] for r in rows if r.get("parent") is None and r.get("amount_yuan") is not None
-        ]
-        if not _close(sum(amounts), total, _cents(*amounts)):
-            return f"asset items add up to {sum(amounts):.2f}, total printed {total:.2f}"
+    rows, _, total = found
+    amounts = [r["amount_yuan"] for r in rows if r.get("parent") is None and r.get("amount_yuan") is not None]
+    if not _close(sum(amounts), total, _cents(*amounts)):
+        return f"asset items add up to {sum(amounts):.2f}, total printed {total:.2f}"
     return None
 
 
@@ -92,26 +103,16 @@ def check_balance_sheet(doc: Doc) -> Result:
     return None
 
 
-_ALLOCATIONS = (
-    ("asset_allocation", "total_assets", "pct_of_total_assets"),
-    ("reit_asset_allocation", "reit_portfolio_total", "pct_of_portfolio"),
-)
-
-
 def check_asset_pct(doc: Doc) -> Result:
-    """Each asset row's percentage is amount / total (REIT: of the non-ABS portfolio)."""
-    tables = [(doc[k], doc[t], p) for k, t, p in _ALLOCATIONS if doc.get(k) and doc.get(t)]
-    if not tables:
+    """Each asset row's percentage is amount / the total of its printed basis."""
+    found = _allocation(doc)
+    if found is None or not found[2]:
         return _NOT_APPLICABLE
-    for rows, total, pct_key in tables:
-        for row in rows:
-            amount, pct = row.get("amount_yuan"), row.get(pct_key)
-            if (
-                amount is not None
-                and pct is not None
-                and not _close(amount / total * 100, pct, PCT_TOLERANCE)
-            ):
-                return f"{row.get('category')}: {pct}% printed, {amount / total * 100:.4f}% computed"
+    rows, pct_key, total = found
+    for row in rows:
+        amount, pct = row.get("amount_yuan"), row.get(pct_key)
+        if amount is not None and pct is not None and not _close(amount / total * 100, pct, PCT_TOLERANCE):
+            return f"{row.get('category')}: {pct}% printed, {amount / total * 100:.4f}% computed"
     return None
 
 

@@ -106,18 +106,18 @@ def test_checks_on_a_real_multi_class_page(parsed: Parsed) -> None:
 
 def test_reit_allocation_is_checked_against_its_own_base() -> None:
     doc = {
-        "reit_asset_allocation": [
+        "asset_allocation": [
             {
                 "seq": 3,
                 "category": "货币资金和结算备付金合计",
                 "parent": None,
                 "amount_yuan": 186.0,
-                "pct_of_portfolio": 100.0,
+                "pct_of_non_abs_portfolio": 100.0,
             }
         ],
         "reit_portfolio_total": 186.0,
         "total_assets": 5588.0,
     }
     assert run_checks(doc, None) == {"asset_total": None, "asset_pct": None}
-    doc["reit_asset_allocation"][0]["pct_of_portfolio"] = 3.33  # a percentage of total assets would be wrong
+    doc["asset_allocation"][0]["pct_of_non_abs_portfolio"] = 3.33  # a percentage of total assets would be wrong
     assert run_checks(doc, None)["asset_pct"] == "货币资金和结算备付金合计: 3.33% printed, 100.0000% computed"

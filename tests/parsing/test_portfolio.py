@@ -295,25 +295,26 @@ def test_interim_percent_printed_outside_its_paragraph(portfolio: Parsed) -> Non
 # --- REIT and profile ----------------------------------------------------------------------------------
 
 
-def test_reit_allocation_is_a_separate_key_without_total_assets(portfolio: Parsed) -> None:
+def test_reit_allocation_keeps_its_printed_basis_and_not_total_assets(portfolio: Parsed) -> None:
     doc = portfolio("508086_2024_annual")
     assert doc == {
-        "reit_asset_allocation": [
+        "asset_allocation": [
             {
                 "seq": 3,
                 "category": "货币资金和结算备付金合计",
                 "parent": None,
                 "amount_yuan": 186_130_386.26,
-                "pct_of_portfolio": 100.0,
+                "pct_of_non_abs_portfolio": 100.0,
             }
         ],
+        "asset_allocation_basis": "占基础设施资产支持证券之外的投资组合的比例（%）",
         "reit_portfolio_total": 186_130_386.26,
     }
 
 
 def test_reit_with_two_items(portfolio: Parsed) -> None:
-    rows = portfolio("180303_2024_annual")["reit_asset_allocation"]
-    assert [(r["category"], r["amount_yuan"], r["pct_of_portfolio"]) for r in rows] == [
+    rows = portfolio("180303_2024_annual")["asset_allocation"]
+    assert [(r["category"], r["amount_yuan"], r["pct_of_non_abs_portfolio"]) for r in rows] == [
         ("货币资金和结算备付金合计", 122_950.42, 6.3),
         ("其他资产", 1_829_433.01, 93.7),
     ]

@@ -35,8 +35,8 @@ def _parsed(path: Path) -> dict[str, Any]:
 
 
 def _allocation(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], float, str]:
-    if "reit_asset_allocation" in doc:
-        return doc["reit_asset_allocation"], doc["reit_portfolio_total"], "pct_of_portfolio"
+    if "reit_portfolio_total" in doc:
+        return doc["asset_allocation"], doc["reit_portfolio_total"], "pct_of_non_abs_portfolio"
     return doc["asset_allocation"], doc["total_assets"], "pct_of_total_assets"
 
 

@@ -1,7 +1,11 @@
-"""REIT-only sections: distributable and distributed amounts, the calculation, asset projects."""
+"""REIT-only sections: distributable and distributed amounts, the calculation, asset projects, and the
+asset allocation with the basis its percentages are printed on."""
 
 from __future__ import annotations
 
+import pytest
+
+from crawler.parsing.checks import run_checks
 from tests.parsing.conftest import Parsed
 
 
@@ -54,3 +58,46 @@ def test_reit_audit_opinion_type_label(parsed: Parsed) -> None:
         "标准无保留意见",
         "德师报（审）字（25）第P03539号",
     )
+
+
+#: Every REIT page of the corpus: the rows of its 报告期末基金的资产组合情况 table as printed (rows printed
+#: ``-`` throughout are left out), its 合计 and the fund's 期末基金总资产 from 主要会计数据和财务指标.
+REIT_ALLOCATIONS = {
+    "508086_2024_annual": ([(3, "货币资金和结算备付金合计", 186_130_386.26, 100.0)], 186_130_386.26, 5_588_431_906.78),
+    "508099_2024_annual": ([(3, "货币资金和结算备付金合计", 21_621_874.0, 100.0)], 21_621_874.0, 2_637_917_952.27),
+    "180303_2024_annual": (
+        [(3, "货币资金和结算备付金合计", 122_950.42, 6.3), (4, "其他资产", 1_829_433.01, 93.7)],
+        1_952_383.43,
+        1_244_450_206.4,
+    ),
+    "180801_2024_annual": ([(3, "货币资金和结算备付金合计", 34_258_325.94, 100.0)], 34_258_325.94, 1_062_676_742.57),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REIT_ALLOCATIONS))
+def test_every_reit_page_yields_its_asset_allocation_with_the_printed_basis(parsed: Parsed, name: str) -> None:
+    rows, portfolio_total, total_assets = REIT_ALLOCATIONS[name]
+    report = parsed(name)
+    doc = report.document
+    assert [
+        (r["seq"], r["category"], r["amount_yuan"], r["pct_of_non_abs_portfolio"]) for r in doc["asset_allocation"]
+    ] == rows
+    assert all(r["parent"] is None and "pct_of_total_assets" not in r for r in doc["asset_allocation"])
+    assert doc["asset_allocation_basis"] == "占基础设施资产支持证券之外的投资组合的比例（%）"
+    assert doc["reit_portfolio_total"] == portfolio_total  # the 合计 of that table: the non-ABS portfolio
+    assert doc["total_assets"] == total_assets  # 期末基金总资产, not the table's 合计
+    checks = run_checks(doc, None)
+    assert (checks["asset_total"], checks["asset_pct"]) == (None, None)
+    assert report.section_errors == {}
+
+
+def test_the_corpus_reit_pages_are_exactly_the_ones_listed(manifest: dict[str, dict[str, str]]) -> None:
+    reits = {name for name in manifest if name.startswith(("508", "180"))}
+    assert reits == set(REIT_ALLOCATIONS)
+
+
+def test_ordinary_funds_state_their_total_assets_basis(parsed: Parsed) -> None:
+    doc = parsed("013242_2024_annual").document
+    assert doc["asset_allocation_basis"] == "占基金总资产的比例（％）"
+    assert all("pct_of_total_assets" in r for r in doc["asset_allocation"])
+    assert "reit_portfolio_total" not in doc

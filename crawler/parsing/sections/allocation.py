@@ -1,10 +1,15 @@
 """Asset allocation: 报告期末/期末基金资产组合情况 and the REIT variant 报告期末基金的资产组合情况.
 
-The ordinary table's 合计 row is the fund's total assets. Sub-rows have an empty 序号 and either a
-``其中：`` prefix or none at all (``资产支持证券`` continues the ``其中：债券`` list, as do the QDII rows
-``存托凭证``/``优先股``); they keep the category as printed and record the top-level row they belong to in
-``parent``. The REIT table is a different thing: percentages of the portfolio held outside the
-infrastructure ABS, so its 合计 is not total assets (report-format.md §7, §10 trap 11).
+Both feed ``asset_allocation``. Sub-rows have an empty 序号 and either a ``其中：`` prefix or none at all
+(``资产支持证券`` continues the ``其中：债券`` list, as do the QDII rows ``存托凭证``/``优先股``); they keep the
+category as printed and record the top-level row they belong to in ``parent``.
+
+What a row's percentage is a share of is read from the printed column header, never assumed from the
+heading: ordinary funds print 占基金总资产的比例 (so the 合计 row is total assets), REITs print
+占基础设施资产支持证券之外的投资组合的比例, a share of the portfolio held outside the infrastructure ABS, whose
+合计 is that sub-portfolio and not the fund's total assets. The percentage key names the basis and
+``asset_allocation_basis`` keeps the header as printed; a header naming a basis this module does not know is
+a section error rather than a percentage filed under the wrong name.
 """
 
 from __future__ import annotations
@@ -16,13 +21,33 @@ from typing import Any
 from crawler.exceptions import ParseError
 from crawler.parsing.dom import Section
 from crawler.parsing.sections.columns import col, has_values, read_records, tables_with
+from crawler.parsing.values import clean_text
 
-ASSET_ALLOCATION = re.compile(r"^(报告期末|期末)基金资产组合情况$")
-REIT_ASSET_ALLOCATION = re.compile(r"^(报告期末|期末)基金的资产组合情况$")
+#: The ordinary heading and the REIT one (基金的资产组合情况) feed the same key.
+ASSET_ALLOCATION = re.compile(r"^(报告期末|期末)基金的?资产组合情况$")
 OTHER_ASSETS = re.compile(r"^(报告期末|期末)?其他(各项)?资产构成$")
-HEADINGS: tuple[re.Pattern[str], ...] = (ASSET_ALLOCATION, REIT_ASSET_ALLOCATION, OTHER_ASSETS)
+HEADINGS: tuple[re.Pattern[str], ...] = (ASSET_ALLOCATION, OTHER_ASSETS)
 
 _TOTAL = re.compile(r"^(合计|总计)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """A printed percentage basis: the header words that announce it, the row key and the 合计's key."""
+
+    header: re.Pattern[str]
+    pct_key: str
+    total_key: str
+
+
+#: Known bases; the ABS-excluding one is tested first because its header also says 投资组合.
+BASES: tuple[Basis, ...] = (
+    Basis(re.compile(r"基础设施资产支持证券之外"), "pct_of_non_abs_portfolio", "reit_portfolio_total"),
+    Basis(re.compile(r"基金总资产"), "pct_of_total_assets", "total_assets"),
+)
+PCT_KEYS = tuple(b.pct_key for b in BASES)
+#: Row percentage key -> document key of the 合计 that percentage is a share of.
+TOTAL_KEYS = {b.pct_key: b.total_key for b in BASES}
 _COLUMNS = (
     col("seq", r"^序号$", "int"),
     col("category", r"^项目$"),
@@ -38,26 +63,23 @@ _OTHER_COLUMNS = (
 
 @dataclass(slots=True)
 class Allocation:
-    """The allocation rows and the 合计 amount (None when the table prints no total)."""
+    """The allocation rows, the 合计 amount (None when the table prints no total) and the printed basis."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     total_yuan: float | None = None
+    basis_printed: str | None = None
+    total_key: str = "total_assets"
 
 
 def parse_asset_allocation(section: Section) -> Allocation:
-    """``[{seq, category, parent, amount_yuan, pct_of_total_assets}]`` plus the total assets."""
-    return _parse(section, "pct_of_total_assets")
-
-
-def parse_reit_asset_allocation(section: Section) -> Allocation:
-    """The REIT rows with ``pct_of_portfolio`` (share of the non-ABS portfolio) and that portfolio's total."""
-    return _parse(section, "pct_of_portfolio")
-
-
-def _parse(section: Section, pct_key: str) -> Allocation:
+    """``[{seq, category, parent, amount_yuan, pct_of_<basis>}]``, the 合计 and the printed basis."""
     found = tables_with(section, _COLUMNS, ("category", "amount_yuan", "pct"))
     result = Allocation()
     for grid, layout in found[:1]:
+        column = next(i for i, c in layout.fields.items() if c.key == "pct")
+        result.basis_printed = clean_text(grid[layout.header_row][column])
+        basis = _basis(result.basis_printed, section)
+        pct_key, result.total_key = basis.pct_key, basis.total_key
         parent: str | None = None
         for record in read_records(section, grid, layout, totals=True):
             category = record["category"]
@@ -72,6 +94,14 @@ def _parse(section: Section, pct_key: str) -> Allocation:
             if has_values(row, ("amount_yuan", pct_key)):
                 result.rows.append(row)
     return result
+
+
+def _basis(printed: str, section: Section) -> Basis:
+    compact = "".join(printed.split())
+    for basis in BASES:
+        if basis.header.search(compact):
+            return basis
+    raise ParseError(f"percentage basis not known: {printed}", section=section.heading)
 
 
 def _row(record: dict[str, Any], pct_key: str, parent: str | None) -> dict[str, Any]:

@@ -5,8 +5,8 @@ page prints at least one of its sections, even with nothing in it (an empty list
 held"); it is absent when the page has no such section. Wrapper headings (期末按公允价值…股票投资明细
 above the level-3 所有股票投资明细) print no table and so add no rows.
 
-Keys: ``asset_allocation`` + ``total_assets`` (REIT: ``reit_asset_allocation`` + ``reit_portfolio_total``,
-the non-ABS portfolio), ``other_assets``, ``industry_allocation`` (+ ``industry_classification``),
+Keys: ``asset_allocation`` + ``asset_allocation_basis`` + ``total_assets`` (REIT: ``reit_portfolio_total``,
+the non-ABS portfolio its percentages are shares of), ``other_assets``, ``industry_allocation`` (+ ``industry_classification``),
 ``country_allocation``, ``top_stocks``, ``bond_types``, ``top_bonds``, ``top_abs``, ``precious_metals``,
 ``top_warrants``, ``top_derivatives``, ``top_funds``, ``convertible_bonds`` (in their conversion period),
 ``futures``, ``top_buys``, ``top_sells``,
@@ -23,11 +23,7 @@ from typing import Any
 from crawler.exceptions import ParseError
 from crawler.parsing.dom import Page, Section
 from crawler.parsing.sections import allocation, breakdown, holdings
-from crawler.parsing.sections.allocation import (
-    parse_asset_allocation,
-    parse_other_assets,
-    parse_reit_asset_allocation,
-)
+from crawler.parsing.sections.allocation import parse_asset_allocation, parse_other_assets
 from crawler.parsing.sections.breakdown import (
     parse_bond_types,
     parse_country_allocation,
@@ -111,11 +107,7 @@ def parse_portfolio(page: Page, errors: dict[str, str] | None = None) -> dict[st
 def _dispatch(section: Section, document: dict[str, Any]) -> None:
     heading = section.heading
     if allocation.ASSET_ALLOCATION.match(heading):
-        _put_allocation(document, parse_asset_allocation(section), "asset_allocation", "total_assets")
-        return
-    if allocation.REIT_ASSET_ALLOCATION.match(heading):
-        result = parse_reit_asset_allocation(section)
-        _put_allocation(document, result, "reit_asset_allocation", "reit_portfolio_total")
+        _put_allocation(document, parse_asset_allocation(section))
         return
     if holdings.TRADE_TOTALS.match(heading):
         document.setdefault("trade_totals", parse_trade_totals(section))
@@ -136,23 +128,21 @@ def _put_classification(section: Section, document: dict[str, Any]) -> None:
                 document.setdefault("industry_classification", {}).setdefault(market, standard)
 
 
-def _put_allocation(
-    document: dict[str, Any], result: allocation.Allocation, key: str, total_key: str
-) -> None:
+def _put_allocation(document: dict[str, Any], result: allocation.Allocation) -> None:
     """The first printed allocation table wins; a later repeat of the heading adds nothing."""
-    if document.get(key):
+    if document.get("asset_allocation"):
         return
-    document[key] = result.rows
+    document["asset_allocation"] = result.rows
+    if result.basis_printed is not None:
+        document["asset_allocation_basis"] = result.basis_printed
     if result.total_yuan is not None:
-        document[total_key] = result.total_yuan
+        document[result.total_key] = result.total_yuan
 
 
 def _keys_of(section: Section) -> list[str]:
     heading = section.heading
     if allocation.ASSET_ALLOCATION.match(heading):
-        return ["asset_allocation", "total_assets"]
-    if allocation.REIT_ASSET_ALLOCATION.match(heading):
-        return ["reit_asset_allocation", "reit_portfolio_total"]
+        return ["asset_allocation", "asset_allocation_basis", *allocation.TOTAL_KEYS.values()]
     if holdings.TRADE_TOTALS.match(heading):
         return ["trade_totals"]
     return [key for key, pattern, _ in _LISTS if pattern.match(heading)][:1]

@@ -4,6 +4,10 @@
 a report page at all. Every section parser runs on its own: one that cannot read its table is recorded in
 ``section_errors`` and the others still run; headings no parser or prose list knows are listed in
 ``unknown_sections`` so a new template is visible while the raw page waits in the archive for a re-parse.
+
+No silent empties: a data section whose heading is printed but whose table fed nothing is a section error
+too, and the document carries every section error as ``unread_sections`` (heading -> why), so "printed but
+unreadable" never looks like an absent key ("no such section") and the cross-checks flag the report.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from crawler.exceptions import ParseError
 from crawler.models import ParsedReport
 from crawler.parsing.assemble import assemble
+from crawler.parsing.coverage import unread_sections
 from crawler.parsing.dom import Page, load_page
 from crawler.parsing.headings import known_patterns, unknown_headings
 from crawler.parsing.sections.audit import parse_audit
@@ -50,6 +55,9 @@ def parse_report(html: bytes | str) -> ParsedReport:
     errors: dict[str, str] = {}
     parts = _parse_sections(page, errors)
     document = assemble(parts, schema=SCHEMA, parser_version=PARSER_VERSION)
+    errors.update(unread_sections(page, document, errors))
+    if errors:
+        document["unread_sections"] = dict(errors)
     class_names = [c["name"] for c in document.get("share_classes", [])]
     fund_names = [n for n in (document.get("short_name"), document.get("fund_name")) if n]
     return ParsedReport(

@@ -216,6 +216,20 @@ def check_holder_totals(doc: Doc) -> Result:
     return None
 
 
+def check_sections_read(doc: Doc) -> Result:
+    """Every section the page prints was read: a heading whose table could not be read flags the report.
+
+    The parser lists such sections in ``unread_sections`` (heading -> why); their keys are absent from the
+    document, which would otherwise read as "the page has no such section".
+    """
+    unread = doc.get("unread_sections") or {}
+    if not unread:
+        return None
+    listed = "; ".join(f"{heading}: {why}" for heading, why in list(unread.items())[:5])
+    more = f" (and {len(unread) - 5} more)" if len(unread) > 5 else ""
+    return f"{len(unread)} section(s) printed but not read: {listed}{more}"
+
+
 def _listing_checks(doc: Doc, listing: dict[str, Any]) -> dict[str, str | None]:
     """Cover fund code and send date equal the listing row the report was found under."""
     out: dict[str, str | None] = {}
@@ -248,4 +262,5 @@ _CHECKS: tuple[tuple[str, Callable[[Doc], Result]], ...] = (
     ("share_changes", check_share_changes),
     ("class_totals", check_class_totals),
     ("holder_totals", check_holder_totals),
+    ("sections_read", check_sections_read),
 )

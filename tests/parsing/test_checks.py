@@ -44,6 +44,7 @@ def test_consistent_document_passes_every_check() -> None:
         "share_changes": None,
         "class_totals": None,
         "holder_totals": None,
+        "sections_read": None,
         "listing_send_date": None,
         "listing_fund_code": None,
     }
@@ -83,7 +84,17 @@ def test_listing_mismatch_is_flagged() -> None:
 
 
 def test_checks_without_data_are_not_reported_as_passed() -> None:
-    assert run_checks({"fund_code": "000001"}, None) == {}
+    # Only "every printed section was read" applies to a page with no figures at all.
+    assert run_checks({"fund_code": "000001"}, None) == {"sections_read": None}
+
+
+def test_a_section_printed_but_not_read_flags_the_report() -> None:
+    doc = {**consistent(), "unread_sections": {"期末基金份额持有人户数及持有人结构": "table printed but not read"}}
+    results = run_checks(doc, None)
+    assert results["sections_read"] == (
+        "1 section(s) printed but not read: 期末基金份额持有人户数及持有人结构: table printed but not read"
+    )
+    assert [name for name, msg in results.items() if msg] == ["sections_read"]
 
 
 def test_nav_tolerance_follows_printed_decimals() -> None:
@@ -118,6 +129,6 @@ def test_reit_allocation_is_checked_against_its_own_base() -> None:
         "reit_portfolio_total": 186.0,
         "total_assets": 5588.0,
     }
-    assert run_checks(doc, None) == {"asset_total": None, "asset_pct": None}
+    assert run_checks(doc, None) == {"asset_total": None, "asset_pct": None, "sections_read": None}
     doc["asset_allocation"][0]["pct_of_non_abs_portfolio"] = 3.33  # a percentage of total assets would be wrong
     assert run_checks(doc, None)["asset_pct"] == "货币资金和结算备付金合计: 3.33% printed, 100.0000% computed"

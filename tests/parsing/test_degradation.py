@@ -126,6 +126,8 @@ def test_unreadable_section_is_recorded_and_the_rest_still_parsed() -> None:
     assert report.document["fund_code"] == "000009"
     assert report.document["share_changes"][A]["beginning"] == 900000.0
     assert "total_net_assets" not in report.document
+    assert report.document["unread_sections"] == report.section_errors  # in the document, not only the row
+    assert "主要财务指标" in (run_checks(report.document, None)["sections_read"] or "")
 
 
 def test_unrecognised_title_is_a_section_error_not_a_crash() -> None:

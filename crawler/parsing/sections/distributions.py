@@ -37,8 +37,10 @@ def _rows(section: Section) -> list[dict[str, Any]]:
     try:
         for row in section.tables[0].data_rows():
             cells = [clean_text(c.text) for c in row]
-            if len(cells) < 5 or cells[0] == "合计":
+            if cells[0] == "合计" or all(c in ("", "-") for c in cells):
                 continue
+            if len(cells) < 5:
+                raise ValueError(f"row of {len(cells)} cells, 5 or 6 expected: {cells[0][:20]}")
             values = dict(zip(_FIELDS, (parse_number(v) for v in cells[1:5]), strict=True))
             if any(v is not None for v in values.values()):
                 note = cells[5] if len(cells) > 5 and cells[5] not in ("", "-") else None

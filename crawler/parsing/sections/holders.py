@@ -31,6 +31,9 @@ def parse_holders(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
     grid = table.grid()
     headers = [row for row, cls in zip(grid, table.row_classes, strict=True) if cls == "cc"]
     columns, class_col = _columns(headers)
+    if not columns and len(headers) < len(grid):
+        # Data rows under headers we cannot map would read as holders with no figures.
+        raise ParseError("holders: no known column", section=section.heading)
     holders: dict[str, dict[str, Any]] = {}
     seen_data = False
     try:

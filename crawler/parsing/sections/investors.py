@@ -1,7 +1,11 @@
 """Single investors holding 20% or more (报告期内单一投资者持有基金份额比例达到或超过20%的情况).
 
-Two header rows; one row per investor type (机构 / 个人) and period, ``-`` when there is none; the table
-ends with 产品特有风险 rows spanning all columns. The period prints as ``20240101-20241231``.
+Two header rows; one row per investor and period, ``-`` when there is none; the table ends with 产品特有风险
+rows spanning all columns. The period prints as ``20240101-20241231``. The investor-type cell spans the rows
+of its investors (rowspan), so rows are read from the span-expanded grid: reading raw cells loses every
+investor after the first. Feeder-fund targets print the holder itself as the type (``目标基金的联接基金``,
+a custodian's product name), kept as printed. A data row that is not an 8-column investor row is an
+unknown layout, reported rather than skipped (an empty list would claim "nobody held 20%").
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from crawler.parsing.values import clean_text, parse_int, parse_number, parse_pe
 SECTION = re.compile(r"^报告期内单一投资者持有基金份额比例达到或超过20%的情况$")
 HEADINGS: tuple[re.Pattern[str], ...] = (SECTION,)
 
-_INVESTOR_TYPES = ("机构", "个人")
+#: The row that starts the fund's risk text below the investor rows.
+_RISK = "产品特有风险"
+_EMPTY = ("", "-", "无", "无。")
 
 
 def parse_single_investors(page: Page) -> dict[str, Any]:
@@ -29,9 +35,17 @@ def parse_single_investors(page: Page) -> dict[str, Any]:
         return {}
     items = []
     try:
-        for row in table.data_rows():
-            cells = [clean_text(c.text) for c in row]
-            if len(cells) == 8 and cells[0] in _INVESTOR_TYPES and cells[1] not in ("", "-"):
+        for row, cls in zip(table.grid(), table.row_classes, strict=True):
+            cells = [clean_text(c) for c in row]
+            if cls == "cc" or cells[0] == "投资者类别":
+                continue
+            if cells[0] == _RISK:
+                break
+            if all(c in _EMPTY for c in cells):
+                continue
+            if len(cells) != 8:
+                raise ValueError(f"row of {len(cells)} cells, 8 expected: {cells[0][:20]}")
+            if cells[1] not in _EMPTY:
                 items.append(_investor(cells))
     except ValueError as exc:
         raise ParseError(f"single investors: {exc}", section=section.heading) from exc

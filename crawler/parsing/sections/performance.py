@@ -47,6 +47,9 @@ def _rows(section: Section) -> list[dict[str, Any]]:
     if not grid:
         return []
     columns = {field: j for j, text in enumerate(grid[0]) for field, rx in _COLUMNS if rx.search(text)}
+    if not columns and any(c != "cc" and clean_text(r[0]) for r, c in zip(grid, table.row_classes, strict=True)):
+        # Rows of horizons with no column we know would read as "printed, no figures".
+        raise ParseError("NAV performance: no known column", section=section.heading)
     rows = []
     try:
         for row, cls in zip(grid, table.row_classes, strict=True):

@@ -55,6 +55,7 @@ def reconcile() -> int:
     rt = flow.runtime(get_settings())
     upkeep.hourly_upkeep(rt, dt.datetime.now(dt.UTC))
     requeued = flow.requeue_stuck(rt, publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))
+    flow.keep_journal_small(rt)
     prune_delivered_messages(rt.settings.broker)
     # Its interval is under a minute, which Sentry's automatic beat monitors skip: check in by hand.
     observability.monitor_checkin("fundcrawl-reconcile", "ok", dt.timedelta(seconds=rt.settings.reconcile_every))

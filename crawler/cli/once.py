@@ -78,6 +78,7 @@ def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], extra: Sequence[
                 worker = start_worker_process(_celery_args(s, extra))
             if time.monotonic() - last_reconcile >= s.reconcile_every:
                 flow.requeue_stuck(rt, publish, queue_depth=None)
+                flow.keep_journal_small(rt)
                 last_reconcile = time.monotonic()
             now_pending = rt.store.counts()["pending"]
             total = max(progress.total, now_pending)

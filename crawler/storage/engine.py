@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
@@ -29,6 +31,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Size the write-ahead log is cut back to whenever a checkpoint lets SQLite start it over. Without a limit SQLite
+#: keeps the file at its largest size for reuse, so one long read transaction that held checkpoints back leaves
+#: a WAL several times the database's size on disk for good.
+SQLITE_JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
+#: A WAL this large (and larger than the database) is worth a warning: something holds checkpoints back.
+SQLITE_WAL_WARNING_BYTES = 64 * 1024 * 1024
 PG_CONNECT_TIMEOUT_S = 10
 PG_STATEMENT_TIMEOUT_MS = 60_000
 PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 120_000
@@ -141,8 +149,61 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA journal_size_limit={SQLITE_JOURNAL_SIZE_LIMIT}")
     finally:
         cursor.close()
+
+
+@dataclass(frozen=True)
+class WalState:
+    """What a checkpoint of an SQLite database achieved: the WAL's size after it and whether a reader or
+    writer kept it from finishing."""
+
+    wal_bytes: int
+    database_bytes: int
+    held_back: bool
+
+
+def checkpoint(engine: Engine) -> WalState | None:
+    """Copy the WAL into the database and truncate it to zero bytes when no other connection needs it.
+
+    SQLite's automatic checkpoints are PASSIVE and never shrink the file; a reader whose snapshot is older
+    than the WAL's end keeps any checkpoint from restarting the WAL, so it grows for as long as that reader
+    lasts (SQLite "checkpoint starvation"). A TRUNCATE checkpoint would wait for such a reader through the busy
+    handler; with the busy timeout at zero it instead copies what it can, returns at once and says it was held
+    back. None for PostgreSQL, which manages its own log, and when the checkpoint could not run (the next one
+    will try again).
+    """
+    if engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:":
+        return None
+    try:
+        return _checkpoint_sqlite(engine, os.path.abspath(engine.url.database))
+    except (DBAPIError, OSError, sqlite3.Error) as error:
+        log.debug("checkpoint skipped: %s", error)
+        return None
+
+
+def _checkpoint_sqlite(engine: Engine, path: str) -> WalState:
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            cursor.execute("PRAGMA busy_timeout=0")
+            try:
+                busy, _frames, _done = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+    finally:
+        raw.close()
+    wal = os.path.getsize(f"{path}-wal") if os.path.exists(f"{path}-wal") else 0
+    state = WalState(wal, os.path.getsize(path), bool(busy))
+    if state.held_back and wal > max(SQLITE_WAL_WARNING_BYTES, state.database_bytes):
+        log.warning("waiting: the database's write-ahead log %s-wal is %d MB (the database is %d MB) and cannot "
+                    "be recycled while another program keeps a read transaction open on it; it shrinks once "
+                    "that transaction ends", path, wal >> 20, state.database_bytes >> 20)
+    return state
 
 
 def _sqlite_on_begin(connection: Any) -> None:

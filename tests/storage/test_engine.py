@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, create_engine, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from crawler.exceptions import StorageUnavailableError
+from crawler.exceptions import DatabaseLockedError, StorageUnavailableError
 from crawler.storage import Store, make_engine, upgrade
 from crawler.storage.engine import run_unit
 from crawler.storage.tables import reports
@@ -87,7 +87,7 @@ def test_a_locked_sqlite_database_is_a_transient_error(tmp_path: Path) -> None:
             with impatient.begin() as other:
                 other.execute(text("INSERT INTO t VALUES (1)"))
 
-        with pytest.raises(StorageUnavailableError, match="database is locked"):
+        with pytest.raises(DatabaseLockedError, match="database is locked.*waiting until it lets go"):
             run_unit(write, attempts=2, pause=0.01)
         connection.exec_driver_sql("ROLLBACK")
     holder.dispose()

@@ -1,7 +1,9 @@
 """Exports of stored reports: JSON lines (the public document format), CSV and Parquet (one file per table).
 
-Every writer streams in batches, so memory stays flat however many reports are stored, and writes to a temporary
-name first so a failed export never leaves a half-written file under the final name.
+Every writer streams in batches, so memory stays flat however many reports are stored, reads one snapshot of the
+database (reports stored while it runs are in no table or in all of them), and writes to a temporary name first so
+a failed export never leaves a half-written file under the final name. A CSV folder describes itself with a
+Frictionless ``datapackage.json``.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ import datetime as dt
 import decimal
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
+
 from crawler.storage import Store, operations
 from crawler.storage.queries import document_filters
+from crawler.storage.types import tidy
 
 
 @dataclass(frozen=True)
@@ -66,31 +71,77 @@ def export_jsonl(store: Store, out: Path, where: ExportFilter, tick: Callable[[]
     return count
 
 
-def _table_batches(store: Store, where: ExportFilter) -> Iterator[tuple[str, Iterable[list[dict[str, Any]]]]]:
+def _table_batches(connection: Connection, where: ExportFilter, batch_size: int
+                   ) -> Iterator[tuple[str, Iterator[list[dict[str, Any]]]]]:
     filters = document_filters(where.fund_codes, where.report_types, where.period_from, where.period_to)
     for name in operations.EXPORT_TABLES:
-        yield name, operations.iter_table_rows(store.engine, name, filters)
+        yield name, operations.iter_table_rows(connection, name, filters, batch_size=batch_size)
 
 
 def _cell(value: object) -> object:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, default=json_default)
+    if isinstance(value, decimal.Decimal):
+        # Plain digits, never exponent notation, and no trailing zeros: 100, 8.84, 0.0001.
+        return format(tidy(value), "f")
     return value
 
 
-def export_csv(store: Store, out_dir: Path, where: ExportFilter) -> dict[str, int]:
-    """``<out_dir>/<table>.csv`` for each export table (UTF-8 with a header row)."""
+#: Frictionless Table Schema field types of the export kinds (https://specs.frictionlessdata.io/table-schema/).
+FRICTIONLESS_TYPES = {"decimal": "number", "int": "integer", "text": "string", "date": "date",
+                      "datetime": "datetime", "bool": "boolean", "json": "object"}
+
+
+def datapackage(counts: dict[str, int]) -> dict[str, Any]:
+    """The Frictionless Data Package describing a CSV export: every column's type (codes are strings, so
+    ``016146`` and ``0700`` stay text), each table's key and its link to ``reports``."""
+    resources = []
+    for name in operations.EXPORT_TABLES:
+        fields = [{"name": column, "type": FRICTIONLESS_TYPES[kind], **_describe(column)}
+                  for column, kind in operations.export_columns(name)]
+        schema: dict[str, Any] = {"fields": fields, "primaryKey": operations.primary_key(name),
+                                  "missingValues": [""]}
+        if name != "reports":
+            schema["foreignKeys"] = [{"fields": "upload_info_id",
+                                      "reference": {"resource": "reports", "fields": "upload_info_id"}}]
+        resources.append({"name": name, "path": f"{name}.csv", "profile": "tabular-data-resource",
+                          "format": "csv", "mediatype": "text/csv", "encoding": "utf-8",
+                          "dialect": {"delimiter": ",", "header": True, "doubleQuote": True},
+                          "rows": counts.get(name, 0), "schema": schema})
+    return {"profile": "tabular-data-package", "name": "fundcrawl-export",
+            "title": "Chinese public-fund reports (CSRC EID), exported by fundcrawl",
+            "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(), "resources": resources}
+
+
+def _describe(column: str) -> dict[str, str]:
+    unit = UNITS.get(column) or next((u for suffix, u in UNIT_SUFFIXES if column.endswith(suffix)), None)
+    return {"unit": unit} if unit else {}
+
+
+#: Units of the numeric columns (the README's data dictionary lists them too).
+UNITS = {"nav_per_unit": "yuan per share", "ending_shares": "shares", "beginning": "shares",
+         "subscriptions": "shares", "redemptions": "shares", "split": "shares", "ending": "shares",
+         "total_net_assets": "yuan", "quantity": "shares, units or bonds as printed"}
+UNIT_SUFFIXES = (("_yuan", "yuan"), ("pct_of_nav", "percent"), ("pct_of_total_assets", "percent"))
+
+
+def export_csv(store: Store, out_dir: Path, where: ExportFilter, *, batch_size: int = 5000) -> dict[str, int]:
+    """``<out_dir>/<table>.csv`` for each export table (UTF-8 with a header row) and ``datapackage.json``, all
+    read from one snapshot of the database."""
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    for name, batches in _table_batches(store, where):
-        counts[name] = 0
-        columns = [column for column, _kind in operations.export_columns(name)]
-        with _atomic(out_dir / f"{name}.csv") as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            for batch in batches:
-                writer.writerows({k: _cell(v) for k, v in row.items()} for row in batch)
-                counts[name] += len(batch)
+    with store.snapshot() as connection:
+        for name, batches in _table_batches(connection, where, batch_size):
+            counts[name] = 0
+            columns = [column for column, _kind in operations.export_columns(name)]
+            with _atomic(out_dir / f"{name}.csv") as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns)
+                writer.writeheader()
+                for batch in batches:
+                    writer.writerows({k: _cell(v) for k, v in row.items()} for row in batch)
+                    counts[name] += len(batch)
+    with _atomic(out_dir / "datapackage.json") as tmp:
+        tmp.write_text(json.dumps(datapackage(counts), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return counts
 
 
@@ -102,19 +153,28 @@ def _arrow_schema(table_name: str) -> Any:
     return pa.schema([(name, types[kind]) for name, kind in operations.export_columns(table_name)])
 
 
-def export_parquet(store: Store, out_dir: Path, where: ExportFilter) -> dict[str, int]:
-    """``<out_dir>/<table>.parquet`` for each export table; money and shares stay exact (decimal128(38, 8))."""
+def export_parquet(store: Store, out_dir: Path, where: ExportFilter, *, batch_size: int = 5000
+                   ) -> dict[str, int]:
+    """``<out_dir>/<table>.parquet`` for each export table, all from one snapshot; money and shares stay exact
+    (decimal128(38, 8))."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    for name, batches in _table_batches(store, where):
-        schema = _arrow_schema(name)
-        counts[name] = 0
-        with _atomic(out_dir / f"{name}.parquet") as tmp, pq.ParquetWriter(tmp, schema) as writer:
-            for batch in batches:
-                rows = [{k: _cell(v) for k, v in row.items()} for row in batch]
-                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-                counts[name] += len(batch)
+    with store.snapshot() as connection:
+        for name, batches in _table_batches(connection, where, batch_size):
+            schema = _arrow_schema(name)
+            counts[name] = 0
+            with _atomic(out_dir / f"{name}.parquet") as tmp, pq.ParquetWriter(tmp, schema) as writer:
+                for batch in batches:
+                    rows = [{k: _json_cell(v) for k, v in row.items()} for row in batch]
+                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                    counts[name] += len(batch)
     return counts
+
+
+def _json_cell(value: object) -> object:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=json_default)
+    return value

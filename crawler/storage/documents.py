@@ -41,6 +41,12 @@ HOLDING_KINDS = {
     "top_derivatives": "derivative",
     "precious_metals": "precious_metal",
 }
+#: Holding kinds whose annual and interim tables list every position (所有股票投资明细, the FOF fund table); every
+#: other table, and every quarterly one, lists only the largest few.
+COMPLETE_IN_FULL_REPORTS = frozenset({"stock", "fund"})
+FULL_REPORT_KINDS = frozenset({"annual", "interim"})
+#: The key under which a document prints a fund-level figure (all share classes together).
+TOTAL = "total"
 HOLDING_FIELDS = ("rank", "code", "name", "quantity", "fair_value_yuan", "pct_of_nav")
 SHARE_CHANGE_FIELDS = ("beginning", "subscriptions", "redemptions", "split", "ending")
 NAV_FIELDS = ("total_net_assets", "nav_per_unit", "ending_shares")
@@ -86,7 +92,7 @@ def normalized_rows(
     base = {"upload_info_id": upload_info_id, "parser_version": parser_version}
     produced = {
         share_classes: _share_classes(document),
-        nav_values: _nav_values(document),
+        nav_values: nav_rows(document),
         share_changes: _share_changes(document),
         asset_allocation: _positioned(document.get("asset_allocation"), _asset_row),
         industry_allocation: _positioned(document.get("industry_allocation"), _industry_row),
@@ -122,7 +128,33 @@ def _share_classes(document: Mapping[str, Any]) -> list[Row]:
     ]
 
 
-def _nav_values(document: Mapping[str, Any]) -> list[Row]:
+def report_facts(document: Mapping[str, Any]) -> Row:
+    """The report-level columns the parsed page fills: names, kind, period, parties and fund-level totals."""
+    facts: Row = {
+        "fund_name": _text(document.get("fund_name")),
+        "report_kind": _text(document.get("report_kind")),
+        "period_start": iso_date(document.get("period_start")),
+        "manager": _text(document.get("manager")),
+        "custodian": _text(document.get("custodian")),
+    }
+    for field in ("total_net_assets", "ending_shares"):
+        values = document.get(field)
+        facts[field] = to_decimal(values.get(TOTAL)) if isinstance(values, Mapping) else None
+    return facts
+
+
+def list_scope(report_kind: object, holding_kind: str) -> str:
+    """``complete`` when the report's table of this kind lists every holding, else ``top_n``."""
+    complete = report_kind in FULL_REPORT_KINDS and holding_kind in COMPLETE_IN_FULL_REPORTS
+    return "complete" if complete else "top_n"
+
+
+def nav_rows(document: Mapping[str, Any]) -> list[Row]:
+    """One row per share class, with its code and the period end.
+
+    The fund-level ``total`` of a multi-class fund is not a class: it goes to the reports row
+    (:func:`report_facts`). A fund that prints only a total has one class, the fund itself.
+    """
     by_class: dict[str, Row] = {}
     for field in NAV_FIELDS:
         values = document.get(field)
@@ -130,7 +162,23 @@ def _nav_values(document: Mapping[str, Any]) -> list[Row]:
             continue
         for class_name, value in values.items():
             by_class.setdefault(str(class_name), {"class_name": str(class_name)})[field] = to_decimal(value)
-    return [{field: row.get(field) for field in ("class_name", *NAV_FIELDS)} for row in by_class.values()]
+    codes = {row["class_name"]: row["code"] for row in _share_classes(document)}
+    fund_code = _text(document.get("fund_code"))
+    if TOTAL in by_class and len(by_class) == 1 and not codes:
+        by_class[TOTAL]["class_name"] = _text(document.get("fund_name")) or fund_code or TOTAL
+        codes[by_class[TOTAL]["class_name"]] = fund_code
+    else:
+        by_class.pop(TOTAL, None)
+    period_end = iso_date(document.get("period_end"))
+    return [
+        {
+            "class_name": row["class_name"],
+            "class_code": codes.get(row["class_name"]),
+            "period_end": period_end,
+            **{field: row.get(field) for field in NAV_FIELDS},
+        }
+        for row in by_class.values()
+    ]
 
 
 def _share_changes(document: Mapping[str, Any]) -> list[Row]:
@@ -173,8 +221,9 @@ def _industry_row(item: Mapping[str, Any]) -> Row:
 
 def _holdings(document: Mapping[str, Any]) -> Iterator[Row]:
     for key, kind in HOLDING_KINDS.items():
+        scope = list_scope(document.get("report_kind"), kind)
         for position, item in enumerate(_dicts(document.get(key))):
-            yield {"kind": kind, "position": position, **_holding_row(item)}
+            yield {"kind": kind, "position": position, "list_scope": scope, **_holding_row(item)}
 
 
 def _holding_row(item: Mapping[str, Any]) -> Row:

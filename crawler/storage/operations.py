@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, Text, cast, or_, select
+from sqlalchemy import Connection, Engine, Text, UniqueConstraint, cast, or_, select
 
 from crawler.storage import tables
 from crawler.storage.engine import READ_ONLY, run_unit
@@ -42,35 +42,44 @@ def failures_since(engine: Engine, since: dt.datetime) -> list[dict[str, Any]]:
 #: Tables ``fundcrawl export --format csv|parquet`` writes, one file each.
 EXPORT_TABLES = ("reports", "share_classes", "nav_values", "share_changes", "asset_allocation",
                  "industry_allocation", "holdings")
-_REPORT_COLUMNS = ("upload_info_id", "fund_code", "fund_short_name", "organ_name", "report_type_code",
-                   "report_year", "report_desp", "send_date", "period_end", "page_sha256", "parser_version",
-                   "check_failures", "stored_at")
+_REPORT_COLUMNS = ("upload_info_id", "fund_code", "fund_name", "fund_short_name", "report_kind",
+                   "report_type_code", "report_year", "report_desp", "period_start", "period_end", "send_date",
+                   "manager", "custodian", "organ_name", "total_net_assets", "ending_shares", "page_sha256",
+                   "parser_version", "check_failures", "stored_at")
 
 
-def iter_table_rows(engine: Engine, table_name: str, filters: Any, *, batch_size: int = 5000
-                    ) -> Iterator[list[dict[str, Any]]]:
-    """Batches of one export table's rows for stored reports matching ``filters`` (constant memory)."""
+def _export_columns(table_name: str) -> list[Any]:
     table = tables.metadata.tables[table_name]
-    columns = [reports.c[name] for name in _REPORT_COLUMNS] if table is reports else list(table.c)
-    statement = select(*columns).where(*filters)
+    return [reports.c[name] for name in _REPORT_COLUMNS] if table is reports else list(table.c)
+
+
+def iter_table_rows(connection: Connection, table_name: str, filters: Any, *, batch_size: int = 5000
+                    ) -> Iterator[list[dict[str, Any]]]:
+    """Batches of one export table's rows for stored reports matching ``filters``, in key order, streamed from
+    the database (constant memory; a server-side cursor on PostgreSQL). Run it inside one snapshot
+    (``Store.snapshot``) for every table of an export, so that all of them show the same reports."""
+    table = tables.metadata.tables[table_name]
+    statement = select(*_export_columns(table_name)).where(*filters)
     if table is not reports:
         statement = statement.join(reports, reports.c.upload_info_id == table.c.upload_info_id)
     order = [table.c[name] for name in ("upload_info_id", "kind", "position", "class_name") if name in table.c]
-    offset = 0
-    while True:
-        batch = _rows(engine, statement.order_by(*order).limit(batch_size).offset(offset))
-        if batch:
-            yield batch
-        if len(batch) < batch_size:
-            return
-        offset += batch_size
+    result = connection.execution_options(yield_per=batch_size).execute(statement.order_by(*order))
+    for partition in result.mappings().partitions():
+        yield [dict(row) for row in partition]
+
+
+def primary_key(table_name: str) -> list[str]:
+    """The columns that identify one row of an export table."""
+    table = tables.metadata.tables[table_name]
+    if table is reports:
+        return ["upload_info_id"]
+    unique = next(c for c in table.constraints if isinstance(c, UniqueConstraint))
+    return [column.name for column in unique.columns]
 
 
 def export_columns(table_name: str) -> list[tuple[str, str]]:
     """``(column, kind)`` of an export table; kind is decimal, int, text, date, datetime, bool or json."""
-    table = tables.metadata.tables[table_name]
-    columns = [reports.c[name] for name in _REPORT_COLUMNS] if table is reports else list(table.c)
-    return [(column.name, _kind(column.type)) for column in columns]
+    return [(column.name, _kind(column.type)) for column in _export_columns(table_name)]
 
 
 def _kind(column_type: Any) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, func, select
@@ -175,6 +175,19 @@ def document_filters(
     if period_to is not None:
         filters.append(reports.c.period_end <= period_to)
     return filters
+
+
+def iter_documents(
+    connection: Connection, filters: list[ColumnElement[bool]], batch_size: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Every matching ``(upload_info_id, document)`` in id order, ``batch_size`` at a time, on one connection."""
+    after = 0
+    while True:
+        batch = documents_after(connection, filters, after, batch_size)
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        after = batch[-1][0]
 
 
 def documents_after(

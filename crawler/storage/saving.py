@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Row, delete, func, literal, select, update
 
 from crawler.models import REPORT_TYPES, ReportItem
-from crawler.storage.documents import iso_date, normalized_rows, storable
+from crawler.storage.documents import iso_date, normalized_rows, report_facts, storable
 from crawler.storage.tables import NORMALIZED, report_documents, reports
 from crawler.storage.types import UTCDateTime
 from crawler.storage.upsert import insert
@@ -95,6 +95,7 @@ def _mark_stored(
         "final_url": storable(item.final_url) or None,
         "parser_version": item.parser_version,
         "period_end": iso_date(document.get("period_end")),
+        **report_facts(document),
         "checks": checks,
         "check_failures": sum(1 for message in checks.values() if message is not None),
         "unknown_sections": storable(list(item.unknown_sections)),

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.engine import URL
 
 from crawler.exceptions import FAILURE_REASONS
@@ -67,6 +68,26 @@ class Store:
                 return work(connection)
 
         return run_unit(unit)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """One read-only transaction that sees the database as of its start, however long it is read.
+
+        Exports read every table through one snapshot, so rows stored meanwhile never shift, duplicate or orphan
+        what they write: REPEATABLE READ on PostgreSQL (without the daemon's statement timeout, since an export
+        reads whole tables), a deferred transaction on SQLite, whose WAL readers keep the snapshot of their
+        first read. Not retried: a caller that fails part-way starts over with a new snapshot.
+        """
+        with self.engine.connect().execution_options(**READ_ONLY) as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(text("SET LOCAL statement_timeout = 0"))
+                else:
+                    # Take the snapshot now, not at the caller's first query.
+                    connection.execute(text("SELECT 1 FROM sqlite_master LIMIT 1"))
+                yield connection
 
     def read(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one read-only transaction (no write lock on SQLite)."""
@@ -241,17 +262,11 @@ class Store:
         period_to: dt.date | None = None,
         batch_size: int = 200,
     ) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Every stored report's document, in id order, fetched ``batch_size`` at a time (constant memory)."""
+        """Every stored report's document, in id order, fetched ``batch_size`` at a time (constant memory), all
+        from one snapshot (see :meth:`snapshot`)."""
         filters = queries.document_filters(fund_codes, report_types, period_from, period_to)
-        after = 0
-        while True:
-            batch = self.read(
-                partial(queries.documents_after, filters=filters, after=after, limit=batch_size)
-            )
-            yield from batch
-            if len(batch) < batch_size:
-                return
-            after = batch[-1][0]
+        with self.snapshot() as connection:
+            yield from queries.iter_documents(connection, filters, batch_size)
 
 
 def make_store(url: str | URL, **options: Any) -> Store:

@@ -94,6 +94,16 @@ reports = Table(
     Column("page_etag", Text),
     Column("page_last_modified", Text),
     Column("verified_at", UTCDateTime),
+    # What the parsed page says about the report, so no question needs the JSON document: the full fund name, the
+    # report kind (q1..q4, interim, annual, profile), the period, the manager and custodian, and the fund-level
+    # net assets and shares (the figures a multi-class fund prints for all its classes together).
+    Column("fund_name", Text),
+    Column("report_kind", String(16)),
+    Column("period_start", Date),
+    Column("manager", Text),
+    Column("custodian", Text),
+    Column("total_net_assets", ExactDecimal),
+    Column("ending_shares", ExactDecimal),
     CheckConstraint("state IN ('pending', 'fetching', 'stored', 'failed')", name="state"),
     Index(None, "state"),
     # ``fundcrawl status`` reads the newest stored, newest failed and oldest pending reports: with these it
@@ -172,7 +182,11 @@ nav_values = Table(
     metadata,
     _report_fk(),
     Column("parser_version", Text, nullable=False),
+    # One row per share class: a single-class fund's one class is named after the fund and carries its code;
+    # the fund-level totals of a multi-class fund are on its reports row.
     Column("class_name", Text, nullable=False),
+    Column("class_code", Text),
+    Column("period_end", Date),
     Column("total_net_assets", ExactDecimal),
     Column("nav_per_unit", ExactDecimal),
     Column("ending_shares", ExactDecimal),
@@ -235,6 +249,9 @@ holdings = Table(
     Column("fair_value_yuan", ExactDecimal),
     Column("pct_of_nav", ExactDecimal),
     Column("extra", Json),
+    # ``complete``: the page lists every holding of this kind (annual and interim stock and fund tables);
+    # ``top_n``: only the largest few (quarterly top ten, top five bonds, ...). Panels must not mix the two.
+    Column("list_scope", String(16)),
     UniqueConstraint("upload_info_id", "kind", "position"),
     Index(None, "code"),
 )

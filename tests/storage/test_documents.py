@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from decimal import Decimal
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crawler.storage.documents import normalized_rows, storable
+from crawler.storage.documents import normalized_rows, report_facts, storable
 from crawler.storage.tables import asset_allocation, holdings, industry_allocation, nav_values, share_changes
 from crawler.storage.types import to_decimal
 from tests.storage.helpers import document
@@ -59,9 +60,15 @@ def test_rows_of_a_full_document() -> None:
         rows[holdings][1]["extra"] == {"name_en": "Tencent", "exchange": "HKEX"}
         and rows[holdings][0]["extra"] is None
     )
-    assert {r["class_name"] for r in rows[nav_values]} == {"测试A", "测试C", "total"}
-    total = next(r for r in rows[nav_values] if r["class_name"] == "total")
-    assert (total["total_net_assets"], total["nav_per_unit"]) == (Decimal("1234567890123.55"), None)
+    assert [(r["class_name"], r["class_code"], r["period_end"]) for r in rows[nav_values]] == [
+        ("测试A", "000001", dt.date(2025, 3, 31)),
+        ("测试C", "000002", dt.date(2025, 3, 31)),
+    ]
+    assert report_facts(storable(document()))["total_net_assets"] == Decimal("1234567890123.55")
+    assert {r["list_scope"] for r in rows[holdings]} == {"top_n"}
+    annual = normalized_rows(storable(document(report_kind="annual")), 7, "1.2.3")[holdings]
+    assert [(r["kind"], r["list_scope"]) for r in annual] == [
+        ("stock", "complete"), ("stock", "complete"), ("precious_metal", "top_n")]
     assert rows[share_changes][0]["split"] is None and rows[share_changes][0]["redemptions"] == Decimal(
         "21.07"
     )

@@ -19,6 +19,10 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+#: What this revision created for decimals, frozen: NUMERIC on PostgreSQL, the decimal's text on SQLite (revision
+#: 0003 turns the SQLite columns into scaled integers). Not the live type, which would change this history.
+_DECIMAL = sa.Numeric().with_variant(sa.String(length=64), "sqlite")
+
 
 def upgrade() -> None:
     op.create_table(
@@ -149,8 +153,8 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("seq", sa.Text(), nullable=True),
         sa.Column("category", sa.Text(), nullable=True),
-        sa.Column("amount_yuan", crawler.storage.types.ExactDecimal(), nullable=True),
-        sa.Column("pct_of_total_assets", crawler.storage.types.ExactDecimal(), nullable=True),
+        sa.Column("amount_yuan", _DECIMAL, nullable=True),
+        sa.Column("pct_of_total_assets", _DECIMAL, nullable=True),
         sa.ForeignKeyConstraint(
             ["upload_info_id"],
             ["reports.upload_info_id"],
@@ -193,9 +197,9 @@ def upgrade() -> None:
         sa.Column("rank", sa.Integer(), nullable=True),
         sa.Column("code", sa.Text(), nullable=True),
         sa.Column("name", sa.Text(), nullable=True),
-        sa.Column("quantity", crawler.storage.types.ExactDecimal(), nullable=True),
-        sa.Column("fair_value_yuan", crawler.storage.types.ExactDecimal(), nullable=True),
-        sa.Column("pct_of_nav", crawler.storage.types.ExactDecimal(), nullable=True),
+        sa.Column("quantity", _DECIMAL, nullable=True),
+        sa.Column("fair_value_yuan", _DECIMAL, nullable=True),
+        sa.Column("pct_of_nav", _DECIMAL, nullable=True),
         sa.Column("extra", sa.JSON(none_as_null=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["upload_info_id"],
@@ -217,8 +221,8 @@ def upgrade() -> None:
         sa.Column("sleeve", sa.Text(), nullable=True),
         sa.Column("code", sa.Text(), nullable=True),
         sa.Column("industry", sa.Text(), nullable=True),
-        sa.Column("fair_value_yuan", crawler.storage.types.ExactDecimal(), nullable=True),
-        sa.Column("pct_of_nav", crawler.storage.types.ExactDecimal(), nullable=True),
+        sa.Column("fair_value_yuan", _DECIMAL, nullable=True),
+        sa.Column("pct_of_nav", _DECIMAL, nullable=True),
         sa.ForeignKeyConstraint(
             ["upload_info_id"],
             ["reports.upload_info_id"],
@@ -234,9 +238,9 @@ def upgrade() -> None:
         sa.Column("upload_info_id", sa.BigInteger(), nullable=False),
         sa.Column("parser_version", sa.Text(), nullable=False),
         sa.Column("class_name", sa.Text(), nullable=False),
-        sa.Column("total_net_assets", crawler.storage.types.ExactDecimal(), nullable=True),
-        sa.Column("nav_per_unit", crawler.storage.types.ExactDecimal(), nullable=True),
-        sa.Column("ending_shares", crawler.storage.types.ExactDecimal(), nullable=True),
+        sa.Column("total_net_assets", _DECIMAL, nullable=True),
+        sa.Column("nav_per_unit", _DECIMAL, nullable=True),
+        sa.Column("ending_shares", _DECIMAL, nullable=True),
         sa.ForeignKeyConstraint(
             ["upload_info_id"],
             ["reports.upload_info_id"],
@@ -266,11 +270,11 @@ def upgrade() -> None:
         sa.Column("upload_info_id", sa.BigInteger(), nullable=False),
         sa.Column("parser_version", sa.Text(), nullable=False),
         sa.Column("class_name", sa.Text(), nullable=False),
-        sa.Column("beginning", crawler.storage.types.ExactDecimal(), nullable=True),
-        sa.Column("subscriptions", crawler.storage.types.ExactDecimal(), nullable=True),
-        sa.Column("redemptions", crawler.storage.types.ExactDecimal(), nullable=True),
-        sa.Column("split", crawler.storage.types.ExactDecimal(), nullable=True),
-        sa.Column("ending", crawler.storage.types.ExactDecimal(), nullable=True),
+        sa.Column("beginning", _DECIMAL, nullable=True),
+        sa.Column("subscriptions", _DECIMAL, nullable=True),
+        sa.Column("redemptions", _DECIMAL, nullable=True),
+        sa.Column("split", _DECIMAL, nullable=True),
+        sa.Column("ending", _DECIMAL, nullable=True),
         sa.ForeignKeyConstraint(
             ["upload_info_id"],
             ["reports.upload_info_id"],

@@ -1,0 +1,242 @@
+"""What an analyst reads, on SQLite and PostgreSQL: numbers that order and add up exactly, report facts as
+columns, migrated old databases, consistent exports while the daemon stores, CSV that keeps its codes."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import multiprocessing
+import random
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from crawler.export import ExportFilter, export_csv, export_jsonl, export_parquet
+from crawler.storage import Store, make_engine, upgrade
+from crawler.storage.schema import alembic_config
+from crawler.storage.types import SQLITE_SCALE
+from tests.storage.helpers import document, item, ref
+
+#: Amounts that text comparison and float sums get wrong: max as text is 999312.0, a float sum shows ...13999.
+AMOUNTS = [Decimal(v) for v in ("999312.0", "450042352.8", "8606704906.33", "0.1", "0.2", "3021.37", "77.07",
+                                "1.1", "2.2", "3.3", "12.34", "99999.99")]
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    return Store.from_url(db_url)
+
+
+def _plain(value: Any) -> Any:
+    """Dates as ISO text, as SQLite returns them to a raw query."""
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+def _query(store: Store, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    return store.read(
+        lambda connection: [tuple(_plain(v) for v in row) for row in connection.execute(text(sql), params)])
+
+
+def _exact(value: Any) -> Decimal:
+    """A database number as the decimal it shows (a REAL prints its shortest round-trip digits)."""
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _holdings_document(fund_code: str, amounts: list[Decimal], **changes: Any) -> dict[str, Any]:
+    stocks = [{"rank": n + 1, "code": f"{600000 + n:06d}", "name": f"股票{n}", "quantity": 100,
+               "fair_value_yuan": float(amount), "pct_of_nav": round(float(amount) / 1e9, 2)}
+              for n, amount in enumerate(amounts)]
+    return document(fund_code, top_stocks=stocks, **changes)
+
+
+def test_max_min_order_and_sum_are_exact_on_both_engines(store: Store) -> None:
+    store.save_report(item(1, document=_holdings_document("016146", AMOUNTS[:6])), "x")
+    store.save_report(item(2, document=_holdings_document("000001", AMOUNTS[6:])), "x")
+    exact_sum = sum(AMOUNTS)
+
+    got_max, got_min, got_sum = _query(
+        store, "SELECT max(fair_value_yuan), min(fair_value_yuan), round(sum(fair_value_yuan), 2) "
+               "FROM fund_holdings WHERE kind = 'stock'")[0]
+    assert (_exact(got_max), _exact(got_min)) == (Decimal("8606704906.33"), Decimal("0.1"))
+    assert _exact(got_sum) == exact_sum
+    ordered = _query(store, "SELECT fair_value_yuan FROM fund_holdings WHERE kind = 'stock' "
+                            "ORDER BY fair_value_yuan DESC")
+    assert [_exact(value) for (value,) in ordered] == sorted(AMOUNTS, reverse=True)
+
+    # The base table: NUMERIC on PostgreSQL, on SQLite integers scaled by 10**4 whose sum is exact.
+    base_max, base_sum = _query(store, "SELECT max(fair_value_yuan), sum(fair_value_yuan) FROM holdings "
+                                       "WHERE kind = 'stock'")[0]
+    scale = Decimal(10) ** SQLITE_SCALE if store.engine.dialect.name == "sqlite" else Decimal(1)
+    assert (Decimal(base_max), Decimal(base_sum)) == (Decimal("8606704906.33") * scale, exact_sum * scale)
+
+
+def test_reports_carry_their_facts_and_nav_rows_their_class_and_period(store: Store) -> None:
+    store.add_discovered([ref(1, fund_code="016146")])
+    store.save_report(item(1, document=document("016146", manager="某基金管理有限公司", custodian="某银行")), "x")
+
+    facts = _query(store, "SELECT fund_code, fund_name, report_kind, period_start, period_end, send_date, manager, "
+                          "custodian, total_net_assets FROM latest_reports")
+    assert [(*row[:8], _exact(row[8])) for row in facts] == [(
+        "016146", "测试证券投资基金", "q1", "2025-01-01", "2025-03-31", "2025-04-21",
+        "某基金管理有限公司", "某银行", Decimal("1234567890123.55"))]
+    nav = _query(store, "SELECT class_code, class_name, period_end, nav_per_unit FROM nav_history "
+                        "ORDER BY class_code")
+    assert [(*row[:3], _exact(row[3])) for row in nav] == [
+        ("000001", "测试A", "2025-03-31", Decimal("1.0234")),
+        ("000002", "测试C", "2025-03-31", Decimal("1.0199"))]
+    holders = _query(store, "SELECT fund_code, list_scope, pct_of_nav FROM security_holders WHERE code = '0700'")
+    assert [(*row[:2], _exact(row[2])) for row in holders] == [("016146", "top_n", Decimal("3.5"))]
+
+
+def _sqlite_text_decimals(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def test_an_existing_database_migrates_with_its_numbers_and_facts(engine_url: str) -> None:
+    """A database at revision 0002 (SQLite amounts as text, NAV ``total`` rows) comes over intact."""
+    engine = make_engine(engine_url)
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+    doc = _holdings_document("016146", [Decimal("999312.0"), Decimal("450042352.8")], report_kind="annual")
+    now = dt.datetime(2025, 4, 22, 8, 0)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO reports (upload_info_id, fund_code, report_type_code, report_year, send_date, period_end, "
+            "state, attempts, check_failures, discovered_at, updated_at, stored_at, parser_version) VALUES "
+            "(1, '016146', 'FB010010', '2024', '2025-03-30', '2025-03-31', 'stored', 1, 0, :now, :now, :now, '1')"),
+            {"now": now})
+        connection.execute(text("INSERT INTO report_documents (upload_info_id, schema, parser_version, document) "
+                                "VALUES (1, 'fundcrawl.report/1', '1', :doc)"),
+                           {"doc": json.dumps(doc, ensure_ascii=False)})
+        for position, (value, pct) in enumerate([("999312.0", "0.1"), ("450042352.8", "45.0")]):
+            connection.execute(text(
+                "INSERT INTO holdings (upload_info_id, parser_version, kind, position, code, fair_value_yuan, "
+                "pct_of_nav) VALUES (1, '1', 'stock', :position, :code, :value, :pct)"),
+                {"position": position, "code": f"60000{position}", "value": value if _sqlite_text_decimals(
+                    engine_url) else Decimal(value), "pct": pct if _sqlite_text_decimals(engine_url) else Decimal(pct)})
+        connection.execute(text(
+            "INSERT INTO nav_values (upload_info_id, parser_version, class_name, total_net_assets) VALUES "
+            "(1, '1', 'total', :value)"), {"value": "1234567890123.55" if _sqlite_text_decimals(engine_url)
+                                            else Decimal("1234567890123.55")})
+        if _sqlite_text_decimals(engine_url):  # the trap this migration removes
+            assert connection.execute(text("SELECT max(fair_value_yuan) FROM holdings")).scalar() == "999312.0"
+
+    upgrade(engine_url)
+
+    store = Store(make_engine(engine_url))
+    assert _exact(_query(store, "SELECT max(fair_value_yuan) FROM fund_holdings")[0][0]) == Decimal("450042352.8")
+    assert _query(store, "SELECT code, list_scope FROM fund_holdings ORDER BY fair_value_yuan DESC") == [
+        ("600001", "complete"), ("600000", "complete")]
+    facts = _query(store, "SELECT fund_name, report_kind, period_start, total_net_assets FROM reports")
+    assert [(*row[:3], _exact(row[3])) for row in facts] == [
+        ("测试证券投资基金", "annual", "2025-01-01", Decimal("1234567890123.55") * (
+            Decimal(10) ** SQLITE_SCALE if _sqlite_text_decimals(engine_url) else 1))]
+    assert _query(store, "SELECT class_code, class_name, period_end FROM nav_history ORDER BY class_code") == [
+        ("000001", "测试A", "2025-03-31"), ("000002", "测试C", "2025-03-31")]
+
+
+# --- exports while the daemon stores ---------------------------------------------------------------------------
+
+def _writer(url: str, stop: Any, started: Any, seed: int) -> None:
+    """Store and re-store reports until told to stop, at ids below and above the existing ones."""
+    store = Store.from_url(url)
+    rng = random.Random(seed)
+    saves = 0
+    while not stop.is_set():
+        upload_info_id = rng.randrange(1, 2000)
+        store.add_discovered([ref(upload_info_id, fund_code=f"{upload_info_id:06d}")])
+        amounts = [Decimal(rng.randrange(1, 10**8)) / 100 for _ in range(rng.randrange(3, 15))]
+        store.save_report(item(upload_info_id, document=_holdings_document(f"{upload_info_id:06d}", amounts),
+                               version=f"1.0.{saves}"), "x")
+        saves += 1
+        if saves == 5:
+            started.set()
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _keys(rows: list[dict[str, Any]], key: list[str]) -> list[tuple[str, ...]]:
+    return [tuple(str(row[name]) for name in key) for row in rows]
+
+
+def test_exports_taken_while_reports_are_stored_are_consistent_snapshots(
+        store: Store, db_url: str, tmp_path: Path) -> None:
+    for upload_info_id in range(1, 2000, 20):
+        store.save_report(item(upload_info_id, document=_holdings_document(
+            f"{upload_info_id:06d}", [Decimal(n) for n in range(1, 12)])), "x")
+    context = multiprocessing.get_context("spawn")
+    stop, started = context.Event(), context.Event()
+    writer = context.Process(target=_writer, args=(db_url, stop, started, 7), daemon=True)
+    writer.start()
+    try:
+        assert started.wait(60), "the writer process never stored a report"
+        for round_ in range(3):
+            before = store.counts()["stored"]
+            out = tmp_path / f"csv{round_}"
+            counts = export_csv(store, out, ExportFilter(), batch_size=25)
+            pq_counts = export_parquet(store, tmp_path / f"pq{round_}", ExportFilter(), batch_size=25)
+            jsonl = tmp_path / f"all{round_}.jsonl"
+            export_jsonl(store, jsonl, ExportFilter())
+            after = store.counts()["stored"]
+            package = json.loads((out / "datapackage.json").read_text(encoding="utf-8"))
+            reports = {row["upload_info_id"] for row in _read_csv(out / "reports.csv")}
+            assert len(reports) == counts["reports"] and before <= len(reports) <= after
+            for resource in package["resources"]:
+                rows = _read_csv(out / resource["path"])
+                keys = _keys(rows, resource["schema"]["primaryKey"])
+                assert len(keys) == len(set(keys)), f"duplicate keys in {resource['path']}"
+                assert {row["upload_info_id"] for row in rows} <= reports, f"orphans in {resource['path']}"
+                if resource["name"] in ("holdings", "nav_values", "share_classes"):
+                    # Every report has rows here: the table shows exactly the exported reports.
+                    assert {row["upload_info_id"] for row in rows} == reports
+            assert pq_counts["holdings"] >= counts["reports"] and pq_counts["reports"] >= before
+            lines = jsonl.read_text(encoding="utf-8").splitlines()
+            assert len({json.loads(line)["upload_info_id"] for line in lines}) == len(lines) >= before
+        assert store.counts()["stored"] > before, "the writer stored nothing while the exports ran"
+    finally:
+        stop.set()
+        writer.join(30)
+
+
+# --- self-describing CSV -----------------------------------------------------------------------------------------
+
+ARROW_TYPES = {"string": pa.string(), "integer": pa.int64(), "number": pa.decimal128(38, 8), "date": pa.date32(),
+               "datetime": pa.timestamp("us", tz="UTC"), "boolean": pa.bool_(), "object": pa.string()}
+
+
+def test_csv_read_back_with_only_the_shipped_schema_keeps_codes_and_exact_numbers(
+        store: Store, tmp_path: Path) -> None:
+    store.add_discovered([ref(1, fund_code="016146")])
+    store.save_report(item(1, document=_holdings_document("016146", [Decimal("450042352.8")]) | {
+        "top_stocks": [{"rank": 1, "code": "000001", "name": "平安银行", "quantity": 10,
+                        "fair_value_yuan": 450042352.8, "pct_of_nav": 8.84},
+                       {"rank": 2, "code": "0700", "name": "腾讯控股", "quantity": 3,
+                        "fair_value_yuan": 999312.0, "pct_of_nav": 0.02}]}), "x")
+    out = tmp_path / "csv"
+    export_csv(store, out, ExportFilter())
+
+    package = json.loads((out / "datapackage.json").read_text(encoding="utf-8"))
+    tables = {}
+    for resource in package["resources"]:
+        fields = resource["schema"]["fields"]
+        options = pacsv.ConvertOptions(column_types={f["name"]: ARROW_TYPES[f["type"]] for f in fields},
+                                       strings_can_be_null=True)
+        tables[resource["name"]] = pacsv.read_csv(out / resource["path"], convert_options=options).to_pylist()
+    assert [row["fund_code"] for row in tables["reports"]] == ["016146"]
+    assert [(row["code"], row["fair_value_yuan"]) for row in tables["holdings"] if row["kind"] == "stock"] == [
+        ("000001", Decimal("450042352.8")), ("0700", Decimal(999312))]
+    assert {row["class_code"] for row in tables["nav_values"]} == {"000001", "000002"}
+    # What a reader guessing types would do: the schema is what keeps the leading zeros.
+    assert pacsv.read_csv(out / "reports.csv").column("fund_code").to_pylist() == [16146]

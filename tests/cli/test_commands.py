@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.cli.readme_queries import CHECKS, Crawled, readme_queries
 from tests.e2e.harness import Daemon, page_fetches, schedule_yaml
 from tests.replica import Replica
 from tests.storage.fixtures import empty_postgres, pg_database_url  # noqa: F401  (fixture)
@@ -101,6 +102,18 @@ def test_export_jsonl_csv_and_parquet(crawled: tuple[Daemon, Replica, dict], tmp
     assert nav.num_rows >= stored and str(nav.schema.field("nav_per_unit").type).startswith("decimal128")
     holdings = pq.read_table(tmp_path / "pq" / "holdings.parquet").to_pylist()
     assert holdings and "stock" in {row["kind"] for row in holdings}
+
+
+def test_readme_analyst_queries_answer_right_on_the_crawled_database(
+        crawled: tuple[Daemon, Replica, dict], tmp_path: Path) -> None:
+    daemon, _replica, _facts = crawled
+    daemon.command("export", "--format", "jsonl", "--out", str(tmp_path / "all.jsonl"))
+    daemon.command("export", "--format", "csv", "--out", str(tmp_path / "csv"))
+    db = Crawled.load(daemon.database_url, tmp_path / "all.jsonl", tmp_path / "csv" / "reports.csv")
+    queries = readme_queries()
+    assert set(queries) == set(CHECKS), "every README query needs a check in tests/cli/readme_queries.py"
+    for name, sql in queries.items():
+        CHECKS[name](db, sql)
 
 
 def test_replay_retries_failures_and_rerun_downloads_nothing(crawled: tuple[Daemon, Replica, dict]) -> None:

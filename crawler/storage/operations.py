@@ -44,8 +44,8 @@ EXPORT_TABLES = ("reports", "share_classes", "nav_values", "share_changes", "ass
                  "industry_allocation", "holdings")
 _REPORT_COLUMNS = ("upload_info_id", "fund_code", "fund_name", "fund_short_name", "report_kind",
                    "report_type_code", "report_year", "report_desp", "period_start", "period_end", "send_date",
-                   "manager", "custodian", "organ_name", "total_net_assets", "ending_shares", "page_sha256",
-                   "parser_version", "check_failures", "stored_at")
+                   "manager", "custodian", "organ_name", "total_net_assets", "ending_shares", "is_current",
+                   "superseded_by", "page_sha256", "parser_version", "check_failures", "stored_at")
 
 
 def _export_columns(table_name: str) -> list[Any]:

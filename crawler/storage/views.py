@@ -19,8 +19,8 @@ from sqlalchemy import Connection, text
 
 from crawler.storage.types import SQLITE_SCALE
 
-#: The reports an analyst sees: stored ones. (When reports carry a current-version flag, add it here.)
-CURRENT = "r.state = 'stored'"
+#: The reports an analyst sees: stored ones, and of a corrected report only its current version.
+CURRENT = "r.state = 'stored' AND r.is_current"
 #: Report kinds with a period and a portfolio (fund profiles have neither).
 PERIODIC = "r.report_kind IN ('q1', 'q2', 'q3', 'q4', 'interim', 'annual')"
 

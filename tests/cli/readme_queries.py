@@ -63,7 +63,8 @@ class Crawled:
             document = json.loads(line)
             documents[int(document["upload_info_id"])] = document
         with reports_csv.open(encoding="utf-8", newline="") as handle:
-            reports = {int(row["upload_info_id"]): row for row in csv.DictReader(handle)}
+            # The views show current versions only: a corrected report's superseded version is not analyst data.
+            reports = {int(row["upload_info_id"]): row for row in csv.DictReader(handle) if row["is_current"] == "True"}
         return cls(url, documents, reports)
 
     def run(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:

@@ -111,9 +111,10 @@ def test_an_existing_database_migrates_with_its_numbers_and_facts(engine_url: st
     with engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO reports (upload_info_id, fund_code, report_type_code, report_year, send_date, period_end, "
-            "state, attempts, check_failures, discovered_at, updated_at, stored_at, parser_version) VALUES "
-            "(1, '016146', 'FB010010', '2024', '2025-03-30', '2025-03-31', 'stored', 1, 0, :now, :now, :now, '1')"),
-            {"now": now})
+            "state, attempts, check_failures, discovered_at, updated_at, stored_at, parser_version, page_sha256) VALUES "
+            "(1, '016146', 'FB010010', '2024', '2025-03-30', '2025-03-31', 'stored', 1, 0, :now, :now, :now, '1', "
+            ":sha)"),
+            {"now": now, "sha": "a" * 64})
         connection.execute(text("INSERT INTO report_documents (upload_info_id, schema, parser_version, document) "
                                 "VALUES (1, 'fundcrawl.report/1', '1', :doc)"),
                            {"doc": json.dumps(doc, ensure_ascii=False)})

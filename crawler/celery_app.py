@@ -39,6 +39,17 @@ def transport_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def probe_broker(settings: Settings, timeout: float = 5) -> str:
+    """Connect to the broker once, without the app's configuration (which reads the schedule files, so a schedule
+    error is never reported as a broker failure); returns the masked URL. Raises what kombu raised."""
+    from kombu import Connection
+
+    options = {k: v for k, v in transport_options(settings).items() if k != "health_check_interval"}
+    with Connection(settings.broker, transport_options=options, connect_timeout=timeout) as connection:
+        connection.ensure_connection(max_retries=1, timeout=timeout)
+        return str(connection.as_uri())
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Every Celery setting fundcrawl uses, derived from Settings."""
     schedules = load_schedules(settings.schedules)
@@ -49,6 +60,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "result_backend": None,
+        # No result backend, so no `celery.backend_cleanup` beat entry either.
+        "result_expires": None,
         "task_ignore_result": True,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,

@@ -6,13 +6,14 @@ call :func:`get_settings`; everything below them receives plain values. Tests bu
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from crawler.exceptions import ConfigError
 
@@ -107,6 +108,27 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: SecretStr | None) -> SecretStr | None:
+        # Only the two engines the schema and the tests cover; anything else fails at start, not mid-crawl.
+        if value is not None:
+            scheme = urlsplit(value.get_secret_value()).scheme.split("+")[0]
+            if scheme not in ("sqlite", "postgresql", "postgres"):
+                raise ValueError(f"unsupported database {scheme + '://' if scheme else 'URL'}; use "
+                                 "sqlite:///path/to/file.sqlite or postgresql+psycopg2://user:pw@host/db")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _supported_broker(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            scheme = urlsplit(value.get_secret_value()).scheme
+            if scheme not in ("redis", "rediss", "sqla+sqlite"):
+                raise ValueError(f"unsupported broker {scheme + '://' if scheme else 'URL'}; use "
+                                 "redis://host:6379/0 or leave it unset for the embedded SQLite broker")
+        return value
+
     @model_validator(mode="after")
     def _time_budget_fits_visibility(self) -> Settings:
         # The one place where the time budget is written down and checked at start-up. A redelivered message
@@ -176,14 +198,19 @@ class Settings(BaseSettings):
         return self.sentry_dsn.get_secret_value() if self.sentry_dsn is not None else None
 
 
+_SECRET_FIELDS = frozenset({"database_url", "broker_url", "redis_url", "sentry_dsn"})
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         loc = item["loc"]
         name = ENV_PREFIX + "_".join(str(part) for part in loc).upper() if loc else "settings"
         got = item.get("input")
-        shown = "" if isinstance(got, dict) or got is None else f" (got {str(got)[:80]!r})"
-        lines.append(f"{name}: {item['msg']}{shown}")
+        # URLs and DSNs carry passwords: never echo them back.
+        secret = bool(loc) and loc[0] in _SECRET_FIELDS
+        shown = "" if isinstance(got, dict) or got is None or secret else f" (got {str(got)[:80]!r})"
+        lines.append(f"{name}: {item['msg'].removeprefix('Value error, ')}{shown}")
     return "; ".join(lines)
 
 
@@ -193,6 +220,12 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise ConfigError(_describe(error), source="environment") from error
+    except SettingsError as error:
+        # pydantic-settings decodes JSON-valued variables itself and names only the field.
+        match = re.search(r'field "(\w+)"', str(error))
+        name = ENV_PREFIX + match.group(1).upper() if match else "a FUNDCRAWL_ variable"
+        raise ConfigError(f"{name}: not valid JSON; give a JSON object such as "
+                          '\'{"pipelines.validate.ValidatePipeline": 100}\'', source="environment") from error
 
 
 @lru_cache(maxsize=1)

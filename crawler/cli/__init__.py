@@ -1,44 +1,92 @@
 """The ``fundcrawl`` command: run the daemon, look at what is stored, and operate it.
 
-Each command group lives in its own module; this one builds the group and maps errors to exit codes:
-0 success, 1 some reports failed (or a check failed), 2 configuration or schema error.
+Each command group lives in its own module; this one builds the group and maps errors to exit codes (the README
+table lists them): 0 success, 1 some reports failed for good (or a check failed), 2 configuration or
+environment error, 3 the site, a partition or a service (broker, worker) could not be reached, 130 interrupted.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from crawler.exceptions import ConfigError, SchemaError
+from crawler.exceptions import ConfigError, SchemaError, StorageUnavailableError
 from crawler.settings import Settings, get_settings
 
+EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+
+def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
+    """One line on stderr and the exit code: how every command ends on a problem the user must fix."""
+    click.echo(f"fundcrawl: {message}", err=True)
+    sys.exit(code)
+
+
+def _debug_wanted(ctx: click.Context) -> bool:
+    if ctx.params.get("debug"):
+        return True
+    try:
+        return get_settings().log_level == "DEBUG"
+    except ConfigError:
+        return False
+
+
+def _environment_error(error: OSError) -> str:
+    """A file-system error at start-up, with the path and the setting that chose it."""
+    where = f" {error.filename}" if error.filename else ""
+    return (f"cannot use{where}: {error.strerror or error}; make it writable by this user or point "
+            "FUNDCRAWL_DATA_DIR (or FUNDCRAWL_DATABASE_URL) elsewhere")
 
 
 class FundcrawlGroup(click.Group):
-    """Turns configuration and schema errors into one clear line and exit code 2, wherever they are raised."""
+    """Turns configuration, schema and environment errors into one clear line and exit code 2, wherever they
+    are raised; a full traceback only with ``--debug`` or ``FUNDCRAWL_LOG_LEVEL=DEBUG``."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (ConfigError, SchemaError) as error:
-            click.echo(f"fundcrawl: {error}", err=True)
-            sys.exit(EXIT_CONFIG)
+            fail(str(error))
+        except StorageUnavailableError as error:
+            if _debug_wanted(ctx):
+                raise
+            fail(f"{error}; check FUNDCRAWL_DATABASE_URL (host, port, credentials) and that the database is up")
+        except PermissionError as error:
+            if _debug_wanted(ctx):
+                raise
+            fail(_environment_error(error))
+        except click.exceptions.ClickException:
+            raise
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            if _debug_wanted(ctx):
+                raise
+            logging.getLogger("crawler").debug("unexpected error", exc_info=True)
+            fail(f"{type(error).__name__}: {error} (run again with --debug for the traceback)", EXIT_FAILED)
 
 
 @click.group(cls=FundcrawlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="fundcrawl")
+@click.option("--debug", is_flag=True, help="Print full tracebacks of unexpected errors.")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, debug: bool) -> None:
     """Keep a database of Chinese public-fund reports current from the CSRC EID disclosure platform.
 
     Settings come from FUNDCRAWL_* environment variables (and a .env file): FUNDCRAWL_SOURCE_URL,
     FUNDCRAWL_DATA_DIR, FUNDCRAWL_DATABASE_URL, FUNDCRAWL_BROKER_URL, FUNDCRAWL_SCHEDULES,
     FUNDCRAWL_RATE_LIMIT, FUNDCRAWL_SENTRY_DSN, FUNDCRAWL_CONCURRENCY, ... (see the README).
     With none set, everything runs embedded under ./data (SQLite database and broker).
+
+    Exit codes: 0 success; 1 some reports failed for good (or a check failed); 2 configuration or environment
+    error; 3 the site, a partition or a service could not be reached (run again later); 130 interrupted.
     """
     if ctx.invoked_subcommand in ("worker", "beat", "run"):
         return  # Celery configures logging and Sentry in those processes (crawler/celery_app.py)

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
 
 import click
 
-from crawler.cli import EXIT_FAILED, main, settings
+from crawler.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, fail, main, settings
+from crawler.exceptions import ConfigError
 from crawler.settings import Settings
 
 log = logging.getLogger(__name__)
 
 PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
 QUEUES = "discovery,reports"
+LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
+#: How long ``discover`` waits for a worker to start the run it asked for before it says none is consuming.
+DISCOVER_WAIT_SECONDS = 20.0
 
 
 def _celery_args(s: Settings, extra: Sequence[str]) -> list[str]:
@@ -37,87 +46,118 @@ def _celery_args(s: Settings, extra: Sequence[str]) -> list[str]:
     return args
 
 
-def _ready(s: Settings) -> None:
-    """Refuse to start against a missing or outdated schema; make the data dir."""
-    from crawler.storage import ensure_current, make_engine
+def ensure_data_dir(s: Settings) -> None:
+    """Make the data dir and prove it is writable, so a read-only or missing path is named at start-up rather
+    than surfacing as "unable to open database file" deep inside SQLite."""
+    try:
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=s.data_dir):
+            pass
+    except OSError as error:
+        raise ConfigError(f"data dir {s.data_dir.resolve()} is not usable ({error.strerror or error}); make it "
+                          "writable by this user or set FUNDCRAWL_DATA_DIR to another folder",
+                          source="FUNDCRAWL_DATA_DIR") from None
 
-    s.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_current(make_engine(s.database))
 
+def _ready(s: Settings, *, create_schema: bool = False) -> None:
+    """Refuse to start against a missing or outdated schema; make the data dir.
 
-@main.command(context_settings=PASSTHROUGH)
-@click.option("--once", is_flag=True, help="Run discovery now, process what it found, print a summary and exit.")
-@click.option("--schedule", "schedule", metavar="NAME", help="With --once: only this schedule entry.")
-@click.pass_context
-def run(ctx: click.Context, once: bool, schedule: str | None) -> None:
-    """Run the embedded daemon (worker and beat in one process) until interrupted.
-
-    With --once: discover every (or one) schedule entry now, process everything found through a real worker,
-    print a summary and exit 0 when every report is stored, 1 when some failed for good, 2 on a configuration
-    error. Extra options are passed to the Celery worker.
+    ``create_schema``: the embedded daemon (``run``) on SQLite owns its database file, so it creates or upgrades
+    the schema itself; production processes on a shared database keep that an explicit ``db upgrade`` step.
     """
-    s = settings()
-    _ready(s)
-    if once:
-        from crawler.cli.once import run_once
+    from crawler.storage import current_revision, ensure_current, head_revision, make_engine, upgrade
 
-        sys.exit(run_once(s, schedule, ctx.args))
+    ensure_data_dir(s)
+    engine = make_engine(s.database)
+    if create_schema and engine.dialect.name == "sqlite":
+        before = current_revision(s.database)
+        if before != head_revision():
+            revision = upgrade(s.database)
+            click.echo(f"database schema {'created' if before is None else 'upgraded'} at revision {revision} "
+                       f"({engine.url.database})", err=True)
+    ensure_current(engine)
+
+
+def beat_preview(s: Settings, state_file: Path) -> list[tuple[str, dt.datetime]]:
+    """Run beat's own schedule machinery once against ``state_file``: load every entry, compute its next run and
+    persist the schedule, so a schedule beat cannot pickle or a state file it cannot write fails here, loudly,
+    instead of inside a beat process nobody watches. Returns (entry, next run in the schedule's timezone)."""
+    from zoneinfo import ZoneInfo
+
+    from celery.beat import PersistentScheduler
+
     from crawler.celery_app import app
-
-    app.worker_main(["worker", "-B", *_celery_args(s, ctx.args)])
-
-
-@main.command(context_settings=PASSTHROUGH)
-@click.pass_context
-def worker(ctx: click.Context) -> None:
-    """Start a Celery worker with fundcrawl's app and settings (extra options go to Celery).
-
-    By default it consumes both queues (discovery, reports) with FUNDCRAWL_CONCURRENCY processes; run more of
-    them, on more machines, to scale out. Example: fundcrawl worker -Q reports -c 4
-    """
-    s = settings()
-    _ready(s)
-    from crawler.celery_app import app
-
-    app.worker_main(["worker", *_celery_args(s, ctx.args)])
-
-
-@main.command(context_settings=PASSTHROUGH)
-@click.pass_context
-def beat(ctx: click.Context) -> None:
-    """Start Celery beat: emits each schedule entry's discovery on time (extra options go to Celery)."""
-    s = settings()
-    _ready(s)
-    from crawler.celery_app import app
-
-    app.start(["beat", *ctx.args])
-
-
-@main.command()
-@click.option("--schedule", "schedule", metavar="NAME", help="Only this schedule entry (default: every enabled one).")
-def discover(schedule: str | None) -> None:
-    """Ask the running fleet to run discovery now (enqueues on the configured broker and returns)."""
-    s = settings()
-    _ready(s)
     from crawler.schedules import load_schedules
-    from crawler.tasks import send_discovery
 
-    schedules = load_schedules(s.schedules)
-    if schedule:
-        schedules.get(schedule)
-    names = [schedule] if schedule else [name for name, entry in schedules.entries.items() if entry.enabled]
-    for name in names:
-        send_discovery(name)
-        click.echo(f"queued discovery for {name}")
+    zone = ZoneInfo(load_schedules(s.schedules).timezone)
+    try:
+        scheduler = PersistentScheduler(app, schedule_filename=str(state_file), lazy=False)
+        try:
+            now = app.now()
+            upcoming = []
+            for name, entry in sorted(scheduler.schedule.items()):
+                remaining = entry.schedule.remaining_estimate(entry.last_run_at)
+                when = now + max(remaining, dt.timedelta(0))
+                # Beat counts from the last run's whole second: shown rounded up, a cron run at :15 reads :15:00.
+                if when.microsecond:
+                    when = when.replace(microsecond=0) + dt.timedelta(seconds=1)
+                upcoming.append((name, when.astimezone(zone)))
+            scheduler.sync()
+        finally:
+            scheduler.close()
+    except ConfigError:
+        raise
+    except Exception as error:  # whatever beat's persistence raised (pickle, dbm, OS) stops start-up
+        raise ConfigError(f"beat cannot load or save its schedule in {state_file}: {type(error).__name__}: {error}",
+                          source="schedules") from error
+    return sorted(upcoming, key=lambda item: item[1])
 
 
-def start_worker_process(extra: Sequence[str], concurrency: int | None = None) -> subprocess.Popen[bytes]:
+def _remove_state(state_file: Path) -> None:
+    # dbm back ends add their own suffixes (.db, .dat/.dir/.bak).
+    for path in state_file.parent.glob(state_file.name + "*"):
+        path.unlink(missing_ok=True)
+
+
+def check_beat(s: Settings) -> list[tuple[str, dt.datetime]]:
+    """:func:`beat_preview` against a throw-away state file beside the real one (same disk, same permissions)."""
+    ensure_data_dir(s)
+    state_file = s.data_dir / f"celerybeat-schedule.check-{os.getpid()}"
+    try:
+        return beat_preview(s, state_file)
+    finally:
+        _remove_state(state_file)
+
+
+def print_next_runs(upcoming: list[tuple[str, dt.datetime]], stream: IO[str] | None = None) -> None:
+    for name, when in upcoming:
+        click.echo(f"  next run {when:%Y-%m-%d %H:%M:%S %Z}  {name}", file=stream or sys.stderr)
+
+
+def child_env(log_level: str | None) -> dict[str, str]:
+    """The environment of a child ``fundcrawl`` process: this one's, with the log level asked for on the command
+    line (children read it through their own settings)."""
+    env = dict(os.environ)
+    if log_level:
+        env["FUNDCRAWL_LOG_LEVEL"] = log_level.upper()
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def start_child(command: str, extra: Sequence[str], *, verbose: bool = False, log_level: str | None = None,
+                stdout: Any = None) -> subprocess.Popen[bytes]:
+    """A real ``fundcrawl worker`` or ``fundcrawl beat`` child process with the same settings."""
+    args = [sys.executable, "-m", "crawler", command, *([] if verbose else ["--quiet"]), *extra]
+    # The children's banner and logs go to stderr: stdout is the command's own summary, for scripts.
+    return subprocess.Popen(args, stdout=stdout if stdout is not None else sys.stderr,
+                            stderr=subprocess.STDOUT if stdout is not None else None, env=child_env(log_level))
+
+
+def start_worker_process(extra: Sequence[str], concurrency: int | None = None, *, verbose: bool = False,
+                         log_level: str | None = None, stdout: Any = None) -> subprocess.Popen[bytes]:
     """A real `fundcrawl worker` child process with the same environment."""
-    args = [sys.executable, "-m", "crawler", "worker", "--loglevel", "WARNING", *extra]
-    if concurrency is not None:
-        args += ["-c", str(concurrency)]
-    # The worker's banner and logs go to stderr: stdout is the command's own summary, for scripts.
-    return subprocess.Popen(args, stdout=sys.stderr)
+    args = [*extra, *(["-c", str(concurrency)] if concurrency is not None else [])]
+    return start_child("worker", args, verbose=verbose, log_level=log_level, stdout=stdout)
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -133,4 +173,190 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
         process.wait()
 
 
-__all__ = ["EXIT_FAILED", "start_worker_process", "stop_process"]
+class Stop(Exception):
+    """SIGTERM (or SIGINT) reached the supervising process: stop the children and exit."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGINT raise :class:`Stop` in the main thread, so ``finally`` blocks stop every child."""
+    def handler(signum: int, _frame: object) -> None:
+        raise Stop(signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _configure_cli_logging(s: Settings) -> None:
+    from crawler.logging_setup import configure_logging
+
+    configure_logging(s)
+
+
+@main.command(context_settings=PASSTHROUGH)
+@click.option("--once", is_flag=True, help="Run discovery now, process what it found, print a summary and exit.")
+@click.option("--schedule", "schedule", metavar="NAME", help="With --once: only this schedule entry.")
+@click.option("-v", "--verbose", is_flag=True, help="Show Celery's banner and start-up warnings and INFO logs.")
+@click.option("--log-level", type=LOG_LEVELS, help="Log level of the worker and beat (default: FUNDCRAWL_LOG_LEVEL; "
+              "with --once WARNING unless -v).")
+@click.pass_context
+def run(ctx: click.Context, once: bool, schedule: str | None, verbose: bool, log_level: str | None) -> None:
+    """Run the embedded daemon (a worker and beat, as two supervised child processes) until interrupted.
+
+    On SQLite it creates or upgrades its own schema. On start it prints each schedule entry's next run. If the
+    worker or beat exits, the other is stopped and `run` exits 3; SIGTERM or Ctrl-C stops both and exits 0.
+
+    With --once: discover every (or one) schedule entry now, process everything found through a real worker,
+    print a summary and exit 0 when every report is stored, 1 when some failed for good, 3 when a partition or
+    a service could not be reached, 130 when interrupted. Extra options are passed to the Celery worker.
+    """
+    if schedule and not once:
+        raise click.UsageError("--schedule applies only with --once (the daemon runs every enabled entry on its "
+                               "own schedule); run `fundcrawl run --once --schedule NAME`")
+    s = settings()
+    _configure_cli_logging(s)
+    _ready(s, create_schema=True)
+    if once:
+        from crawler.cli.once import run_once
+
+        sys.exit(run_once(s, schedule, ctx.args, verbose=verbose, log_level=log_level))
+    upcoming = check_beat(s)
+    click.echo(f"fundcrawl daemon: {len(upcoming)} beat entries, times in the schedule's timezone:", err=True)
+    print_next_runs(upcoming)
+    _hint_history(s)
+    sys.exit(supervise(s, ctx.args, verbose=verbose, log_level=log_level))
+
+
+def _hint_history(s: Settings) -> None:
+    """A database with nothing stored learns only what the schedule's recent windows hold: say where history
+    comes from."""
+    from crawler.storage import make_store
+
+    if make_store(s.database).counts()["total"] == 0:
+        click.echo("nothing is stored yet: the schedule picks up newly sent reports; for earlier years run "
+                   "`fundcrawl backfill --report-types annual,interim,q1,q2,q3,q4 --years 2020-2025 --wait`",
+                   err=True)
+
+
+def supervise(s: Settings, extra: Sequence[str], *, verbose: bool, log_level: str | None) -> int:
+    """Run a worker and a beat child until one of them exits or this process is told to stop.
+
+    Two processes rather than Celery's ``worker -B``: an embedded beat that dies leaves a worker that looks
+    healthy and idles forever; here the death of either stops the whole daemon with a non-zero exit code.
+    """
+    stop_on_signals()
+    worker: subprocess.Popen[bytes] | None = None
+    beat: subprocess.Popen[bytes] | None = None
+    try:
+        worker = start_child("worker", _celery_args(s, extra), verbose=verbose, log_level=log_level)
+        beat = start_child("beat", [], verbose=verbose, log_level=log_level)
+        while True:
+            for name, child in (("worker", worker), ("beat", beat)):
+                if child.poll() is not None:
+                    click.echo(f"fundcrawl: the {name} process exited with code {child.returncode} (its log is "
+                               "above); the daemon stops. Fix the cause and start `fundcrawl run` again.", err=True)
+                    return EXIT_UNREACHABLE
+            time.sleep(0.5)
+    except Stop as stop:
+        click.echo(f"fundcrawl: {stop} received; stopping the worker and beat", err=True)
+        return EXIT_OK
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for process in (beat, worker):
+            if process is not None:
+                stop_process(process)
+
+
+def _quiet(quiet: bool) -> list[str]:
+    """Celery's global ``--quiet`` (no banner), and no superuser warning: the data is JSON-only, never pickle."""
+    if not quiet:
+        return []
+    from celery.exceptions import SecurityWarning
+
+    warnings.filterwarnings("ignore", category=SecurityWarning)
+    return ["--quiet"]
+
+
+@main.command(context_settings=PASSTHROUGH)
+@click.option("-q", "--quiet", is_flag=True, help="No Celery banner or start-up warnings.")
+@click.pass_context
+def worker(ctx: click.Context, quiet: bool) -> None:
+    """Start a Celery worker with fundcrawl's app and settings (extra options go to Celery).
+
+    By default it consumes both queues (discovery, reports) with FUNDCRAWL_CONCURRENCY processes; run more of
+    them, on more machines, to scale out. Example: fundcrawl worker -Q reports -c 4
+    """
+    s = settings()
+    _ready(s)
+    from crawler.celery_app import app
+
+    app.worker_main([*_quiet(quiet), "worker", *_celery_args(s, ctx.args)])
+
+
+@main.command(context_settings=PASSTHROUGH)
+@click.option("-q", "--quiet", is_flag=True, help="No Celery banner or start-up warnings.")
+@click.pass_context
+def beat(ctx: click.Context, quiet: bool) -> None:
+    """Start Celery beat: emits each schedule entry's discovery on time (extra options go to Celery)."""
+    s = settings()
+    _ready(s)
+    from crawler.celery_app import app
+
+    sys.exit(app.start([*_quiet(quiet), "beat", *ctx.args]) or 0)
+
+
+@main.command()
+@click.option("--schedule", "schedule", metavar="NAME", help="Only this schedule entry (default: every enabled one).")
+@click.option("--no-wait", is_flag=True, help="Return as soon as the request is queued.")
+def discover(schedule: str | None, no_wait: bool) -> None:
+    """Ask the running fleet to run discovery now (enqueues on the configured broker).
+
+    Waits until a worker has started each run; exit 3 when none did within 20 s (no worker consuming the
+    discovery queue, or every one busy): the request stays queued for the next worker.
+    """
+    s = settings()
+    _ready(s)
+    from crawler.schedules import load_schedules
+    from crawler.tasks import send_discovery
+
+    schedules = load_schedules(s.schedules)
+    if schedule:
+        schedules.get(schedule)
+    names = [schedule] if schedule else [name for name, entry in schedules.entries.items() if entry.enabled]
+    sent = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    for name in names:
+        send_discovery(name)
+        click.echo(f"queued discovery for {name}")
+    if no_wait or not names:
+        return
+    waiting = _wait_for_runs(s, set(names), sent, DISCOVER_WAIT_SECONDS)
+    if waiting:
+        fail(f"no worker started discovery of {', '.join(sorted(waiting))} within {DISCOVER_WAIT_SECONDS:.0f}s: "
+             "start one (`fundcrawl worker` or `fundcrawl run`); the request stays queued", EXIT_UNREACHABLE)
+    click.echo("a worker started every requested discovery (see `fundcrawl status`)")
+
+
+def _wait_for_runs(s: Settings, names: set[str], since: dt.datetime, timeout: float) -> set[str]:
+    """The entries no worker has started a run of since ``since``, after waiting up to ``timeout`` seconds."""
+    from crawler.storage import make_engine, operations
+
+    engine = make_engine(s.database)
+    deadline = time.monotonic() + timeout
+    waiting = set(names)
+    while waiting and time.monotonic() < deadline:
+        for run in operations.recent_runs(engine, 50):
+            started = run["started_at"]
+            if started.tzinfo is None:
+                started = started.replace(tzinfo=dt.UTC)
+            if started >= since:
+                waiting.discard(run["schedule"])
+        if waiting:
+            time.sleep(0.5)
+    return waiting
+
+
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "start_worker_process", "stop_process"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import signal
+import subprocess
 import time
 from collections.abc import Sequence
 from subprocess import Popen
@@ -11,8 +13,10 @@ from subprocess import Popen
 import click
 
 from crawler import flow
-from crawler.cli.daemon import _celery_args, start_worker_process, stop_process
-from crawler.cli.progress import Progress
+from crawler.cli import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, fail
+from crawler.cli.daemon import Stop, _celery_args, start_worker_process, stop_on_signals, stop_process
+from crawler.cli.progress import Progress, relay
+from crawler.exceptions import TransientError
 from crawler.schedules import load_schedules
 from crawler.settings import Settings
 from crawler.storage import operations
@@ -22,47 +26,101 @@ log = logging.getLogger(__name__)
 MAX_WORKER_RESTARTS = 3
 
 
-def run_once(s: Settings, schedule: str | None, extra: Sequence[str]) -> int:
-    """Returns the exit code: 0 all stored, 1 some reports failed for good."""
+class WorkerOptions:
+    """How the local worker child is started: its Celery options, banner and log level."""
+
+    def __init__(self, s: Settings, extra: Sequence[str] = (), *, verbose: bool = False,
+                 log_level: str | None = None) -> None:
+        self.args = _celery_args(s, extra)
+        self.verbose = verbose
+        # The command's own progress and summary are what a user reads; the worker speaks up only for problems.
+        self.log_level = log_level or ("INFO" if verbose else "WARNING")
+
+    def start(self) -> Popen[bytes]:
+        worker = start_worker_process(self.args, verbose=self.verbose, log_level=self.log_level,
+                                      stdout=subprocess.PIPE)
+        assert worker.stdout is not None
+        relay(worker.stdout)
+        return worker
+
+
+def _require_broker(s: Settings) -> None:
+    from crawler.celery_app import probe_broker
+
+    try:
+        probe_broker(s)
+    except Exception as error:  # noqa: BLE001 - kombu raises its transport's own errors
+        target = "FUNDCRAWL_BROKER_URL" if not s.embedded else f"the embedded broker in {s.data_dir}"
+        fail(f"the broker cannot be reached ({type(error).__name__}: {error}); start it or fix {target}",
+             EXIT_UNREACHABLE)
+
+
+def run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbose: bool = False,
+             log_level: str | None = None) -> int:
+    """Returns the exit code: 0 all stored, 1 some reports failed for good, 3 some partition or service could
+    not be reached, 128 + signal number when interrupted."""
     from crawler.tasks import publish_reports
 
     schedules = load_schedules(s.schedules)
-    names = [schedule] if schedule else [name for name, entry in schedules.entries.items() if entry.enabled]
     if schedule:
         schedules.get(schedule)
+    names = [schedule] if schedule else [name for name, entry in schedules.entries.items() if entry.enabled]
+    _require_broker(s)
     started = dt.datetime.now(dt.UTC)
     rt = flow.runtime(s)
-    worker = start_worker_process(_celery_args(s, extra))
+    options = WorkerOptions(s, extra, verbose=verbose, log_level=log_level)
+    stop_on_signals()
+    worker: Popen[bytes] | None = None
     listed = new = 0
+    unreached: list[str] = []
     try:
+        worker = options.start()
         for name in names:
-            result = flow.run_schedule_entry(rt, name, publish_reports, kind="once")
+            try:
+                result = flow.run_schedule_entry(rt, name, publish_reports, kind="once")
+            except TransientError as error:
+                unreached.append(f"{name}: {type(error).__name__}: {error}")
+                click.echo(f"{name}: could not be walked: {error}", err=True)
+                continue
             listed, new = listed + result["listed"], new + result["new"]
+            unreached += [f"{name}: {piece}" for piece in result["incomplete"]]
             click.echo(f"{name}: {result['listed']} listed, {result['new']} new, "
                        f"{len(result['incomplete'])} incomplete partition(s)", err=True)
-    except BaseException:
-        stop_process(worker)
-        raise
-    process_pending(rt, s, started, extra, worker)
-    return _summary(rt, started, listed, new)
+        process_pending(rt, s, started, options, worker)
+    except Stop as stop:
+        return _interrupted(stop)
+    finally:
+        if worker is not None:
+            stop_process(worker)
+    return _summary(rt, started, listed, new, unreached)
 
 
-def process_pending(rt: flow.Runtime, s: Settings, since: dt.datetime, extra: Sequence[str] = (),
+def _interrupted(stop: Stop) -> int:
+    # A second Ctrl-C while the worker finishes its current reports must not cut the clean-up short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    click.echo(f"fundcrawl: interrupted ({stop}); run the same command again to resume: what is stored is "
+               "never fetched again and what was found stays queued", err=True)
+    return 128 + stop.signum
+
+
+def process_pending(rt: flow.Runtime, s: Settings, since: dt.datetime, options: WorkerOptions | None = None,
                     worker: Popen[bytes] | None = None) -> None:
     """Process every pending report with a local worker process; what was published before ``since`` (the
     leftovers of an interrupted run) is published again, what this command published is not."""
     from crawler.tasks import publish_reports
 
-    worker = worker or start_worker_process(_celery_args(s, extra))
+    options = options or WorkerOptions(s)
+    worker = worker or options.start()
     try:
         grace = (dt.datetime.now(dt.UTC) - since).total_seconds()
         flow.requeue_stuck(rt, publish_reports, queue_depth=0, grace_seconds=grace)
-        worker = _drain(rt, s, worker, extra, publish_reports)
+        worker = _drain(rt, s, worker, options, publish_reports)
     finally:
         stop_process(worker)
 
 
-def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], extra: Sequence[str], publish: flow.Enqueue
+def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], options: WorkerOptions, publish: flow.Enqueue
            ) -> Popen[bytes]:
     """Wait until no report is pending; keep the worker alive and the reconciler running meanwhile."""
     pending = rt.store.counts()["pending"]
@@ -72,10 +130,11 @@ def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], extra: Sequence[
             time.sleep(0.5)
             if worker.poll() is not None:
                 if restarts >= MAX_WORKER_RESTARTS:
-                    raise click.ClickException(f"the worker exited with code {worker.returncode} {restarts} times")
+                    fail(f"the worker exited with code {worker.returncode} {restarts} times (its log is above); "
+                         "pending reports stay queued for the next run", EXIT_UNREACHABLE)
                 log.warning("worker exited with code %s; starting a new one", worker.returncode)
                 restarts += 1
-                worker = start_worker_process(_celery_args(s, extra))
+                worker = options.start()
             if time.monotonic() - last_reconcile >= s.reconcile_every:
                 flow.requeue_stuck(rt, publish, queue_depth=None)
                 flow.keep_journal_small(rt)
@@ -87,7 +146,7 @@ def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], extra: Sequence[
     return worker
 
 
-def _summary(rt: flow.Runtime, started: dt.datetime, listed: int, new: int) -> int:
+def _summary(rt: flow.Runtime, started: dt.datetime, listed: int, new: int, unreached: Sequence[str] = ()) -> int:
     counts = rt.store.counts()
     failures = operations.failures_since(rt.store.engine, started)
     click.echo(f"listed {listed}, new {new}; database now holds {counts['stored']} stored, "
@@ -95,4 +154,16 @@ def _summary(rt: flow.Runtime, started: dt.datetime, listed: int, new: int) -> i
     for failure in failures:
         click.echo(f"  failed {failure['upload_info_id']} ({failure['fund_code']}): "
                    f"{failure['failure_reason']}: {failure['last_error']}")
-    return 1 if failures else 0
+    if counts["total"] == 0 and not unreached:
+        click.echo("nothing is stored yet: the schedule only looks at recently sent reports; for earlier years "
+                   "run `fundcrawl backfill --report-types annual,interim,q1,q2,q3,q4 --years 2020-2025 --wait`")
+    if unreached:
+        for piece in unreached:
+            click.echo(f"  not checked: {piece}")
+        click.echo(f"{len(unreached)} partition(s) could not be checked (site or service unreachable); "
+                   "run again later")
+        return EXIT_UNREACHABLE
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+__all__ = ["WorkerOptions", "process_pending", "run_once"]

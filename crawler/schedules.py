@@ -23,6 +23,7 @@ Every problem is reported as a :class:`ConfigError` naming the file and the entr
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from dataclasses import dataclass
 from functools import partial
@@ -52,7 +53,8 @@ _CODE = re.compile(r"^F[ABC]\d{3}(\d{3})?$")
 _ENTRY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 
 
-def _report_type_code(value: object) -> str:
+def report_type_code(value: object) -> str:
+    """The EID code of a report-type name (``annual``) or code (``FB010010``); ValueError for anything else."""
     text = str(value).strip()
     if text in REPORT_TYPES:
         return REPORT_TYPES[text]
@@ -77,7 +79,7 @@ def _year(value: object) -> str:
     raise ValueError(f"bad year {text!r}; use current, previous, all or a year such as 2024")
 
 
-ReportTypeCode = Annotated[str, BeforeValidator(_report_type_code)]
+ReportTypeCode = Annotated[str, BeforeValidator(report_type_code)]
 FundTypeCode = Annotated[str, BeforeValidator(_fund_type_code)]
 Year = Annotated[str, BeforeValidator(_year)]
 
@@ -214,13 +216,20 @@ def every_seconds(text: str) -> int:
 
 
 def _describe(error: ValidationError) -> tuple[str, str]:
-    first = error.errors()[0]
+    # An unknown key first: a misspelt key (`report_type:`) is also why the real one is reported missing.
+    errors = sorted(error.errors(), key=lambda item: item["type"] != "extra_forbidden")
+    first = errors[0]
     loc = [str(part) for part in first["loc"]]
     key = ".".join(loc)
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}"
-    more = len(error.errors()) - 1
+        missing = [str(item["loc"][-1]) for item in errors[1:] if item["type"] == "missing"
+                   and item["loc"][:-1] == first["loc"][:-1]]
+        close = difflib.get_close_matches(loc[-1], missing, n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+    more = len(errors) - 1
     return key, message + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
 
 

@@ -58,8 +58,8 @@ class FundcrawlGroup(click.Group):
             if _debug_wanted(ctx):
                 raise
             fail(f"{error}; check FUNDCRAWL_DATABASE_URL (host, port, credentials) and that the database is up")
-        except PermissionError as error:
-            if _debug_wanted(ctx):
+        except OSError as error:
+            if _debug_wanted(ctx) or not error.filename:
                 raise
             fail(_environment_error(error))
         except click.exceptions.ClickException:
@@ -69,6 +69,13 @@ class FundcrawlGroup(click.Group):
         except Exception as error:
             if _debug_wanted(ctx):
                 raise
+            from sqlalchemy.exc import DBAPIError
+
+            if isinstance(error, DBAPIError):
+                # Not a passing outage (those are StorageUnavailableError): a path or URL that cannot work.
+                first = (str(error.orig).strip().splitlines() or [""])[0][:200]
+                fail(f"the database cannot be used ({type(error.orig).__name__}: {first}); check "
+                     "FUNDCRAWL_DATABASE_URL, and that FUNDCRAWL_DATA_DIR exists and is writable")
             logging.getLogger("crawler").debug("unexpected error", exc_info=True)
             fail(f"{type(error).__name__}: {error} (run again with --debug for the traceback)", EXIT_FAILED)
 

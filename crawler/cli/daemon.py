@@ -218,6 +218,9 @@ def run(ctx: click.Context, once: bool, schedule: str | None, verbose: bool, log
                                "own schedule); run `fundcrawl run --once --schedule NAME`")
     s = settings()
     _configure_cli_logging(s)
+    from crawler.schedules import load_schedules
+
+    load_schedules(s.schedules)  # a schedule mistake is named before anything is created
     _ready(s, create_schema=True)
     if once:
         from crawler.cli.once import run_once
@@ -311,12 +314,13 @@ def beat(ctx: click.Context, quiet: bool) -> None:
 
 @main.command()
 @click.option("--schedule", "schedule", metavar="NAME", help="Only this schedule entry (default: every enabled one).")
-@click.option("--no-wait", is_flag=True, help="Return as soon as the request is queued.")
-def discover(schedule: str | None, no_wait: bool) -> None:
+@click.option("--timeout", "timeout", type=click.FloatRange(min=0), default=DISCOVER_WAIT_SECONDS, show_default=True,
+              metavar="SECONDS", help="How long to wait for a worker to start each run; 0 returns once queued.")
+def discover(schedule: str | None, timeout: float) -> None:
     """Ask the running fleet to run discovery now (enqueues on the configured broker).
 
-    Waits until a worker has started each run; exit 3 when none did within 20 s (no worker consuming the
-    discovery queue, or every one busy): the request stays queued for the next worker.
+    Waits until a worker has started each run; exit 3 when none did in time (no worker consuming the discovery
+    queue, or every one busy): the request stays queued for the next worker.
     """
     s = settings()
     _ready(s)
@@ -331,11 +335,11 @@ def discover(schedule: str | None, no_wait: bool) -> None:
     for name in names:
         send_discovery(name)
         click.echo(f"queued discovery for {name}")
-    if no_wait or not names:
+    if not timeout or not names:
         return
-    waiting = _wait_for_runs(s, set(names), sent, DISCOVER_WAIT_SECONDS)
+    waiting = _wait_for_runs(s, set(names), sent, timeout)
     if waiting:
-        fail(f"no worker started discovery of {', '.join(sorted(waiting))} within {DISCOVER_WAIT_SECONDS:.0f}s: "
+        fail(f"no worker started discovery of {', '.join(sorted(waiting))} within {timeout:g}s: "
              "start one (`fundcrawl worker` or `fundcrawl run`); the request stays queued", EXIT_UNREACHABLE)
     click.echo("a worker started every requested discovery (see `fundcrawl status`)")
 

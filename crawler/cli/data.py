@@ -61,6 +61,18 @@ def _split(_ctx: click.Context, _param: click.Parameter, value: str | None) -> l
     return [part.strip() for part in value.split(",") if part.strip()] if value else None
 
 
+def _report_types(names: list[str] | None) -> list[str] | None:
+    """Report-type names or EID codes; an unknown name is refused rather than silently matching nothing."""
+    from crawler.schedules import report_type_code
+
+    if names is None:
+        return None
+    try:
+        return [report_type_code(name) for name in names]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--report-type") from None
+
+
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
@@ -77,6 +89,13 @@ def export(fmt: str, out: Path, fund_code: list[str] | None, report_type: list[s
     from crawler import export as exporting
     from crawler.storage import ensure_current, make_engine, make_store
 
+    if fmt == "jsonl" and out.is_dir():
+        raise click.BadParameter(f"{out} is a folder; jsonl is one file: give a file name such as "
+                                 f"{out / 'reports.jsonl'}", param_hint="--out")
+    if fmt != "jsonl" and out.exists() and not out.is_dir():
+        raise click.BadParameter(f"{out} is a file; {fmt} writes one file per table into a folder",
+                                 param_hint="--out")
+    report_type = _report_types(report_type)
     s = settings()
     ensure_current(make_engine(s.database))
     store = make_store(s.database)

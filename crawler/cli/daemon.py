@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import logging
 import os
@@ -144,13 +145,27 @@ def child_env(log_level: str | None) -> dict[str, str]:
     return env
 
 
+#: ``prctl`` option number (``PR_SET_PDEATHSIG`` in <linux/prctl.h>): a signal the kernel sends when the parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the supervising ``fundcrawl`` dies, even by SIGKILL, so no
+    orphaned worker or beat keeps running. Linux only; elsewhere a no-op."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (AttributeError, OSError):
+        pass
+
+
 def start_child(command: str, extra: Sequence[str], *, verbose: bool = False, log_level: str | None = None,
                 stdout: Any = None) -> subprocess.Popen[bytes]:
     """A real ``fundcrawl worker`` or ``fundcrawl beat`` child process with the same settings."""
     args = [sys.executable, "-m", "crawler", command, *([] if verbose else ["--quiet"]), *extra]
     # The children's banner and logs go to stderr: stdout is the command's own summary, for scripts.
     return subprocess.Popen(args, stdout=stdout if stdout is not None else sys.stderr,
-                            stderr=subprocess.STDOUT if stdout is not None else None, env=child_env(log_level))
+                            stderr=subprocess.STDOUT if stdout is not None else None, env=child_env(log_level),
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # noqa: PLW1509
 
 
 def start_worker_process(extra: Sequence[str], concurrency: int | None = None, *, verbose: bool = False,

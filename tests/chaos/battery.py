@@ -164,8 +164,14 @@ class ChaosRun:
         return self.roles[role][1].pid
 
     def children(self, role: str = "worker0") -> list[psutil.Process]:
+        """The pool children of a worker. Embedded, ``fundcrawl run`` supervises a worker and a beat process:
+        the pool children are the worker's."""
         try:
-            return psutil.Process(self.pid(role)).children()
+            main = psutil.Process(self.pid(role))
+            if not self.embedded:
+                return main.children()
+            return [child for process in main.children() if "worker" in process.cmdline()
+                    for child in process.children()]
         except psutil.NoSuchProcess:
             return []
 
@@ -356,7 +362,7 @@ class Sampler:
             try:
                 main = psutil.Process(self.run.pid(self.role))
                 self.peak_main_rss = max(self.peak_main_rss, main.memory_info().rss)
-                for child in main.children():
+                for child in self.run.children(self.role):
                     self.child_pids.add(child.pid)
                     self.peak_child_rss = max(self.peak_child_rss, child.memory_info().rss)
             except (psutil.Error, KeyError):

@@ -37,6 +37,7 @@ from crawler.parsing.sections.reit import parse_reit
 from crawler.parsing.sections.shares import parse_share_changes
 from crawler.parsing.sections.statements import parse_statements
 from crawler.parsing.sections.top_holders import parse_top_holders
+from crawler.parsing.sections.unit_value import SOURCE_SECTION, parse_stated_nav
 
 __all__ = ["KNOWN_HEADINGS", "PARSER_VERSION", "SCHEMA", "parse_report"]
 
@@ -96,6 +97,14 @@ def _parse_sections(page: Page, errors: dict[str, str]) -> _Parts:
     classes = [c["name"] for c in parts["basic"].get("share_classes", [])]
     for part, name, parser in _CLASS_AWARE:
         parts[part] = _run(name, errors, parser, page, classes)
+    parts["stated_nav"] = {}
+    if not parts["indicators"].get("nav_per_unit"):
+        # No NAV row (money-market funds keep the share at 1.00): take the value where the text states it.
+        names = [parts["basic"].get(k) or parts["metadata"].get(k) for k in ("short_name", "fund_name_printed")]
+        names.append(parts["metadata"].get("fund_name"))
+        period_end = parts["metadata"].get("period_end")
+        fund_names = [n for n in names if n]
+        parts["stated_nav"] = _run(SOURCE_SECTION, errors, parse_stated_nav, page, classes, fund_names, period_end)
     for part, name, plain in _PLAIN:
         parts[part] = _run(name, errors, plain, page)
     parts["portfolio"] = _run("portfolio", errors, parse_portfolio, page, errors)

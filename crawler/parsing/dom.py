@@ -41,6 +41,13 @@ class Section:
     unit: str | None = None
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Prose cells (``td.Contentbox``), kept as elements: only the few parsers that read prose pay for its text.
+    prose_cells: list[etree._Element] = field(default_factory=list)
+
+    @property
+    def prose(self) -> list[str]:
+        """The section's prose paragraphs, whitespace-normalised (``<br/>`` breaks become spaces)."""
+        return [text for text in (normalise(_text(td)) for td in self.prose_cells) if text]
 
     @property
     def table(self) -> Table | None:
@@ -114,6 +121,8 @@ def _linearise(root: etree._Element) -> Iterator[Section]:
                     yield current
                 current = Section(_heading(el), 3 if "level3" in cls else 2, index)
                 index += 1
+            elif cls == "Contentbox" and current is not None:
+                current.prose_cells.append(el)
         elif current is None:
             continue
         elif el.tag == "table":

@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.replica import holdings, sections
 from tests.replica import markup as m
-from tests.replica.portfolio import Portfolio, make_portfolio
+from tests.replica.portfolio import MONEY_MARKET, MONEY_MARKET_NAV, Portfolio, make_portfolio
 from tests.replica.profile import profile_page
 
 PERIODS = {"q1": ((1, 1), (3, 31)), "q2": ((4, 1), (6, 30)), "q3": ((7, 1), (9, 30)), "q4": ((10, 1), (12, 31)),
@@ -112,6 +112,12 @@ def expected_document(spec: PageSpec, portfolio: Portfolio) -> dict[str, Any]:
     }
     if len(portfolio.classes) > 1:
         document["share_classes"] = [{"name": c.name, "code": c.code} for c in portfolio.classes]
+    if spec.fund_type == MONEY_MARKET:
+        # No NAV row: the fund-level value the text states, and where it states it.
+        document["nav_per_unit"] = {"total": float(MONEY_MARKET_NAV)}
+        document["nav_per_unit_source"] = {
+            "total": {"from": "text", "section": sections.PERFORMANCE, "text": sections.MONEY_MARKET_STATEMENT}
+        }
     return document
 
 

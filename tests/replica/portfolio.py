@@ -31,6 +31,9 @@ _ISSUERS = (("国债", "国家债券"), ("国开", "金融债券"), ("进出", "
             ("华电", "企业债券"), ("南网", "企业债券"), ("电投MTN", "中期票据"), ("城建MTN", "中期票据"),
             ("工商银行CD", "同业存单"), ("兴业银行CD", "同业存单"), ("转债", "可转债（可交换债）"))
 POLICY_BANKS = ("国开", "进出", "农发")
+MONEY_MARKET = "6020-6020"
+#: A money-market share is kept at 1.00 yuan (amortised cost), so its net assets equal its shares.
+MONEY_MARKET_NAV = Decimal("1.0000")
 
 
 def pct(value: int, base: int) -> Decimal:
@@ -97,7 +100,8 @@ class Portfolio:
 
 def make_portfolio(rng: random.Random, fund_type: str, class_names: list[tuple[str, str]]) -> Portfolio:
     """Draw a consistent portfolio; ``class_names`` is [(name, code)] (one unnamed entry = single class)."""
-    classes = [_share_class(rng, name, code, i) for i, (name, code) in enumerate(class_names)]
+    fixed_nav = MONEY_MARKET_NAV if fund_type == MONEY_MARKET else None
+    classes = [_share_class(rng, name, code, i, fixed_nav) for i, (name, code) in enumerate(class_names)]
     net = sum(c.net_assets for c in classes)
     target = int(net * rng.uniform(1.002, 1.02))
     stock_share, bond_share = _mix(rng, fund_type)
@@ -112,6 +116,8 @@ def make_portfolio(rng: random.Random, fund_type: str, class_names: list[tuple[s
 
 
 def _mix(rng: random.Random, fund_type: str) -> tuple[float, float]:
+    if fund_type == MONEY_MARKET:
+        return 0.0, rng.uniform(0.4, 0.7)
     if fund_type == "6020-6010":
         return rng.uniform(0.72, 0.88), rng.choice((0.0, rng.uniform(0.0, 0.03)))
     if fund_type == "6020-6030":
@@ -119,9 +125,10 @@ def _mix(rng: random.Random, fund_type: str) -> tuple[float, float]:
     return rng.uniform(0.3, 0.65), rng.uniform(0.05, 0.25)
 
 
-def _share_class(rng: random.Random, name: str, code: str, index: int) -> ShareClass:
+def _share_class(rng: random.Random, name: str, code: str, index: int, fixed_nav: Decimal | None = None) -> ShareClass:
     shares = rng.randrange(2 * 10**9, 2 * 10**11)
     nav = Decimal(str(round(rng.uniform(0.75, 2.3) - 0.004 * index, 4))).quantize(Decimal("0.0001"))
+    nav = fixed_nav if fixed_nav is not None else nav
     net = int((shares * nav).quantize(Decimal(1), ROUND_HALF_UP))
     realized = int(net * rng.uniform(-0.03, 0.05))
     subscriptions = int(shares * rng.uniform(0.01, 0.3))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from tests.replica import holdings
 from tests.replica import markup as m
-from tests.replica.portfolio import Portfolio, ShareClass
+from tests.replica.portfolio import MONEY_MARKET, Portfolio, ShareClass
 
 if TYPE_CHECKING:
     from tests.replica.generator import PageSpec
@@ -47,8 +47,8 @@ def body(spec: PageSpec, p: Portfolio, rng: random.Random, start: dt.date, end: 
     parts = [
         m.wrapper("tabItem0", _important(spec, start, end)),
         m.wrapper("tabItem1", basic_info(spec, p)),
-        m.wrapper("tabItem2", indicators(p, start, end) + growth(p)),
-        m.wrapper("tabItem3", managers(spec, rng) + _reports_prose(rng)),
+        m.wrapper("tabItem2", indicators(p, start, end, money_market=spec.fund_type == MONEY_MARKET) + growth(p)),
+        m.wrapper("tabItem3", managers(spec, rng) + _reports_prose(rng, spec)),
         m.wrapper("tabItem4", m.block(m.heading("投资组合报告")) + holdings.asset_allocation(p) +
                   holdings.industries(p) + holdings.top_stocks(p) + holdings.bond_types(p) +
                   holdings.top_bonds(p) + holdings.other_sections(p)),
@@ -96,8 +96,10 @@ def basic_info(spec: PageSpec, p: Portfolio) -> str:
     return m.block(content, "tabItem1_fundIntro")
 
 
-def indicators(p: Portfolio, start: dt.date, end: dt.date) -> str:
-    """主要财务指标: one 报告期（start 至 end） column, or a blank fund column plus one column per class."""
+def indicators(p: Portfolio, start: dt.date, end: dt.date, money_market: bool = False) -> str:
+    """主要财务指标: one 报告期（start 至 end） column, or a blank fund column plus one column per class.
+
+    A money-market fund prints no 期末基金份额净值 row (its share is kept at 1.00 yuan, stated in the text)."""
     single = len(p.classes) == 1
     if single:
         header = m.header_row(["主要财务指标", f"报告期（{start} 至 {end}）"])
@@ -109,6 +111,8 @@ def indicators(p: Portfolio, start: dt.date, end: dt.date) -> str:
     figures = [("1.本期已实现收益", lambda c: m.money(c.realized)), ("2.本期利润", lambda c: m.money(c.profit)),
                ("3.加权平均基金份额本期利润", _per_share_profit), ("4.期末基金资产净值", lambda c: m.money(c.net_assets)),
                ("5.期末基金份额净值", lambda c: f"{c.nav:.4f}")]
+    if money_market:
+        figures = figures[:-1]
     lead = [] if single else [m.cell("")]
     rows = [m.data_row([m.cell(label, "left"), *lead, *(m.cell(fmt(c)) for c in p.classes)]) for label, fmt in figures]
     content = m.heading("主要财务指标和基金净值表现") + m.heading("主要财务指标", chart="create_main_finance_charts_new") + \
@@ -159,14 +163,24 @@ def _paragraphs(rng: random.Random, count: int) -> list[str]:
     return ["，".join(rng.choice(PHRASES) for _ in range(rng.randrange(3, 6))) + "。" for _ in range(count)]
 
 
-def _reports_prose(rng: random.Random) -> str:
+#: Where a money-market page states the unit value it keeps (no NAV row is printed).
+PERFORMANCE = "报告期内基金的业绩表现"
+MONEY_MARKET_STATEMENT = "本基金采用摊余成本法对持有的投资组合进行估值，通过每日分配收益使基金份额净值保持为人民币1.00元。"
+
+
+def _reports_prose(rng: random.Random, spec: PageSpec) -> str:
     titles = [("tabItem3_regulateAndFaith", "管理人对报告期内本基金运作遵规守信情况的说明"),
               ("tabItem3_gongPingJiaoYiZhiDuZhiXingQingKuan", "公平交易制度的执行情况"),
               ("tabItem3_outstandingAchievement", "报告期内基金的投资策略和运作分析"),
-              ("tabItem3_workAnalyse", "报告期内基金的业绩表现"),
+              ("tabItem3_workAnalyse", PERFORMANCE),
               ("tabItem3_warnState", "报告期内基金持有人数或基金资产净值预警说明")]
-    return "".join(m.block(m.heading(title) + m.prose(_paragraphs(rng, rng.randrange(2, 6))), anchor)
-                   for anchor, title in titles)
+    out = []
+    for anchor, title in titles:
+        paragraphs = _paragraphs(rng, rng.randrange(2, 6))
+        if title == PERFORMANCE and spec.fund_type == MONEY_MARKET:
+            paragraphs.append(MONEY_MARKET_STATEMENT)
+        out.append(m.block(m.heading(title) + m.prose(paragraphs), anchor))
+    return "".join(out)
 
 
 def share_change(spec: PageSpec, p: Portfolio) -> str:

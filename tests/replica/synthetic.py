@@ -50,6 +50,9 @@ TYPE_WORDS = {
     "6020-6030": ("债券型证券投资基金", "债券"),
     "6020-6040": ("混合型证券投资基金", "混合"),
 }
+#: Name words of every type the publisher can be asked for; money-market funds are never in the natural mix
+#: (``TYPE_WORDS``), so existing catalogues keep their funds.
+NAME_WORDS = {**TYPE_WORDS, "6020-6020": ("货币市场基金", "货币")}
 HOSTILE_NAMES = {
     "name_sql": "'; DROP TABLE reports; --",
     "name_sql_or": '" OR 1=1 --',
@@ -165,7 +168,7 @@ def fund_profile(index: int, fund_type: str) -> dict[str, Any]:
     theme = THEMES[(index // len(MANAGERS)) % len(THEMES)]
     serial = index // (len(MANAGERS) * len(THEMES))
     theme = theme + ("" if serial == 0 else ("一号", "二号", "三号", "优选", "领航")[serial % 5] + str(serial))
-    full_word, short_word = TYPE_WORDS.get(fund_type, TYPE_WORDS["6020-6040"])
+    full_word, short_word = NAME_WORDS.get(fund_type, TYPE_WORDS["6020-6040"])
     short_name = f"{organ_name}{theme}{short_word}"
     return {
         "fund_code": f"{800000 + 2 * index:06d}",

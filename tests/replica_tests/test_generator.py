@@ -93,3 +93,23 @@ def test_profile_pages_use_the_profile_template_and_parse() -> None:
     assert 20_000 <= len(page.html) <= 120_000
     assert "送出日期：2025-07-14".encode() in page.html and "报告送出日期".encode() not in page.html
     assert _subset_diff(page.expected, parse_report(page.html).document) == []
+
+
+MONEY_MARKET_SPECS = [
+    spec(seed, classes, kind, fund_type="6020-6020") for seed, (classes, kind) in enumerate(
+        [(0, "q1"), (2, "q2"), (0, "annual"), (3, "interim")], start=100)
+]
+
+
+@pytest.mark.parametrize("page_spec", MONEY_MARKET_SPECS, ids=lambda s: f"{s.report_kind}-{s.classes}")
+def test_money_market_pages_print_no_nav_row_and_the_parser_takes_the_stated_value(page_spec: PageSpec) -> None:
+    page = generate_page(page_spec)
+    assert "期末基金份额净值" not in page.html.decode("utf-8")  # no NAV row anywhere on the page
+    parsed = parse_report(page.html)
+    doc = parsed.document
+    assert not parsed.section_errors
+    assert _subset_diff(page.expected, doc) == []
+    assert doc["nav_per_unit"] == {"total": 1.0}  # the fund-level value the text states; no class is guessed
+    assert doc["nav_per_unit_source"]["total"]["text"] == "本基金采用摊余成本法对持有的投资组合进行估值，通过每日分配收益使基金份额净值保持为人民币1.00元。"
+    listing = {"fund_code": page_spec.fund_code, "send_date": page_spec.send_date}
+    assert {name: msg for name, msg in run_checks(doc, listing).items() if msg} == {}

@@ -98,8 +98,9 @@ def _parse_sections(page: Page, errors: dict[str, str]) -> _Parts:
     for part, name, parser in _CLASS_AWARE:
         parts[part] = _run(name, errors, parser, page, classes)
     parts["stated_nav"] = {}
-    if not parts["indicators"].get("nav_per_unit"):
+    if not parts["indicators"].get("nav_per_unit") and parts["metadata"].get("report_kind") != "profile":
         # No NAV row (money-market funds keep the share at 1.00): take the value where the text states it.
+        # A product profile states no period-end value, so its prose is not read.
         names = [parts["basic"].get(k) or parts["metadata"].get(k) for k in ("short_name", "fund_name_printed")]
         names.append(parts["metadata"].get("fund_name"))
         period_end = parts["metadata"].get("period_end")

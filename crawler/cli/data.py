@@ -81,14 +81,21 @@ def _report_types(names: list[str] | None) -> list[str] | None:
 @click.option("--report-type", callback=_split, help="Only these report types: names (annual, q1, ...) or codes.")
 @click.option("--period-from", callback=_date, help="Only reports whose period ends on or after this date.")
 @click.option("--period-to", callback=_date, help="Only reports whose period ends on or before this date.")
+@click.option("--partitioned", is_flag=True,
+              help="parquet only: a Hive-partitioned dataset (DIR/<table>/report_kind=K/period_end=D/); "
+                   "a rerun rewrites only the partitions whose reports changed.")
 def export(fmt: str, out: Path, fund_code: list[str] | None, report_type: list[str] | None,
-           period_from: dt.date | None, period_to: dt.date | None) -> None:
+           period_from: dt.date | None, period_to: dt.date | None, partitioned: bool) -> None:
     """Export stored reports: JSON lines (one fundcrawl.report/1 document per line, plus upload_info_id),
     or CSV / Parquet with one file per table (reports, share_classes, nav_values, share_changes,
-    asset_allocation, industry_allocation, holdings)."""
+    asset_allocation, industry_allocation, holdings); CSV adds datapackage.json, the column types.
+
+    Every export reads one snapshot of the database, so it is consistent while the daemon stores."""
     from crawler import export as exporting
     from crawler.storage import ensure_current, make_engine, make_store
 
+    if partitioned and fmt != "parquet":
+        raise click.UsageError("--partitioned needs --format parquet")
     if fmt == "jsonl" and out.is_dir():
         raise click.BadParameter(f"{out} is a folder; jsonl is one file: give a file name such as "
                                  f"{out / 'reports.jsonl'}", param_hint="--out")
@@ -100,6 +107,11 @@ def export(fmt: str, out: Path, fund_code: list[str] | None, report_type: list[s
     ensure_current(make_engine(s.database))
     store = make_store(s.database)
     where = ExportFilter(fund_code, report_type, period_from, period_to)
+    if partitioned:
+        parts = exporting.export_parquet_partitioned(store, out, where)
+        click.echo(f"{parts['partitions']} partition(s): {parts['written']} written, "
+                   f"{parts['partitions'] - parts['written']} unchanged, {parts['removed']} removed, in {out}", err=True)
+        return
     if fmt == "jsonl":
         with Progress("exporting", store.counts()["stored"]) as progress:
             done = 0

@@ -68,6 +68,24 @@ def iter_table_rows(connection: Connection, table_name: str, filters: Any, *, ba
         yield [dict(row) for row in partition]
 
 
+def partition_reports(connection: Connection, filters: Any) -> list[dict[str, Any]]:
+    """The stored reports matching ``filters`` with their partition (report kind, period end) and what changes
+    when any of their rows change (page, parser, version flag, last update), in partition order."""
+    statement = (
+        select(reports.c.report_kind, reports.c.period_end, reports.c.upload_info_id, reports.c.page_sha256,
+               reports.c.parser_version, reports.c.is_current, reports.c.updated_at)
+        .where(*filters)
+        .order_by(reports.c.report_kind, reports.c.period_end, reports.c.upload_info_id)
+    )
+    return [dict(row) for row in connection.execute(statement).mappings()]
+
+
+def partition_filter(report_kind: str | None, period_end: dt.date | None) -> list[Any]:
+    """WHERE clauses selecting one (report kind, period end) partition of the reports."""
+    return [reports.c.report_kind.is_(None) if report_kind is None else reports.c.report_kind == report_kind,
+            reports.c.period_end.is_(None) if period_end is None else reports.c.period_end == period_end]
+
+
 def primary_key(table_name: str) -> list[str]:
     """The columns that identify one row of an export table."""
     table = tables.metadata.tables[table_name]

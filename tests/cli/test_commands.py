@@ -102,6 +102,13 @@ def test_export_jsonl_csv_and_parquet(crawled: tuple[Daemon, Replica, dict], tmp
     assert nav.num_rows >= stored and str(nav.schema.field("nav_per_unit").type).startswith("decimal128")
     holdings = pq.read_table(tmp_path / "pq" / "holdings.parquet").to_pylist()
     assert holdings and "stock" in {row["kind"] for row in holdings}
+    assert (tmp_path / "csv" / "datapackage.json").is_file()
+
+    first = daemon.command("export", "--format", "parquet", "--partitioned", "--out", str(tmp_path / "lake"))
+    again = daemon.command("export", "--format", "parquet", "--partitioned", "--out", str(tmp_path / "lake"))
+    assert " 0 written" not in first.stderr and " 0 written, " in again.stderr and " 0 removed" in again.stderr
+    lake = pq.ParquetDataset(tmp_path / "lake" / "holdings", partitioning="hive").read()
+    assert lake.num_rows == len(holdings)
 
 
 def test_readme_analyst_queries_answer_right_on_the_crawled_database(

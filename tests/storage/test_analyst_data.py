@@ -18,8 +18,8 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from crawler.export import ExportFilter, export_csv, export_jsonl, export_parquet
-from crawler.storage import Store, make_engine, upgrade
+from crawler.export import ExportFilter, export_csv, export_jsonl, export_parquet, export_parquet_partitioned
+from crawler.storage import Store, make_engine, operations, upgrade
 from crawler.storage.schema import alembic_config
 from crawler.storage.types import SQLITE_SCALE
 from tests.storage.helpers import document, item, ref
@@ -241,3 +241,55 @@ def test_csv_read_back_with_only_the_shipped_schema_keeps_codes_and_exact_number
     assert {row["class_code"] for row in tables["nav_values"]} == {"000001", "000002"}
     # What a reader guessing types would do: the schema is what keeps the leading zeros.
     assert pacsv.read_csv(out / "reports.csv").column("fund_code").to_pylist() == [16146]
+
+
+def test_the_readme_data_dictionary_lists_every_exported_column() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    dictionary = readme.split("**Data dictionary**", 1)[1].split("\n\n", 2)[1]
+    rows = {line.split("|")[1].strip().strip("`"): line for line in dictionary.splitlines()[2:]}
+    for table in operations.EXPORT_TABLES:
+        missing = [column for column, _kind in operations.export_columns(table) if f"`{column}`" not in rows[table]]
+        assert missing == [], f"README data dictionary misses {table}.{missing}"
+
+
+# --- a Hive-partitioned Parquet dataset that updates only what changed -------------------------------------------
+
+def _files(root: Path) -> dict[str, int]:
+    """Each file's inode: a rewritten file is a new file renamed into place (created while the old one exists)."""
+    return {str(path.relative_to(root)): path.stat().st_ino for path in root.rglob("*.parquet")}
+
+
+def _dataset_keys(root: Path, table: str) -> set[tuple[Any, ...]]:
+    import pyarrow.dataset as ds
+
+    rows = ds.dataset(root / table, format="parquet", partitioning="hive").to_table().to_pylist()
+    return {(row["report_kind"], str(row["period_end"]), row["upload_info_id"], row.get("kind"), row.get("position"))
+            for row in rows}
+
+
+def test_partitioned_parquet_rewrites_only_the_partitions_that_changed(store: Store, tmp_path: Path) -> None:
+    periods = {1: ("q1", "2025-03-31"), 2: ("q1", "2025-03-31"), 3: ("annual", "2024-12-31"), 4: ("q3", "2024-09-30")}
+    for upload_info_id, (kind, period_end) in periods.items():
+        store.save_report(item(upload_info_id, document=document(
+            f"{upload_info_id:06d}", report_kind=kind, period_end=period_end)), "x")
+    out = tmp_path / "lake"
+
+    first = export_parquet_partitioned(store, out, ExportFilter())
+    assert first == {"partitions": 3, "written": 3, "removed": 0}
+    expected = {(kind, period_end, i, "stock", position)
+                for i, (kind, period_end) in periods.items() for position in (0, 1)}
+    assert {key for key in _dataset_keys(out, "holdings") if key[3] == "stock"} == expected
+    files = _files(out)
+    assert "holdings/report_kind=annual/period_end=2024-12-31/part-0.parquet" in files
+
+    assert export_parquet_partitioned(store, out, ExportFilter()) == {"partitions": 3, "written": 0, "removed": 0}
+    assert _files(out) == files
+
+    store.save_report(item(5, document=document("000005", report_kind="annual", period_end="2024-12-31")), "x")
+    store.save_report(item(4, document=document("000004", report_kind="q3", period_end="2024-09-30"),
+                           version="2.0.0"), "x")
+    assert export_parquet_partitioned(store, out, ExportFilter()) == {"partitions": 3, "written": 2, "removed": 0}
+    changed = {path for path, inode in _files(out).items() if files.get(path) != inode}
+    assert {path.split("/", 1)[1].rsplit("/", 1)[0] for path in changed} == {
+        "report_kind=annual/period_end=2024-12-31", "report_kind=q3/period_end=2024-09-30"}
+    assert ("annual", "2024-12-31", 5, "stock", 0) in _dataset_keys(out, "holdings")

@@ -10,11 +10,15 @@ from scrapy.exceptions import DropItem
 
 from crawler.exceptions import SchemaError
 from crawler.itempipeline import PipelineRunner
+from crawler.parsing import PARSER_VERSION, parse_report
 from crawler.settings import Settings
 from crawler.storage import Store
+from crawler.storage.operations import parse_flag_summary
 from pipelines.dedupe import AlreadyStored, DedupePipeline
 from pipelines.store import StorePipeline
 from pipelines.validate import ValidatePipeline
+from tests.parsing import pages
+from tests.parsing.test_degradation import BANNER, BASIC
 from tests.storage.helpers import document, item, ref, row_counts
 
 
@@ -125,3 +129,18 @@ def test_store_records_the_archive_path(db_url: str, store: Store) -> None:
 def test_store_refuses_a_database_without_the_schema(engine_url: str) -> None:
     with pytest.raises(SchemaError, match="fundcrawl db upgrade"):
         StorePipeline(engine_url).open_spider()
+
+
+def test_a_section_the_parser_could_not_read_is_a_parse_flag_in_status(settings: Settings, store: Store) -> None:
+    """The real parser, checks and store: a printed table in an unknown layout ends up under parse flags."""
+    odd = pages.heading("期末基金份额持有人户数及持有人结构") + pages.table(["持有人", "数量"], [["机构", "100"]])
+    parsed = parse_report(pages.page_with_banner(BANNER, BASIC, odd))
+    store.add_discovered([ref(1)])
+    report = item(1, document=parsed.document, version=PARSER_VERSION, section_errors=parsed.section_errors)
+    with PipelineRunner.from_settings(settings) as runner:
+        assert runner.run(report).stored
+
+    assert store.state(1)["check_failures"] == 1
+    flags = parse_flag_summary(store.engine)
+    assert flags["flagged"] == [{"upload_info_id": 1, "failed_checks": ["sections_read"]}]
+    assert store.document(1)["unread_sections"] == {"期末基金份额持有人户数及持有人结构": "holders: no known column"}

@@ -100,3 +100,18 @@ def parse_period(s: str | None) -> tuple[date, date] | None:
     if start is None or end is None:
         return None
     return start, end
+
+
+def parse_periods(s: str | None) -> list[tuple[date, date]]:
+    """Every period printed in ``s`` (a single-investor cell may list several intervals), in order."""
+    if not s:
+        return []
+    periods = []
+    for m in _PERIOD.finditer(unicodedata.normalize("NFKC", s)):
+        try:
+            start, end = parse_date(m[1]), parse_date(m[2])
+        except ValueError:
+            continue
+        if start is not None and end is not None:
+            periods.append((start, end))
+    return periods

@@ -90,3 +90,12 @@ def test_a_feeder_fund_holding_an_etf_is_an_investor_not_an_empty_table(parsed: 
     assert (row["beginning"], row["ending"], row["pct"]) == (6_595_925.0, 73_498_838.0, 91.8106)
     (target,) = parsed("159980_2024_annual").document["single_investors_over_20pct"]
     assert (target["investor_type"], target["ending"], target["pct"]) == ("目标基金的联接基金", 51_126_178.0, 11.24)
+
+
+def test_an_investor_cell_with_several_intervals_keeps_every_one(parsed: Parsed) -> None:
+    fourth = parsed("004352_2024_annual").document["single_investors_over_20pct"][3]
+    assert (fourth["period_start"], fourth["period_end"]) == ("2024-03-05", "2024-03-11")
+    assert fourth["periods"] == [["2024-03-05", "2024-03-11"], ["2024-03-14", "2024-11-12"]]
+    (target,) = parsed("159980_2024_annual").document["single_investors_over_20pct"]
+    assert len(target["periods"]) == 5 and target["periods"][-1] == ["2024-05-17", "2024-05-17"]
+    assert "periods" not in parsed("017198_2024_annual").document["single_investors_over_20pct"][0]

@@ -16,6 +16,7 @@ from crawler.parsing.values import (
     parse_number,
     parse_percent,
     parse_period,
+    parse_periods,
 )
 
 
@@ -162,3 +163,11 @@ def test_periods_round_trip(start: date, days: int) -> None:
     end = date.fromordinal(min(start.toordinal() + days, date(2099, 12, 31).toordinal()))
     for sep in ("至", " 至 ", " - "):
         assert parse_period(f"{start.isoformat()}{sep}{end.isoformat()}") == (start, end)
+
+
+def test_parse_periods_reads_every_interval_of_a_cell() -> None:
+    assert parse_periods("20240312 - 20240318 20240401-20240405") == [
+        (date(2024, 3, 12), date(2024, 3, 18)),
+        (date(2024, 4, 1), date(2024, 4, 5)),
+    ]
+    assert parse_periods("-") == []

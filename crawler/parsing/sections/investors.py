@@ -16,7 +16,14 @@ from typing import Any
 from crawler.exceptions import ParseError
 from crawler.parsing.dom import Page
 from crawler.parsing.sections.tables import first_table
-from crawler.parsing.values import clean_text, parse_int, parse_number, parse_percent, parse_period
+from crawler.parsing.values import (
+    clean_text,
+    parse_int,
+    parse_number,
+    parse_percent,
+    parse_period,
+    parse_periods,
+)
 
 SECTION = re.compile(r"^报告期内单一投资者持有基金份额比例达到或超过20%的情况$")
 HEADINGS: tuple[re.Pattern[str], ...] = (SECTION,)
@@ -54,7 +61,7 @@ def parse_single_investors(page: Page) -> dict[str, Any]:
 
 def _investor(cells: list[str]) -> dict[str, Any]:
     period = parse_period(cells[2])
-    return {
+    item = {
         "investor_type": cells[0],
         "seq": parse_int(cells[1]),
         "period_start": period[0].isoformat() if period else None,
@@ -65,3 +72,9 @@ def _investor(cells: list[str]) -> dict[str, Any]:
         "ending": parse_number(cells[6]),
         "pct": parse_percent(cells[7]),
     }
+    # One cell may print several intervals (``20240305-20240311 20240314-20241112``): the first fills
+    # period_start/period_end as before, and ``periods`` keeps every one rather than dropping the rest.
+    ranges = parse_periods(cells[2])
+    if len(ranges) > 1:
+        item["periods"] = [[start.isoformat(), end.isoformat()] for start, end in ranges]
+    return item

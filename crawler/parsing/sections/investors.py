@@ -61,7 +61,7 @@ def parse_single_investors(page: Page) -> dict[str, Any]:
 
 def _investor(cells: list[str]) -> dict[str, Any]:
     period = parse_period(cells[2])
-    item = {
+    item: dict[str, Any] = {
         "investor_type": cells[0],
         "seq": parse_int(cells[1]),
         "period_start": period[0].isoformat() if period else None,

@@ -42,7 +42,7 @@ from crawler.parsing.sections.unit_value import SOURCE_SECTION, parse_stated_nav
 __all__ = ["KNOWN_HEADINGS", "PARSER_VERSION", "SCHEMA", "parse_report"]
 
 #: Recorded with every stored row; bump it when any extracted value can change.
-PARSER_VERSION = "1.1.0"
+PARSER_VERSION = "1.2.0"
 SCHEMA = "fundcrawl.report/1"
 
 logger = logging.getLogger(__name__)

@@ -50,6 +50,9 @@ TOTAL = "total"
 HOLDING_FIELDS = ("rank", "code", "name", "quantity", "fair_value_yuan", "pct_of_nav")
 SHARE_CHANGE_FIELDS = ("beginning", "subscriptions", "redemptions", "split", "ending")
 NAV_FIELDS = ("total_net_assets", "nav_per_unit", "ending_shares")
+#: An asset-allocation row's percentage key is ``pct_of_<basis>``; ordinary funds print shares of total assets.
+PCT_PREFIX = "pct_of_"
+TOTAL_ASSETS_PCT = "pct_of_total_assets"
 
 
 def storable(value: Any) -> Any:
@@ -93,8 +96,8 @@ def normalized_rows(
     produced = {
         share_classes: _share_classes(document),
         nav_values: nav_rows(document),
-        share_changes: _share_changes(document),
-        asset_allocation: _positioned(document.get("asset_allocation"), _asset_row),
+        share_changes: share_change_rows(document),
+        asset_allocation: asset_allocation_rows(document),
         industry_allocation: _positioned(document.get("industry_allocation"), _industry_row),
         holdings: list(_holdings(document)),
     }
@@ -140,6 +143,11 @@ def report_facts(document: Mapping[str, Any]) -> Row:
     for field in ("total_net_assets", "ending_shares"):
         values = document.get(field)
         facts[field] = to_decimal(values.get(TOTAL)) if isinstance(values, Mapping) else None
+    if facts["ending_shares"] is None:
+        # The share-change table's fund-level column is the same figure (its only one on a multi-class page).
+        changes = document.get("share_changes")
+        fund = changes.get(TOTAL) if isinstance(changes, Mapping) else None
+        facts["ending_shares"] = to_decimal(fund.get("ending")) if isinstance(fund, Mapping) else None
     return facts
 
 
@@ -149,49 +157,53 @@ def list_scope(report_kind: object, holding_kind: str) -> str:
     return "complete" if complete else "top_n"
 
 
-def nav_rows(document: Mapping[str, Any]) -> list[Row]:
-    """One row per share class, with its code and the period end.
+def per_class(document: Mapping[str, Any], by_key: Mapping[str, Row]) -> list[tuple[str, str | None, Row]]:
+    """``(class name, class code, figures)`` of each share class, from figures keyed as the document keys them.
 
-    The fund-level ``total`` of a multi-class fund is not a class: it goes to the reports row
-    (:func:`report_facts`). A fund that prints only a total has one class, the fund itself.
+    The fund-level ``total`` of a multi-class fund is not a class: its figures are on the reports row
+    (:func:`report_facts`). A fund that prints only a total and lists no classes has one class, the fund itself,
+    named after it and coded with the fund code, so every table names that class alike.
     """
-    by_class: dict[str, Row] = {}
+    codes = {row["class_name"]: row["code"] for row in _share_classes(document)}
+    if TOTAL in by_key and len(by_key) == 1 and not codes:
+        fund_code = _text(document.get("fund_code"))
+        return [(_text(document.get("fund_name")) or fund_code or TOTAL, fund_code, by_key[TOTAL])]
+    return [(name, codes.get(name), figures) for name, figures in by_key.items() if name != TOTAL]
+
+
+def nav_rows(document: Mapping[str, Any]) -> list[Row]:
+    """One row per share class (see :func:`per_class`), with its code and the period end."""
+    by_key: dict[str, Row] = {}
     for field in NAV_FIELDS:
         values = document.get(field)
         if not isinstance(values, Mapping):
             continue
-        for class_name, value in values.items():
-            by_class.setdefault(str(class_name), {"class_name": str(class_name)})[field] = to_decimal(value)
-    codes = {row["class_name"]: row["code"] for row in _share_classes(document)}
-    fund_code = _text(document.get("fund_code"))
-    if TOTAL in by_class and len(by_class) == 1 and not codes:
-        by_class[TOTAL]["class_name"] = _text(document.get("fund_name")) or fund_code or TOTAL
-        codes[by_class[TOTAL]["class_name"]] = fund_code
-    else:
-        by_class.pop(TOTAL, None)
+        for key, value in values.items():
+            by_key.setdefault(str(key), {})[field] = to_decimal(value)
     period_end = iso_date(document.get("period_end"))
     return [
         {
-            "class_name": row["class_name"],
-            "class_code": codes.get(row["class_name"]),
+            "class_name": name,
+            "class_code": code,
             "period_end": period_end,
-            **{field: row.get(field) for field in NAV_FIELDS},
+            **{field: figures.get(field) for field in NAV_FIELDS},
         }
-        for row in by_class.values()
+        for name, code, figures in per_class(document, by_key)
     ]
 
 
-def _share_changes(document: Mapping[str, Any]) -> list[Row]:
+def share_change_rows(document: Mapping[str, Any]) -> list[Row]:
+    """One row per share class (see :func:`per_class`): beginning, subscriptions, redemptions, split, ending."""
     changes = document.get("share_changes")
     if not isinstance(changes, Mapping):
         return []
-    return [
-        {
-            "class_name": str(class_name),
-            **{field: to_decimal(values.get(field)) for field in SHARE_CHANGE_FIELDS},
-        }
-        for class_name, values in changes.items()
+    by_key = {
+        str(key): {field: to_decimal(values.get(field)) for field in SHARE_CHANGE_FIELDS}
+        for key, values in changes.items()
         if isinstance(values, Mapping)
+    }
+    return [
+        {"class_name": name, "class_code": code, **figures} for name, code, figures in per_class(document, by_key)
     ]
 
 
@@ -199,12 +211,26 @@ def _positioned(items: object, make: Any) -> list[Row]:
     return [{"position": position, **make(item)} for position, item in enumerate(_dicts(items))]
 
 
-def _asset_row(item: Mapping[str, Any]) -> Row:
+def asset_allocation_rows(document: Mapping[str, Any]) -> list[Row]:
+    """The asset-allocation rows in printed order (see :func:`asset_row`)."""
+    return _positioned(document.get("asset_allocation"), asset_row)
+
+
+def asset_row(item: Mapping[str, Any]) -> Row:
+    """One asset-allocation row: the printed percentage under ``pct`` and its basis under ``pct_basis``.
+
+    A row's percentage key names its basis (``pct_of_total_assets``, a REIT's ``pct_of_non_abs_portfolio``);
+    the basis code is that key without ``pct_of_``, so a basis the parser learns later is stored as it names it.
+    """
+    key = next((str(name) for name in item if str(name).startswith(PCT_PREFIX)), None)
+    pct = to_decimal(item.get(key)) if key else None
     return {
         "seq": _text(item.get("seq")),
         "category": _text(item.get("category")),
         "amount_yuan": to_decimal(item.get("amount_yuan")),
-        "pct_of_total_assets": to_decimal(item.get("pct_of_total_assets")),
+        "pct_of_total_assets": pct if key == TOTAL_ASSETS_PCT else None,
+        "pct": pct,
+        "pct_basis": key.removeprefix(PCT_PREFIX) if key else None,
     }
 
 

@@ -198,7 +198,11 @@ share_changes = Table(
     metadata,
     _report_fk(),
     Column("parser_version", Text, nullable=False),
+    # One row per share class, as in nav_values: a single-class fund's one class is named after the fund and
+    # carries its code; a multi-class fund's fund-level column prints only the ending total, which is
+    # reports.ending_shares.
     Column("class_name", Text, nullable=False),
+    Column("class_code", Text),
     Column("beginning", ExactDecimal),
     Column("subscriptions", ExactDecimal),
     Column("redemptions", ExactDecimal),
@@ -216,7 +220,13 @@ asset_allocation = Table(
     Column("seq", Text),
     Column("category", Text),
     Column("amount_yuan", ExactDecimal),
+    # ``pct`` is the printed percentage and ``pct_basis`` what it is a share of: ``total_assets`` for ordinary
+    # funds, ``non_abs_portfolio`` for REITs (the portfolio held outside the infrastructure ABS, not the fund's
+    # total assets). ``pct_of_total_assets`` repeats ``pct`` only when that is its basis, so a query over it never
+    # mixes in a REIT's sub-portfolio share.
     Column("pct_of_total_assets", ExactDecimal),
+    Column("pct", ExactDecimal),
+    Column("pct_basis", String(32)),
     UniqueConstraint("upload_info_id", "position"),
 )
 

@@ -115,14 +115,23 @@ def datapackage(counts: dict[str, int]) -> dict[str, Any]:
 
 def _describe(column: str) -> dict[str, str]:
     unit = UNITS.get(column) or next((u for suffix, u in UNIT_SUFFIXES if column.endswith(suffix)), None)
-    return {"unit": unit} if unit else {}
+    described = {"unit": unit} if unit else {}
+    if column in DESCRIPTIONS:
+        described["description"] = DESCRIPTIONS[column]
+    return described
 
 
 #: Units of the numeric columns (the README's data dictionary lists them too).
 UNITS = {"nav_per_unit": "yuan per share", "ending_shares": "shares", "beginning": "shares",
          "subscriptions": "shares", "redemptions": "shares", "split": "shares", "ending": "shares",
-         "total_net_assets": "yuan", "quantity": "shares, units or bonds as printed"}
+         "total_net_assets": "yuan", "quantity": "shares, units or bonds as printed", "pct": "percent"}
 UNIT_SUFFIXES = (("_yuan", "yuan"), ("pct_of_nav", "percent"), ("pct_of_total_assets", "percent"))
+#: Columns whose meaning their name does not carry.
+DESCRIPTIONS = {
+    "pct": "the printed percentage; pct_basis says what it is a share of",
+    "pct_basis": "total_assets (the fund's total assets) or non_abs_portfolio (REITs: the portfolio held "
+                 "outside the infrastructure ABS)",
+}
 
 
 def export_csv(store: Store, out_dir: Path, where: ExportFilter, *, batch_size: int = 5000) -> dict[str, int]:

@@ -94,7 +94,8 @@ def migration_figures(folder: Path, reports: int, periods: int) -> dict[str, Any
             for table, rows in normalized_rows(doc, upload_info_id, "1").items():
                 if not rows:
                     continue
-                columns = [c for c in rows[0] if c in table.c and c not in ("list_scope", "class_code", "period_end")]
+                later = ("list_scope", "class_code", "period_end", "pct", "pct_basis")  # columns 0002 lacks
+                columns = [c for c in rows[0] if c in table.c and c not in later]
                 values = [{c: (str(row[c]) if row[c] is not None and c not in ("upload_info_id", "position", "rank")
                                and not isinstance(row[c], str | dict) else row[c]) for c in columns} for row in rows]
                 if table.name == "holdings":

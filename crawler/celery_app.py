@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 DISCOVERY_QUEUE = "discovery"
 REPORTS_QUEUE = "reports"
+#: Re-parsing archived pages: its own queue, so a re-parse of the whole history never delays new reports.
+REPARSE_QUEUE = "reparse"
 #: Seconds between polls of the embedded SQLite broker when it had nothing to deliver. A child that finishes a
 #: report waits half of it on average for the next one (bench/pipeline.py); each idle poll costs well under 1 ms.
 EMBEDDED_POLLING_INTERVAL = 0.05
@@ -79,6 +81,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "fundcrawl.fetch_report": {"queue": REPORTS_QUEUE},
             "fundcrawl.discover": {"queue": DISCOVERY_QUEUE},
             "fundcrawl.reconcile": {"queue": DISCOVERY_QUEUE},
+            "fundcrawl.reparse": {"queue": REPARSE_QUEUE},
         },
         "task_create_missing_queues": True,
         "task_annotations": {"fundcrawl.discover": {

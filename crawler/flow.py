@@ -19,7 +19,7 @@ from typing import Any, Literal
 from celery.exceptions import SoftTimeLimitExceeded
 
 from crawler import metrics, observability
-from crawler.archive import Archive, ArchivedPage, relative_path
+from crawler.archive import ArchivedPage, ArchiveError, FileArchive, PageArchive, relative_path
 from crawler.discovery import DiscoveryPlan, DiscoveryResult, beijing_today, discover, reconcile_partitions
 from crawler.exceptions import (
     CircuitOpenError,
@@ -55,7 +55,7 @@ class Runtime:
     settings: Settings
     store: Store
     client: EidClient
-    archive: Archive
+    archive: PageArchive
     runner: PipelineRunner
 
     def close(self) -> None:
@@ -70,11 +70,12 @@ def runtime(settings: Settings) -> Runtime:
     """The collaborators of this process, created on first use."""
     current = _runtimes.get(os.getpid())
     if current is None or current.settings is not settings:
+        store = make_store(settings.database)
         current = Runtime(
             settings=settings,
-            store=make_store(settings.database),
+            store=store,
             client=EidClient.from_settings(settings, on_breaker_open=observability.breaker_opened),
-            archive=Archive(settings.archive_dir),
+            archive=PageArchive(store, legacy=FileArchive(settings.archive_dir)),
             runner=PipelineRunner.from_settings(settings),
         )
         _runtimes.clear()
@@ -98,7 +99,7 @@ def process_report(rt: Runtime, upload_info_id: int, *, token: str = "") -> Repo
 
 def _fetch_and_store(rt: Runtime, upload_info_id: int, listing: dict[str, Any]) -> ReportState:
     page = rt.client.fetch_report(upload_info_id)
-    archived = rt.archive.save(page.body)
+    archived = rt.archive.save(page.body, kind=str(listing.get("report_type_code") or ""))
     state, reason = _parse_and_store(rt, upload_info_id, page.body, archived, page.final_url, listing)
     if state == "failed":
         fail_report(rt, upload_info_id, "dropped", reason, listing, archived.sha256)
@@ -125,19 +126,37 @@ def _parse_and_store(rt: Runtime, upload_info_id: int, body: bytes, archived: Ar
     return "stored", ""
 
 
-def reparse_report(rt: Runtime, upload_info_id: int, sha256: str) -> ReportState:
-    """Parse an archived page again with this parser (no network); a failure leaves the stored data as it was."""
-    archived = ArchivedPage(sha256, rt.archive.path_for(sha256), relative_path(sha256))
+def reparse_report(rt: Runtime, upload_info_id: int) -> tuple[ReportState, str]:
+    """Parse a stored report's archived page again with this parser (no network) and store what changed.
+
+    The page is the one the report points at when this runs (a newer download wins over a queued re-parse).
+    A failure leaves the stored data as it was and says why, naming the report.
+    """
+    row = rt.store.state(upload_info_id)
+    if row is None or row["state"] != "stored" or not row["page_sha256"]:
+        return "skipped", "not a stored report"
+    sha256 = str(row["page_sha256"])
+    archived = ArchivedPage(sha256, relative_path(sha256))
     listing = rt.store.listing(upload_info_id) or {}
-    final_url = (rt.store.state(upload_info_id) or {}).get("final_url") or ""
     try:
-        state, reason = _parse_and_store(rt, upload_info_id, rt.archive.read(sha256), archived, final_url, listing)
-    except (ParseError, OSError) as error:
-        log.warning("report %s could not be re-parsed from %s: %s", upload_info_id, sha256[:12], error)
-        return "failed"
+        body = rt.archive.read(sha256, report=upload_info_id)
+        state, reason = _parse_and_store(rt, upload_info_id, body, archived, row["final_url"] or "", listing)
+    except (ParseError, ArchiveError) as error:
+        log.warning("report %s could not be re-parsed: %s", upload_info_id, error)
+        return "failed", str(error)
     if state == "failed":
         log.warning("report %s re-parse dropped by the pipelines: %s", upload_info_id, reason)
-    return state
+    return state, reason
+
+
+def reparse_item(rt: Runtime, run_id: int, upload_info_id: int) -> str:
+    """One item of a re-parse run, once: a duplicate or redelivered message finds it done and does nothing."""
+    if rt.store.reparse_item_state(run_id, upload_info_id) != "pending":
+        return "skipped"
+    state, reason = reparse_report(rt, upload_info_id)
+    outcome = {"stored": "updated", "already_stored": "unchanged"}.get(state, "failed")
+    rt.store.finish_reparse_item(run_id, upload_info_id, outcome, reason or None)
+    return outcome
 
 
 def fail_report(rt: Runtime, upload_info_id: int, reason: str, error: str, listing: dict | None,

@@ -11,7 +11,7 @@ from celery import Task
 from kombu.exceptions import ChannelError, KombuError
 
 from crawler import flow, observability, upkeep
-from crawler.celery_app import DISCOVERY_QUEUE, REPORTS_QUEUE, app
+from crawler.celery_app import DISCOVERY_QUEUE, REPARSE_QUEUE, REPORTS_QUEUE, app
 from crawler.exceptions import TransientError
 from crawler.settings import get_settings
 from crawler.storage.broker import prune_delivered_messages
@@ -41,6 +41,24 @@ def fetch_report(self: Task, upload_info_id: int) -> str:
         raise self.retry(exc=error, countdown=countdown) from error
     flow.crash_point(settings, "after_commit_before_ack")
     return state
+
+
+@app.task(bind=True, name="fundcrawl.reparse", max_retries=None, acks_late=True)
+def reparse(self: Task, run_id: int, upload_info_id: int) -> str:
+    """Re-parse one report of a re-parse run from the archive (no network); a database outage retries."""
+    settings = get_settings()
+    try:
+        return flow.reparse_item(flow.runtime(settings), int(run_id), int(upload_info_id))
+    except TransientError as error:
+        countdown = flow.retry_delay(error, self.request.retries, settings)
+        raise self.retry(exc=error, countdown=countdown) from error
+
+
+def publish_reparse(run_id: int, ids: list[int]) -> None:
+    """Send one re-parse task per report of a run to the reparse queue."""
+    with app.producer_or_acquire() as producer:
+        for upload_info_id in ids:
+            reparse.apply_async((run_id, upload_info_id), queue=REPARSE_QUEUE, producer=producer)
 
 
 @app.task(name="fundcrawl.discover", acks_late=True)

@@ -30,7 +30,7 @@ def freshness_deadline(send_date: dt.date, delay_hours: float) -> dt.datetime:
 def hourly_upkeep(rt: Runtime, now: dt.datetime) -> None:
     """Once an hour: a freshness alert per report that just passed its deadline unstored, a layout alert
     when many reports stored in the last hour had unknown sections or failing cross-checks, and removal of the
-    archive temp files that writers killed mid-write left behind."""
+    temp files that file-archive writers killed mid-write left behind (installations not migrated yet)."""
     engine = rt.store.engine
     previous = operations.last_run_started(engine, UPKEEP_JOB)
     run_id = discovery_runs.start_run(engine, UPKEEP_JOB, schedule_tick(3600, now), kind="upkeep")
@@ -40,7 +40,8 @@ def hourly_upkeep(rt: Runtime, now: dt.datetime) -> None:
     late = _alert_late_reports(engine, since, now, rt.settings.freshness_delay_hours)
     signals = operations.layout_signals(engine, since)
     _alert_layout(signals)
-    rt.archive.sweep_temp_files()
+    if rt.archive.legacy is not None:
+        rt.archive.legacy.sweep_temp_files()
     discovery_runs.finish_run(engine, run_id, status="ok", partitions_walked=0, listed=late, new=len(signals),
                               requests=0, error=None)
 

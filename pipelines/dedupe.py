@@ -1,7 +1,8 @@
-"""``DedupePipeline``: drop a report already stored from the same page bytes by the same parser version.
+"""``DedupePipeline``: drop a report already stored with exactly this result.
 
-A redelivered or duplicated task then writes nothing at all (reliability.md I4). A new page (another sha256)
-or a new parser version goes through and replaces the stored rows.
+A redelivered or duplicated task then writes nothing at all (reliability.md I4). A new page (another sha256),
+a new parser version, or the same page and version parsing to another result (a parser fixed without a version
+bump, then ``fundcrawl reparse --all``) goes through and replaces the stored rows.
 """
 
 from __future__ import annotations
@@ -18,17 +19,20 @@ log = logging.getLogger(__name__)
 
 
 class AlreadyStored(DropItem):
-    """The same report, page and parser version are already in the database: nothing to do."""
+    """The same report, page, parser version and result are already in the database: nothing to do."""
 
     already_stored = True
 
 
 class DedupePipeline(DatabasePipeline):
-    """Raise :class:`AlreadyStored` for a report whose identical version is stored."""
+    """Raise :class:`AlreadyStored` for a report whose identical result is stored."""
 
     def process_item(self, item: Any, spider: object = None) -> ReportItem:
         report = report_item(item)
-        if self.opened_store().is_stored(report.upload_info_id, report.page_sha256, report.parser_version):
+        store = self.opened_store()
+        # The cheap key check first: a first save (nearly every save) never reads the stored document.
+        if (store.is_stored(report.upload_info_id, report.page_sha256, report.parser_version)
+                and store.same_result(report)):
             raise AlreadyStored(
                 f"report {report.upload_info_id} already stored from page {report.page_sha256[:12]} "
                 f"by parser {report.parser_version}",

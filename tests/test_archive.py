@@ -1,4 +1,5 @@
-"""The raw-page archive: content addressing, atomic writes, path safety, orphan sweep."""
+"""The file archive (the layout before pages moved into the database): content addressing, atomic writes, path
+safety, orphan sweep. ``fundcrawl archive migrate`` reads it; tests/storage/test_pages.py covers the database one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.archive import Archive, relative_path
+from crawler.archive import FileArchive as Archive
+from crawler.archive import relative_path
 from crawler.exceptions import OutOfSpaceError, TransientError
 from tests.diskspace import small_disk
 
@@ -23,20 +25,20 @@ def test_save_stores_the_bytes_under_their_sha256(tmp_path: Path) -> None:
 
     assert page.sha256 == sha
     assert page.relative == f"{sha[:2]}/{sha[2:4]}/{sha}.html"
-    assert page.path == tmp_path.resolve() / page.relative
-    assert page.path.read_bytes() == body
+    assert Archive(tmp_path).path_for(page.sha256) == tmp_path.resolve() / page.relative
+    assert Archive(tmp_path).path_for(page.sha256).read_bytes() == body
     assert Archive(tmp_path).read(sha) == body
 
 
 def test_saving_the_same_bytes_again_is_a_no_op(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     first = archive.save(b"same page")
-    before = first.path.stat()
+    before = archive.path_for(first.sha256).stat()
 
     second = archive.save(b"same page")
 
     assert second == first
-    assert first.path.stat().st_ino == before.st_ino and first.path.stat().st_mtime_ns == before.st_mtime_ns
+    assert archive.path_for(first.sha256).stat().st_ino == before.st_ino and archive.path_for(first.sha256).stat().st_mtime_ns == before.st_mtime_ns
     assert archive.iter_hashes() == [first.sha256]
 
 
@@ -103,13 +105,13 @@ def test_a_symlinked_directory_cannot_lead_writes_outside_the_root(tmp_path: Pat
 def test_sweep_removes_only_unreferenced_pages_and_stale_temp_files(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     kept, orphan = archive.save(b"kept"), archive.save(b"orphan")
-    stale = kept.path.parent / ".tmp-crashed.html"
+    stale = archive.path_for(kept.sha256).parent / ".tmp-crashed.html"
     stale.write_bytes(b"half a pa")
 
     removed = archive.sweep_orphans({kept.sha256})
 
     assert removed == 1
-    assert kept.path.exists() and not orphan.path.exists() and not stale.exists()
+    assert archive.path_for(kept.sha256).exists() and not archive.path_for(orphan.sha256).exists() and not stale.exists()
     assert archive.iter_hashes() == [kept.sha256]
 
 
@@ -120,7 +122,7 @@ def test_an_empty_or_missing_archive_sweeps_nothing(tmp_path: Path) -> None:
 def test_a_damaged_copy_is_replaced_by_the_full_page(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     page = archive.save(b"the whole page")
-    page.path.write_bytes(b"the wh")  # bit rot, a manual edit: the name no longer matches the bytes
+    archive.path_for(page.sha256).write_bytes(b"the wh")  # bit rot, a manual edit: the name no longer matches the bytes
 
     archive.save(b"the whole page")
 
@@ -130,7 +132,7 @@ def test_a_damaged_copy_is_replaced_by_the_full_page(tmp_path: Path) -> None:
 def test_old_temp_files_of_interrupted_writes_are_swept_young_ones_kept(tmp_path: Path) -> None:
     archive = Archive(tmp_path)
     page = archive.save(b"<html>kept</html>")
-    folder = page.path.parent
+    folder = archive.path_for(page.sha256).parent
     old, young = folder / ".tmp-old.html", folder / ".tmp-young.html"
     old.write_bytes(b"partial")
     young.write_bytes(b"partial")
@@ -153,5 +155,5 @@ def test_a_full_disk_is_a_transient_wait_that_leaves_nothing_half_written(tmp_pa
 
         disk.free()
         page = archive.save(body)
-        assert page.path.read_bytes() == body
+        assert archive.path_for(page.sha256).read_bytes() == body
         assert archive.iter_hashes() == [hashlib.sha256(body).hexdigest()]

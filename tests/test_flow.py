@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,7 +57,8 @@ def test_hourly_upkeep_alerts_late_reports_once_and_sweeps_temp_files(runtime: t
     rt.store.add_discovered([ReportRef(upload_info_id=99, report_type_code="FB030010", fund_code="000001",
                                        fund_short_name="x", organ_name="y", report_year="2025",
                                        report_desp="第一季度报告", send_date=sent)])
-    temp = rt.archive.root / "ab" / "cd" / ".tmp-left.html"
+    assert rt.archive.legacy is not None
+    temp = rt.archive.legacy.root / "ab" / "cd" / ".tmp-left.html"
     temp.parent.mkdir(parents=True)
     temp.write_bytes(b"partial")
     stale = dt.datetime.now().timestamp() - 7200
@@ -81,7 +83,31 @@ def test_reparse_after_a_parser_upgrade_rewrites_rows_and_keeps_provenance(
                            {"id": upload_info_id})
     todo = rt.store.stored_for_reparse(PARSER_VERSION)
     assert todo == [(upload_info_id, before["page_sha256"])]
-    assert flow.reparse_report(rt, *todo[0]) == "stored"
+    assert flow.reparse_report(rt, upload_info_id) == ("stored", "")
     after = rt.store.state(upload_info_id)
     assert after["parser_version"] == PARSER_VERSION and after["final_url"] == before["final_url"] != ""
     assert rt.store.stored_for_reparse(PARSER_VERSION) == []
+
+
+def test_reparse_all_stores_what_a_fixed_parser_produces_without_a_version_bump(
+        runtime: tuple[flow.Runtime, Replica]) -> None:
+    rt, _replica = runtime
+    new: list[int] = []
+    flow.run_schedule_entry(rt, "tick", new.extend)
+    for upload_info_id in new:
+        assert flow.process_report(rt, upload_info_id) == "stored"
+    buggy = new[0]
+    right = rt.store.document(buggy)
+    with rt.store.engine.begin() as connection:  # what a buggy parser of this same version had stored
+        connection.execute(text("UPDATE report_documents SET document = :doc WHERE upload_info_id = :id"),
+                           {"doc": json.dumps({**right, "fund_name": "wrong"}), "id": buggy})
+    run_id, resumed = rt.store.start_reparse(PARSER_VERSION, all_reports=True)
+    assert not resumed and rt.store.reparse_pending(run_id) == sorted(new)
+    outcomes = {upload_info_id: flow.reparse_item(rt, run_id, upload_info_id) for upload_info_id in new}
+    assert outcomes == {upload_info_id: "updated" if upload_info_id == buggy else "unchanged" for upload_info_id in new}
+    assert rt.store.document(buggy) == right
+    assert flow.reparse_item(rt, run_id, buggy) == "skipped"  # a redelivered message does nothing
+    assert rt.store.reparse_progress(run_id) == {"pending": 0, "updated": 1, "unchanged": len(new) - 1,
+                                                 "failed": 0, "total": len(new)}
+    again, resumed = rt.store.start_reparse(PARSER_VERSION, all_reports=True)
+    assert again != run_id and not resumed  # the finished run is closed, a new one starts

@@ -112,7 +112,7 @@ def settings() -> Settings:
 
 
 def _register() -> None:
-    from crawler.cli import backfill, check, daemon, data, db, status  # noqa: F401  (modules add their commands to `main`)
+    from crawler.cli import archive, backfill, check, daemon, data, db, status  # noqa: F401  (modules add their commands to `main`)
 
 
 _register()

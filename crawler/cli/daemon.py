@@ -25,7 +25,7 @@ from crawler.settings import Settings
 log = logging.getLogger(__name__)
 
 PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
-QUEUES = "discovery,reports"
+QUEUES = "discovery,reports,reparse"
 LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
 #: How long ``discover`` waits for a worker to start the run it asked for before it says none is consuming.
 DISCOVER_WAIT_SECONDS = 20.0
@@ -305,8 +305,8 @@ def _quiet(quiet: bool) -> list[str]:
 def worker(ctx: click.Context, quiet: bool) -> None:
     """Start a Celery worker with fundcrawl's app and settings (extra options go to Celery).
 
-    By default it consumes both queues (discovery, reports) with FUNDCRAWL_CONCURRENCY processes; run more of
-    them, on more machines, to scale out. Example: fundcrawl worker -Q reports -c 4
+    By default it consumes every queue (discovery, reports, reparse) with FUNDCRAWL_CONCURRENCY processes; run
+    more of them, on more machines, to scale out. Example: fundcrawl worker -Q reports -c 4
     """
     s = settings()
     _ready(s)

@@ -178,12 +178,18 @@ def _process_here(rt: object, ids: list[int]) -> int:
 
 
 @main.command()
-@click.option("--all", "all_", is_flag=True, help="Re-parse every stored report, not only older parser versions.")
-def reparse(all_: bool) -> None:
-    """Re-parse stored pages from the archive after a parser upgrade (no network).
+@click.option("--all", "all_", is_flag=True,
+              help="Re-parse every stored report, not only those parsed by an older parser version.")
+@click.option("--wait", is_flag=True, help="Queue the work for the fleet, then show its progress until it is done.")
+@click.option("--here", is_flag=True, help="Re-parse in this process instead of queueing the work for the fleet.")
+def reparse(all_: bool, wait: bool, here: bool) -> None:
+    """Re-parse archived pages with this parser and store what changed (no network).
 
-    Only reports parsed by an older parser version, unless --all. The normalized rows of each report are
-    replaced in one transaction; the raw page never changes.
+    Only reports parsed by an older parser version, unless --all (which also stores what a parser fixed without
+    a version bump produces). The work goes to the fleet's `reparse` queue, which every `fundcrawl worker`
+    consumes beside its other queues; --wait shows progress until it is done, --here does it in this process.
+    Interrupted, the same command resumes the unfinished run. Each report's rows are replaced in one
+    transaction; the archived page never changes. Exit 1 if any report could not be re-parsed.
     """
     from crawler import flow
     from crawler.celery_app import tune_memory_management
@@ -193,14 +199,56 @@ def reparse(all_: bool) -> None:
     s = settings()
     ensure_current(make_engine(s.database))
     rt = flow.runtime(s)
-    tune_memory_management()
-    todo = rt.store.stored_for_reparse(PARSER_VERSION, all_)
-    counts = {"stored": 0, "already_stored": 0, "failed": 0}
-    with Progress("re-parsing", len(todo)) as progress:
-        for done, (upload_info_id, sha256) in enumerate(todo, 1):
-            counts[flow.reparse_report(rt, upload_info_id, sha256)] += 1
-            progress.update(done)
-    click.echo(f"re-parsed {len(todo)} report(s) with parser {PARSER_VERSION}: {counts['stored']} updated, "
-               f"{counts['already_stored']} unchanged, {counts['failed']} could not be re-parsed")
-    if counts["failed"]:
-        sys.exit(EXIT_FAILED)
+    run_id, resumed = rt.store.start_reparse(PARSER_VERSION, all_)
+    pending = rt.store.reparse_pending(run_id)
+    total = rt.store.reparse_progress(run_id)["total"]
+    click.echo(f"{'resuming' if resumed else 'started'} re-parse run {run_id} with parser {PARSER_VERSION}: "
+               f"{len(pending)} of {total} report(s) to do", err=True)
+    if here:
+        tune_memory_management()
+        with Progress("re-parsing", total) as progress:
+            done = total - len(pending)
+            for upload_info_id in pending:
+                flow.reparse_item(rt, run_id, upload_info_id)
+                done += 1
+                progress.update(done)
+    else:
+        from crawler.tasks import publish_reparse
+
+        publish_reparse(run_id, pending)
+        if not wait:
+            click.echo(f"queued {len(pending)} report(s) on the reparse queue; `fundcrawl reparse"
+                       f"{' --all' if all_ else ''} --wait` shows progress")
+            return
+        _wait_for_run(rt.store, run_id, total)
+    sys.exit(_reparse_summary(rt.store, run_id, PARSER_VERSION))
+
+
+def _wait_for_run(store: object, run_id: int, total: int, poll: float = 1.0) -> None:
+    import time
+
+    from crawler.storage import Store
+
+    assert isinstance(store, Store)
+    with Progress("re-parsing", total) as progress:
+        while True:
+            counts = store.reparse_progress(run_id)
+            progress.update(counts["total"] - counts["pending"], note=f"{counts['failed']} failed")
+            if not counts["pending"]:
+                return
+            time.sleep(poll)
+
+
+def _reparse_summary(store: object, run_id: int, parser_version: str) -> int:
+    from crawler.storage import Store
+
+    assert isinstance(store, Store)
+    counts = store.reparse_progress(run_id)
+    if not counts["pending"]:
+        store.finish_reparse(run_id)
+    for upload_info_id, error in store.reparse_failures(run_id):
+        click.echo(f"report {upload_info_id}: {error}", err=True)
+    click.echo(f"re-parsed {counts['total'] - counts['pending']} report(s) with parser {parser_version}: "
+               f"{counts['updated']} updated, {counts['unchanged']} unchanged, "
+               f"{counts['failed']} could not be re-parsed")
+    return EXIT_FAILED if counts["failed"] else 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, func, select
 
-from crawler.models import REPORT_TYPES
+from crawler.models import REPORT_TYPES, ReportItem
+from crawler.storage.documents import storable
 from crawler.storage.tables import ACTIVE_STATES, report_documents, report_versions, reports
 
 #: The listing fields of a report row, in ReportRef's order.
@@ -74,6 +76,30 @@ def is_stored(connection: Connection, upload_info_id: int, page_sha256: str, par
         reports.c.parser_version == parser_version,
     )
     return connection.execute(statement).first() is not None
+
+
+def same_result(connection: Connection, item: ReportItem) -> bool:
+    """True when what is stored for the report equals what ``item`` would store: document, checks, parse flags.
+
+    The same page and parser version do not prove the same result: a parser fixed without a version bump
+    produces a different document from the same bytes, and that must be stored.
+    """
+    statement = select(report_documents.c.document, reports.c.checks, reports.c.unknown_sections,
+                       reports.c.section_errors).join(
+        reports, reports.c.upload_info_id == report_documents.c.upload_info_id).where(
+        report_documents.c.upload_info_id == item.upload_info_id)
+    row = connection.execute(statement).first()
+    if row is None:
+        return False
+    stored = (row.document, row.checks or {}, row.unknown_sections or [], row.section_errors or {})
+    produced = (storable(item.document), storable(dict(item.checks)), storable(list(item.unknown_sections)),
+                storable(dict(item.section_errors)))
+    return _as_json(stored) == _as_json(produced)
+
+
+def _as_json(value: Any) -> Any:
+    # Both sides as the JSON column gives them back (tuples as lists, numbers as JSON numbers), order-insensitive.
+    return json.loads(json.dumps(value, ensure_ascii=False, sort_keys=True))
 
 
 def counts(connection: Connection) -> dict[str, int]:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL
 
 from crawler.exceptions import FAILURE_REASONS
 from crawler.models import ReportItem, ReportRef
-from crawler.storage import queries, transitions
+from crawler.storage import pages, queries, transitions
 from crawler.storage.engine import READ_ONLY, make_engine, run_unit
 from crawler.storage.saving import Saved, save_report
 from crawler.storage.tables import reports
@@ -267,6 +267,84 @@ class Store:
         filters = queries.document_filters(fund_codes, report_types, period_from, period_to)
         with self.snapshot() as connection:
             yield from queries.iter_documents(connection, filters, batch_size)
+
+
+    # --- the page archive (compression and checks in crawler.archive) ------------------------------------------
+    def page_exists(self, sha256: str) -> bool:
+        return self.read(partial(pages.page_exists, sha256=sha256))
+
+    def page(self, sha256: str) -> pages.StoredPage | None:
+        return self.read(partial(pages.page, sha256=sha256))
+
+    def insert_page(self, stored: pages.StoredPage) -> bool:
+        """Insert a compressed page once; True when this call inserted it."""
+        return self.write(partial(pages.insert_page, stored=stored, now=self.clock()))
+
+    def current_reference(self, kind: str) -> pages.Reference | None:
+        return self.read(partial(pages.current_reference, kind=kind))
+
+    def page_reference(self, reference_id: int) -> pages.Reference | None:
+        return self.read(partial(pages.reference, reference_id=reference_id))
+
+    def add_reference(self, kind: str, sha256: str, size: int, content: bytes) -> pages.Reference:
+        return self.write(partial(pages.add_reference, kind=kind, sha256=sha256, size=size, content=content,
+                                  now=self.clock()))
+
+    def page_hashes(self, hashes: Iterable[str]) -> set[str]:
+        """The subset of ``hashes`` already archived."""
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(hashes))):
+            found |= self.read(partial(pages.page_hashes, hashes=chunk))
+        return found
+
+    def page_kinds(self, hashes: Iterable[str]) -> dict[str, str]:
+        """sha256 -> report type code of a report stored from that page."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(hashes))):
+            found.update(self.read(partial(pages.report_kinds, hashes=chunk)))
+        return found
+
+    def archive_totals(self) -> dict[str, int]:
+        return self.read(pages.archive_totals)
+
+    def same_result(self, item: ReportItem) -> bool:
+        """True when the stored document, checks and parse flags equal what ``item`` would store."""
+        return self.read(partial(queries.same_result, item=item))
+
+    # --- re-parse runs -------------------------------------------------------------------------------------
+    def start_reparse(self, parser_version: str, all_reports: bool) -> tuple[int, bool]:
+        """``(run id, resumed)``: the interrupted run of this version and scope, or a new one with its work list."""
+
+        def work(connection: Connection) -> tuple[int, bool]:
+            found = pages.open_reparse_run(connection, parser_version, all_reports)
+            if found is not None and pages.pending_items(connection, found):
+                return found, True
+            if found is not None:  # done, but nobody waited for it to say so
+                pages.finish_run(connection, found, self.clock())
+            todo = queries.stored_for_reparse(connection, parser_version, all_reports)
+            ids = [upload_info_id for upload_info_id, _sha in todo]
+            return pages.create_reparse_run(connection, parser_version, all_reports, ids, self.clock()), False
+
+        return self.write(work)
+
+    def reparse_pending(self, run_id: int) -> list[int]:
+        return self.read(partial(pages.pending_items, run_id=run_id))
+
+    def reparse_item_state(self, run_id: int, upload_info_id: int) -> str | None:
+        return self.read(partial(pages.item_state, run_id=run_id, upload_info_id=upload_info_id))
+
+    def finish_reparse_item(self, run_id: int, upload_info_id: int, state: str, error: str | None = None) -> bool:
+        return self.write(partial(pages.finish_item, run_id=run_id, upload_info_id=upload_info_id, state=state,
+                                  error=error, now=self.clock()))
+
+    def reparse_progress(self, run_id: int) -> dict[str, int]:
+        return self.read(partial(pages.run_progress, run_id=run_id))
+
+    def reparse_failures(self, run_id: int, limit: int = 20) -> list[tuple[int, str]]:
+        return self.read(partial(pages.failed_items, run_id=run_id, limit=limit))
+
+    def finish_reparse(self, run_id: int) -> None:
+        self.write(partial(pages.finish_run, run_id=run_id, now=self.clock()))
 
 
 def make_store(url: str | URL, **options: Any) -> Store:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -347,4 +348,59 @@ backfill_partitions = Table(
     UniqueConstraint(
         "job_id", "report_type_code", "report_year", "fund_type", name="uq_backfill_partitions_key"
     ),
+)
+
+#: Reference pages: the raw bytes of one page per kind (zstd-compressed on their own), used as a raw-content
+#: dictionary for every page of that kind. A page points at its reference with a RESTRICT foreign key, so the
+#: database refuses to delete a reference while any page still needs it.
+page_references = Table(
+    "page_references",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "kind"),
+)
+
+#: Every archived page, named by the sha256 of the exact bytes the site served, compressed against its reference.
+pages = Table(
+    "pages",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("codec", String(16), nullable=False),
+    Column("reference_id", Integer, ForeignKey("page_references.id", ondelete="RESTRICT")),
+    Column("body", LargeBinary, nullable=False),
+    Column("stored_at", UTCDateTime, nullable=False),
+    Index(None, "reference_id"),
+)
+
+#: One ``fundcrawl reparse`` run and its work list: the items are the checkpoint that makes it resumable and
+#: the progress ``--wait`` shows, whichever processes of the fleet do the work.
+reparse_runs = Table(
+    "reparse_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("parser_version", Text, nullable=False),
+    Column("all_reports", Boolean, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+)
+
+#: Item states: ``pending`` until a process re-parsed it, then ``updated``, ``unchanged`` or ``failed``.
+REPARSE_STATES = ("pending", "updated", "unchanged", "failed")
+
+reparse_items = Table(
+    "reparse_items",
+    metadata,
+    Column("run_id", Integer, ForeignKey("reparse_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("upload_info_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("error", Text),
+    Column("updated_at", UTCDateTime),
+    Index(None, "run_id", "state"),
 )

@@ -22,6 +22,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -30,6 +31,8 @@ import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from crawler.archive import ArchiveError, PageArchive
+from crawler.storage import make_store
 from tests.e2e.harness import Daemon, schedule_yaml
 from tests.replica import Replica
 
@@ -315,26 +318,35 @@ class ChaosRun:
         return figures
 
     def duplicates(self, rows: dict[int, dict[str, Any]]) -> dict[str, int]:
-        """Duplicate rows (per natural key), archived pages no row points at, and stored rows sharing a sha.
-
-        A writer killed between its temp file and the rename leaves a ``.tmp-*`` file that no reader ever
-        sees (not a page, not a duplicate); :meth:`temp_debris` counts those separately.
+        """Duplicate rows (per natural key), archived pages no row points at, stored rows sharing a sha, and
+        stored rows whose page does not read back from the archive with its own sha256 (``unreadable``).
         """
         dup_rows = sum(int(n) for (n,) in self.query(
             "SELECT count(*) - count(DISTINCT upload_info_id) FROM reports UNION ALL "
             "SELECT count(*) - count(DISTINCT upload_info_id) FROM report_documents"))
         referenced = {row["page_sha256"] for row in rows.values() if row["page_sha256"]}
-        pages = [path.name[:-5] for path in self.archive.glob("??/??/*.html") if not path.name.startswith(".")]
+        pages = [sha for (sha,) in self.query("SELECT sha256 FROM pages")]
         shas = Counter(row["page_sha256"] for row in rows.values() if row["state"] == "stored")
         return {"rows": dup_rows, "files": sum(1 for sha in pages if sha not in referenced),
-                "hashes": sum(n - 1 for n in shas.values() if n > 1)}
+                "hashes": sum(n - 1 for n in shas.values() if n > 1), "unreadable": self.unreadable_pages(shas)}
+
+    def unreadable_pages(self, hashes: Iterable[str]) -> int:
+        """Pages that do not come back from the fleet's archive as bytes with their own sha256."""
+        archive = PageArchive(make_store(self.daemon.database_url))
+        unreadable = 0
+        for sha256 in hashes:
+            try:
+                archive.read(sha256)
+            except ArchiveError:
+                unreadable += 1
+        return unreadable
 
     @property
     def archive(self) -> Path:
         return self.daemon.data_dir / "archive"
 
     def temp_debris(self) -> int:
-        """Temp files of archive writes that were killed before their rename."""
+        """Temp files in the data dir's archive folder (pages live in the database: there should be none)."""
         return len(list(self.archive.glob("??/??/.tmp-*")))
 
 
@@ -398,7 +410,7 @@ def record(figures: dict[str, Any]) -> None:
 def assert_clean(figures: dict[str, Any]) -> None:
     """The zeros every scenario must show."""
     assert figures["lost"] == 0, figures
-    assert figures["duplicated"] == {"rows": 0, "files": 0, "hashes": 0}, figures
+    assert figures["duplicated"] == {"rows": 0, "files": 0, "hashes": 0, "unreadable": 0}, figures
     assert figures["sha_mismatch"] == 0, figures
     assert figures["wrong_outcome"] == [], figures
 

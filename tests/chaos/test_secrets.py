@@ -15,6 +15,8 @@ from urllib.parse import quote
 
 import pytest
 
+from crawler.archive import PageArchive
+from crawler.storage import make_store
 from tests.chaos.battery import ChaosRun, assert_clean, drain_deadline
 from tests.chaos.services import PostgresCluster, RedisServer
 from tests.fakes.sentry_ingest import SentryIngest
@@ -78,8 +80,9 @@ def test_no_canary_anywhere(chaos_run: Callable[..., ChaosRun], replica_factory:
                      "SELECT row_to_json(d)::text FROM report_documents d UNION ALL "
                      "SELECT row_to_json(x)::text FROM discovery_runs x")
     found += [hit for (row,) in rows for hit in leaks("database", row)]
-    archived = list((run.daemon.data_dir / "archive").rglob("*.html"))
-    found += [hit for path in archived for hit in leaks(f"archive {path.name}", path.read_bytes())]
+    archive = PageArchive(make_store(database_url))
+    archived = [sha256 for (sha256,) in run.query("SELECT sha256 FROM pages")]
+    found += [hit for sha256 in archived for hit in leaks(f"archived page {sha256[:12]}", archive.read(sha256))]
     figures = run.figures(oracle, drain, sentry_events=events, sentry_envelopes=len(bodies),
                           log_bytes=len(run.daemon.logs_text()), rows_scanned=len(rows),
                           files_scanned=len(archived), canary_hits=len(found))

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from crawler.archive import PageArchive, sha256_of
 from crawler.storage import make_engine
 from tests.e2e.harness import Daemon, page_fetches, redis_broker
 from tests.replica import Replica
@@ -68,6 +69,8 @@ def test_worker_and_beat_store_every_report_once_and_only_new_ones_later(daemon:
     daemon.wait_for(f"{REPORTS} stored reports", lambda: store.counts()["stored"] == REPORTS)
 
     rows = _stored_rows(daemon)
+    archive = PageArchive(store)
+    oracle = replica.oracle([upload_info_id for upload_info_id, _, _ in rows])
     assert len(rows) == REPORTS == len({upload_info_id for upload_info_id, _, _ in rows})
     catalogue = {entry["upload_info_id"]: entry for entry in replica.catalogue()}
     for upload_info_id, fund_code, sha256 in rows:
@@ -76,9 +79,9 @@ def test_worker_and_beat_store_every_report_once_and_only_new_ones_later(daemon:
         expected = replica.expected(upload_info_id)
         for key in ("fund_code", "report_kind", "period_end", "send_date", "manager", "custodian"):
             assert document[key] == expected[key], (upload_info_id, key)
-        assert (daemon.data_dir / "archive" / sha256[:2] / sha256[2:4] / f"{sha256}.html").is_file()
-    archived = list((daemon.data_dir / "archive").rglob("*.html"))
-    assert len(archived) == REPORTS
+        assert sha256_of(archive.read(sha256)) == sha256 == oracle[upload_info_id]["sha256"]
+    assert store.archive_totals()["pages"] == REPORTS  # in the database, one per report
+    assert not (daemon.data_dir / "archive").exists()  # and nothing in the data dir
     fetches = page_fetches(replica.log())
     assert len(fetches) == REPORTS and set(fetches.values()) == {1}
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, inspect, select, text
 
-from crawler.archive import Archive
+from crawler.archive import FileArchive as Archive
 from crawler.storage import Store
 from crawler.storage.tables import (
     asset_allocation,

@@ -1,0 +1,169 @@
+"""SQL of the page archive (``pages``, ``page_references``) and of re-parse runs (``reparse_runs``/``_items``).
+
+Compression and the sha256 check live in :mod:`crawler.archive`; these functions only move rows. Each takes the
+caller's connection, so :class:`crawler.storage.store.Store` runs it as one unit of work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from crawler.storage.tables import page_references, pages, reparse_items, reparse_runs, reports
+from crawler.storage.upsert import insert
+
+
+@dataclass(frozen=True)
+class StoredPage:
+    """One ``pages`` row: the compressed body and what is needed to decompress it."""
+
+    sha256: str
+    size: int
+    codec: str
+    reference_id: int | None
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One ``page_references`` row; ``content`` is the reference page zstd-compressed on its own."""
+
+    id: int
+    kind: str
+    sha256: str
+    size: int
+    content: bytes
+
+
+def page_exists(connection: Connection, sha256: str) -> bool:
+    return connection.execute(select(pages.c.sha256).where(pages.c.sha256 == sha256)).first() is not None
+
+
+def page(connection: Connection, sha256: str) -> StoredPage | None:
+    columns = (pages.c.sha256, pages.c.size, pages.c.codec, pages.c.reference_id, pages.c.body)
+    row = connection.execute(select(*columns).where(pages.c.sha256 == sha256)).first()
+    return None if row is None else StoredPage(row.sha256, int(row.size), row.codec, row.reference_id, bytes(row.body))
+
+
+def insert_page(connection: Connection, stored: StoredPage, now: dt.datetime) -> bool:
+    """Insert a page once; True when this call inserted it (content-addressed: a second insert is a no-op)."""
+    values = {"sha256": stored.sha256, "size": stored.size, "codec": stored.codec,
+              "reference_id": stored.reference_id, "body": stored.body, "stored_at": now}
+    statement = insert(connection, pages).values(values).on_conflict_do_nothing(index_elements=["sha256"])
+    return bool(connection.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def current_reference(connection: Connection, kind: str) -> Reference | None:
+    """The newest reference of ``kind`` (a newer one is added when the site's template drifts)."""
+    row = connection.execute(
+        select(page_references).where(page_references.c.kind == kind).order_by(page_references.c.id.desc()).limit(1)
+    ).first()
+    return None if row is None else _reference(row)
+
+
+def reference(connection: Connection, reference_id: int) -> Reference | None:
+    row = connection.execute(select(page_references).where(page_references.c.id == reference_id)).first()
+    return None if row is None else _reference(row)
+
+
+def add_reference(connection: Connection, kind: str, sha256: str, size: int, content: bytes,
+                  now: dt.datetime) -> Reference:
+    statement = page_references.insert().values(kind=kind, sha256=sha256, size=size, content=content, created_at=now)
+    new_id = connection.execute(statement.returning(page_references.c.id)).scalar_one()
+    return Reference(int(new_id), kind, sha256, size, content)
+
+
+def _reference(row: Any) -> Reference:
+    return Reference(int(row.id), row.kind, row.sha256, int(row.size), bytes(row.content))
+
+
+def page_hashes(connection: Connection, hashes: Sequence[str]) -> set[str]:
+    """The subset of ``hashes`` stored as pages."""
+    return set(connection.scalars(select(pages.c.sha256).where(pages.c.sha256.in_(list(hashes)))))
+
+
+def report_kinds(connection: Connection, hashes: Sequence[str]) -> dict[str, str]:
+    """sha256 -> report type code of a report stored from that page (what a migrated page is compressed as)."""
+    statement = select(reports.c.page_sha256, reports.c.report_type_code).where(
+        reports.c.page_sha256.in_(list(hashes)))
+    return {str(sha): str(code or "") for sha, code in connection.execute(statement)}
+
+
+def archive_totals(connection: Connection) -> dict[str, int]:
+    """Pages, their raw bytes and the compressed bytes of pages and references."""
+    row = connection.execute(select(func.count(), func.coalesce(func.sum(pages.c.size), 0),
+                                    func.coalesce(func.sum(func.length(pages.c.body)), 0))).one()
+    refs = connection.execute(select(func.count(), func.coalesce(func.sum(func.length(page_references.c.content)),
+                                                                 0))).one()
+    return {"pages": int(row[0]), "raw_bytes": int(row[1]), "page_bytes": int(row[2]),
+            "references": int(refs[0]), "reference_bytes": int(refs[1])}
+
+
+# --- re-parse runs -------------------------------------------------------------------------------------------
+def open_reparse_run(connection: Connection, parser_version: str, all_reports: bool) -> int | None:
+    """The unfinished run for this parser version and scope (a previous command was interrupted), if any."""
+    statement = select(reparse_runs.c.id).where(
+        reparse_runs.c.parser_version == parser_version, reparse_runs.c.all_reports == all_reports,
+        reparse_runs.c.finished_at.is_(None)).order_by(reparse_runs.c.id.desc()).limit(1)
+    found = connection.execute(statement).scalar()
+    return None if found is None else int(found)
+
+
+def create_reparse_run(connection: Connection, parser_version: str, all_reports: bool, ids: Sequence[int],
+                       now: dt.datetime) -> int:
+    statement = reparse_runs.insert().values(parser_version=parser_version, all_reports=all_reports,
+                                             total=len(ids), created_at=now)
+    run_id = int(connection.execute(statement.returning(reparse_runs.c.id)).scalar_one())
+    for start in range(0, len(ids), 1000):
+        rows = [{"run_id": run_id, "upload_info_id": upload_info_id, "state": "pending"}
+                for upload_info_id in ids[start:start + 1000]]
+        connection.execute(reparse_items.insert(), rows)
+    return run_id
+
+
+def pending_items(connection: Connection, run_id: int) -> list[int]:
+    statement = select(reparse_items.c.upload_info_id).where(
+        reparse_items.c.run_id == run_id, reparse_items.c.state == "pending").order_by(reparse_items.c.upload_info_id)
+    return [int(upload_info_id) for upload_info_id in connection.scalars(statement)]
+
+
+def item_state(connection: Connection, run_id: int, upload_info_id: int) -> str | None:
+    statement = select(reparse_items.c.state).where(reparse_items.c.run_id == run_id,
+                                                    reparse_items.c.upload_info_id == upload_info_id)
+    found = connection.execute(statement).scalar()
+    return None if found is None else str(found)
+
+
+def finish_item(connection: Connection, run_id: int, upload_info_id: int, state: str, error: str | None,
+                now: dt.datetime) -> bool:
+    """Record an item's outcome once: only a ``pending`` item changes (a duplicate message changes nothing)."""
+    statement = update(reparse_items).where(
+        reparse_items.c.run_id == run_id, reparse_items.c.upload_info_id == upload_info_id,
+        reparse_items.c.state == "pending").values(state=state, error=error, updated_at=now)
+    return bool(connection.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def run_progress(connection: Connection, run_id: int) -> dict[str, int]:
+    """Items of a run by state, plus ``total``."""
+    statement = select(reparse_items.c.state, func.count()).where(reparse_items.c.run_id == run_id).group_by(
+        reparse_items.c.state)
+    counts = {state: 0 for state in ("pending", "updated", "unchanged", "failed")}
+    counts.update({str(state): int(n) for state, n in connection.execute(statement)})
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def failed_items(connection: Connection, run_id: int, limit: int = 20) -> list[tuple[int, str]]:
+    statement = select(reparse_items.c.upload_info_id, reparse_items.c.error).where(
+        reparse_items.c.run_id == run_id, reparse_items.c.state == "failed").order_by(
+        reparse_items.c.upload_info_id).limit(limit)
+    return [(int(upload_info_id), str(error or "")) for upload_info_id, error in connection.execute(statement)]
+
+
+def finish_run(connection: Connection, run_id: int, now: dt.datetime) -> None:
+    connection.execute(update(reparse_runs).where(reparse_runs.c.id == run_id, reparse_runs.c.finished_at.is_(None))
+                       .values(finished_at=now))

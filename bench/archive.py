@@ -1,0 +1,240 @@
+"""The page archive in the database: storage per report, and re-parse throughput of the fleet.
+
+    .venv/bin/python bench/archive.py [--copies 3] [--only compression|footprint|reparse]
+
+``compression``: the 39 real corpus pages (all distinct), in corpus order, saved through ``PageArchive`` into a
+fresh SQLite database as the workers would (kind = report type): raw bytes, stored bytes (pages + references),
+ms of CPU per page to compress and to read back (with the sha256 check).
+
+``footprint``: the same 39 pages crawled from the replica by a real ``fundcrawl worker -c 2``, on the embedded
+default (SQLite) and on PostgreSQL + Redis; the storage a report costs is the database growth (SQLite file, or
+``pg_database_size``) plus the whole data dir (embedded database, broker, anything else), after the workers
+stopped, against the raw bytes of the pages the site served. Target: at most 10%.
+
+``reparse``: ``--copies`` x the corpus (each copy's bytes unique) stored on PostgreSQL + Redis, every stored
+document then made stale (as if an earlier parser had been wrong), and ``fundcrawl reparse --all`` queued for
+``fundcrawl worker -Q reparse -c N`` (N = 1, 2): after a warm-up of 2N reports, reports re-parsed and rewritten
+per second. Compared with the parse-only rate of the same pages in one process; target: at least 0.7 x N x it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import (
+    CORPUS,
+    EMBEDDED,
+    MAX_RATE,
+    PRODUCTION,
+    REDIS_DB,
+    REPO,
+    Setup,
+    corpus_copies,
+    machine,
+    publish,
+    refs_of,
+    spawn_replica,
+    wait_done,
+)
+from sqlalchemy import text
+
+from crawler.archive import PageArchive, sha256_of
+from crawler.parsing import PARSER_VERSION, parse_report
+from crawler.storage import dispose_engines, make_engine, make_store, upgrade
+from tests.e2e.harness import Daemon, redis_broker
+from tests.replica import Replica
+
+KINDS = {"annual": "FB010010", "interim": "FB020010", "q1": "FB030010", "q2": "FB030020", "q3": "FB030030",
+         "q4": "FB030040", "profile": "FA010070"}
+
+
+def corpus_pages() -> list[tuple[str, bytes]]:
+    with (CORPUS / "MANIFEST.csv").open(encoding="utf-8", newline="") as handle:
+        files = [row["file"] for row in csv.DictReader(handle)]
+    return [(KINDS.get(name.rsplit("_", 1)[-1].removesuffix(".html"), ""), (CORPUS / name).read_bytes())
+            for name in files]
+
+
+def compression(folder: Path) -> dict[str, Any]:
+    url = f"sqlite:///{folder / 'compression.sqlite'}"
+    upgrade(url)
+    store = make_store(url)
+    archive = PageArchive(store)
+    pages = corpus_pages()
+    cpu = time.process_time()
+    for kind, body in pages:
+        archive.save(body, kind)
+    save_ms = (time.process_time() - cpu) / len(pages) * 1000
+    reader = PageArchive(make_store(url))
+    cpu = time.process_time()
+    for _kind, body in pages:
+        reader.read(sha256_of(body))
+    read_ms = (time.process_time() - cpu) / len(pages) * 1000
+    totals = store.archive_totals()
+    stored = totals["page_bytes"] + totals["reference_bytes"]
+    dispose_engines()
+    return {"pages": len(pages), "raw_bytes": totals["raw_bytes"], "page_bytes": totals["page_bytes"],
+            "references": totals["references"], "reference_bytes": totals["reference_bytes"],
+            "ratio_with_references": round(totals["raw_bytes"] / stored, 1),
+            "ratio_pages_only": round(totals["raw_bytes"] / totals["page_bytes"], 1),
+            "cpu_ms_per_page_save": round(save_ms, 1), "cpu_ms_per_page_read_verified": round(read_ms, 1)}
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def database_bytes(database_url: str) -> int:
+    engine = make_engine(database_url)
+    if engine.dialect.name == "sqlite":
+        return 0  # the SQLite file lives in the data dir, which is counted whole
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
+
+
+def footprint(setup: Setup, replica: Replica, total: int, folder: Path) -> dict[str, Any]:
+    folder.mkdir(parents=True)
+    with setup.urls(folder) as (database_url, broker_url):
+        daemon = Daemon(folder, replica.url, database_url, broker_url, env_extra={
+            "FUNDCRAWL_RATE_LIMIT": MAX_RATE, "FUNDCRAWL_LOG_LEVEL": "WARNING"})
+        daemon.data_dir.mkdir(parents=True, exist_ok=True)
+        dispose_engines()
+        before_db, before_dir = database_bytes(database_url), folder_bytes(daemon.data_dir)
+        ids = make_store(database_url).add_discovered(refs_of(replica.catalogue()))
+        try:
+            daemon.start("worker", "worker", "-c", "2", "--loglevel", "WARNING")
+            publish(daemon, ids)
+            wait_done(daemon, total)
+        finally:
+            daemon.stop_all()
+        dispose_engines()
+        store = make_store(database_url)
+        totals, counts = store.archive_totals(), store.counts()
+        grew_db = database_bytes(database_url) - before_db
+        dispose_engines()
+        grew_dir = folder_bytes(daemon.data_dir) - before_dir
+    raw = totals["raw_bytes"]
+    return {"deployment": setup.name, "stored": counts["stored"], "raw_page_bytes": raw,
+            "database_growth_bytes": grew_db, "data_dir_growth_bytes": grew_dir,
+            "archive_bytes": totals["page_bytes"] + totals["reference_bytes"],
+            "storage_per_report_pct_of_page_bytes": round((grew_db + grew_dir) / raw * 100, 1),
+            "of_which_archive_pct": round((totals["page_bytes"] + totals["reference_bytes"]) / raw * 100, 1)}
+
+
+def publish_reparse(daemon: Daemon, run_id: int, ids: list[int]) -> None:
+    code = ("import sys; from crawler.tasks import publish_reparse; "
+            "publish_reparse(int(sys.argv[1]), [int(a) for a in sys.argv[2:]])")
+    subprocess.run([sys.executable, "-c", code, str(run_id), *map(str, ids)], env=daemon.env, cwd=REPO, check=True,
+                   capture_output=True, timeout=300)
+
+
+def wait_run(database_url: str, run_id: int, daemon: Daemon, timeout: float = 900) -> float:
+    store = make_store(database_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if store.reparse_progress(run_id)["pending"] == 0:
+            return time.monotonic()
+        for process in daemon.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"a worker exited ({process.returncode})\n{daemon.logs()}")
+        time.sleep(0.1)
+    raise RuntimeError(f"timed out: {store.reparse_progress(run_id)}\n{daemon.logs()}")
+
+
+def make_stale(database_url: str) -> None:
+    """Every stored document replaced by one an earlier, wrong parser of this version might have produced."""
+    with make_engine(database_url).begin() as connection:
+        connection.execute(text("UPDATE report_documents SET document = :doc"),
+                           {"doc": json.dumps({"schema": "fundcrawl.report/1", "fund_code": "stale"})})
+
+
+def reparse(replica: Replica, total: int, folder: Path, processes: list[int]) -> dict[str, Any]:
+    folder.mkdir(parents=True)
+    runs = []
+    with PRODUCTION.urls(folder) as (database_url, broker_url):
+        daemon = Daemon(folder, replica.url, database_url, broker_url, env_extra={
+            "FUNDCRAWL_RATE_LIMIT": MAX_RATE, "FUNDCRAWL_LOG_LEVEL": "WARNING"})
+        ids = make_store(database_url).add_discovered(refs_of(replica.catalogue()))
+        try:
+            daemon.start("fetch", "worker", "-c", "2", "--loglevel", "WARNING")
+            publish(daemon, ids)
+            wait_done(daemon, total)
+        finally:
+            daemon.stop_all()
+        for count in processes:
+            make_stale(database_url)
+            store = make_store(database_url)
+            run_id, _resumed = store.start_reparse(PARSER_VERSION, True)
+            todo = store.reparse_pending(run_id)
+            warm, timed = todo[: 2 * count], todo[2 * count:]
+            try:
+                daemon.start(f"reparse{count}", "worker", "-Q", "reparse", "-c", str(count), "--loglevel", "WARNING")
+                publish_reparse(daemon, run_id, warm)
+                while store.reparse_progress(run_id)["total"] - store.reparse_progress(run_id)["pending"] < len(warm):
+                    time.sleep(0.1)
+                started = time.monotonic()
+                publish_reparse(daemon, run_id, timed)
+                finished = wait_run(database_url, run_id, daemon)
+            finally:
+                daemon.stop_all()
+            progress = store.reparse_progress(run_id)
+            store.finish_reparse(run_id)
+            runs.append({"processes": count, "reports": len(timed), "updated": progress["updated"],
+                         "failed": progress["failed"],
+                         "reports_per_second": round(len(timed) / (finished - started), 2)})
+        bodies = [PageArchive(make_store(database_url)).read(str(sha))
+                  for _id, sha in make_store(database_url).stored_for_reparse(PARSER_VERSION, True)]
+        dispose_engines()
+    started = time.perf_counter()
+    for body in bodies:
+        parse_report(body)
+    parse_rate = len(bodies) / (time.perf_counter() - started)
+    for run in runs:
+        run["target"] = round(0.7 * run["processes"] * parse_rate, 2)
+        run["share_of_processes_x_parse_rate"] = round(run["reports_per_second"] / (run["processes"] * parse_rate),
+                                                       3)
+    return {"deployment": PRODUCTION.name, "pages": len(bodies),
+            "parse_only_pages_per_second_one_core": round(parse_rate, 2), "runs": runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=3, help="copies of the corpus for the re-parse bench")
+    parser.add_argument("--only", choices=("compression", "footprint", "reparse"))
+    parser.add_argument("--processes", type=int, nargs="*", default=[1, 2])
+    args = parser.parse_args()
+    report: dict[str, Any] = {"machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="fundcrawl-bench-archive-") as tmp:
+        folder = Path(tmp)
+        if args.only in (None, "compression"):
+            report["compression"] = compression(folder)
+        if args.only in (None, "footprint"):
+            replica = spawn_replica("--corpus", str(CORPUS))
+            try:
+                total = len(replica.catalogue())
+                report["footprint"] = [footprint(setup, replica, total, folder / setup.name)
+                                       for setup in (EMBEDDED, PRODUCTION)]
+            finally:
+                replica.close()
+        if args.only in (None, "reparse"):
+            corpus = corpus_copies(folder / "corpus", args.copies)
+            replica = spawn_replica("--corpus", str(corpus))
+            try:
+                report["reparse"] = reparse(replica, len(replica.catalogue()), folder / "reparse", args.processes)
+            finally:
+                replica.close()
+    report["machine_after"] = machine()
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    with redis_broker(REDIS_DB):
+        main()

@@ -5,47 +5,77 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from crawler.cli import EXIT_FAILED, main, settings
 from crawler.cli.progress import Progress
+from crawler.exceptions import CrawlerError
 from crawler.export import ExportFilter, dumps_document
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--id", "ids", multiple=True, type=int,
+              help="Parse this stored report's archived page, read from the database archive (repeatable).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write DIR/<file stem>.json instead of printing one JSON document per line.")
-def parse(files: tuple[Path, ...], out_dir: Path | None) -> None:
-    """Parse local report pages with the daemon's own parser (no network, no database).
+              help="Write DIR/<file stem or report id>.json instead of printing one JSON document per line.")
+def parse(files: tuple[Path, ...], ids: tuple[int, ...], out_dir: Path | None) -> None:
+    """Parse report pages with the daemon's own parser (no network): local FILES, or archived pages (--id).
 
-    Prints one fundcrawl.report/1 JSON document per file, or writes them to --out. Exit 1 if any file could
-    not be parsed (the others are still written).
+    Prints one fundcrawl.report/1 JSON document per page, or writes them to --out. Nothing is stored. Exit 1 if
+    any page could not be read or parsed (the others are still written).
     """
     from crawler.exceptions import ParseError
     from crawler.parsing import parse_report
 
+    if not files and not ids:
+        raise click.UsageError("give page files, or --id N for archived pages")
+    pages: list[tuple[str, str, Callable[[], bytes]]] = [(str(path), path.stem, path.read_bytes) for path in files]
+    if ids:
+        pages += _archived_pages(ids)
     failed = 0
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    for path in files:
+    for label, name, read in pages:
         try:
-            document = parse_report(path.read_bytes()).document
-        except ParseError as error:
-            click.echo(f"{path}: {error}", err=True)
+            document = parse_report(read()).document
+        except (ParseError, CrawlerError) as error:
+            click.echo(f"{label}: {error}", err=True)
             failed += 1
             continue
         if out_dir is None:
             click.echo(dumps_document(document))
         else:
-            (out_dir / f"{path.stem}.json").write_text(
+            (out_dir / f"{name}.json").write_text(
                 json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
     if out_dir is not None:
-        click.echo(f"wrote {len(files) - failed} document(s) to {out_dir}", err=True)
+        click.echo(f"wrote {len(pages) - failed} document(s) to {out_dir}", err=True)
     if failed:
         sys.exit(EXIT_FAILED)
+
+
+def _archived_pages(ids: tuple[int, ...]) -> list[tuple[str, str, Callable[[], bytes]]]:
+    """(label, output name, reader) of each report's archived page; a report without one fails when read."""
+    from functools import partial
+
+    from crawler.archive import PageMissingError
+    from crawler.flow import runtime
+    from crawler.storage import ensure_current, make_engine
+
+    s = settings()
+    ensure_current(make_engine(s.database))
+    rt = runtime(s)
+
+    def read(upload_info_id: int) -> bytes:
+        row = rt.store.state(upload_info_id)
+        if row is None or not row["page_sha256"]:
+            raise PageMissingError(f"report {upload_info_id} has no archived page")
+        return rt.archive.read(str(row["page_sha256"]), report=upload_info_id)
+
+    return [(f"report {upload_info_id}", str(upload_info_id), partial(read, upload_info_id)) for upload_info_id in ids]
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:

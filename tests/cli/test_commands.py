@@ -8,7 +8,10 @@ in both, one report answers 404.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,6 +159,20 @@ def test_parse_writes_one_document_per_file(crawled: tuple[Daemon, Replica, dict
     (tmp_path / "junk.html").write_text("<html><body>not a report</body></html>", encoding="utf-8")
     bad = daemon.command("parse", str(tmp_path / "junk.html"), check=False)
     assert bad.returncode == 1 and "junk.html" in bad.stderr
+
+
+def test_parse_and_archive_cat_read_stored_pages_from_the_database(crawled: tuple[Daemon, Replica, dict]) -> None:
+    daemon, replica, facts = crawled
+    stored = next(entry for entry in replica.catalogue() if entry["upload_info_id"] != facts["missing"])
+    upload_info_id = stored["upload_info_id"]
+    document = json.loads(daemon.command("parse", "--id", str(upload_info_id)).stdout)
+    assert document == daemon.store().document(upload_info_id)
+    page = subprocess.run([sys.executable, "-m", "crawler", "archive", "cat", str(upload_info_id)], env=daemon.env,
+                          capture_output=True, timeout=120, check=True).stdout
+    assert hashlib.sha256(page).hexdigest() == replica.oracle([upload_info_id])[upload_info_id]["sha256"]
+    assert "pages: " in daemon.command("archive", "stats").stdout
+    missing = daemon.command("parse", "--id", "999999999", check=False)
+    assert missing.returncode == 1 and "report 999999999 has no archived page" in missing.stderr
 
 
 def test_backfill_resumes_and_finds_nothing_new(crawled: tuple[Daemon, Replica, dict]) -> None:

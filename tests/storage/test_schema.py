@@ -26,6 +26,10 @@ EXPECTED_TABLES = {
     "backfill_jobs",
     "backfill_partitions",
     "report_versions",
+    "pages",
+    "page_references",
+    "reparse_runs",
+    "reparse_items",
 }
 
 

@@ -30,6 +30,8 @@ def fleet(tmp_path: Path, pg_database_url: str) -> Iterator[tuple[Replica, list[
     empty_postgres(pg_database_url)
     with Replica(generate=REPORTS, seed=14, partitions=["FB030010:2025", "FB010010:2024"]) as replica, \
             redis_broker(db=REDIS_DB) as broker_url:
+        for name in ("a", "b", "c"):
+            (tmp_path / name).mkdir()
         machines = [Daemon(tmp_path / name, replica.url, pg_database_url, broker_url, schedule=SCHEDULE)
                     for name in ("a", "b", "c")]
         try:

@@ -34,6 +34,7 @@ class Reference:
 
     id: int
     kind: str
+    generation: int
     sha256: str
     size: int
     content: bytes
@@ -60,7 +61,8 @@ def insert_page(connection: Connection, stored: StoredPage, now: dt.datetime) ->
 def current_reference(connection: Connection, kind: str) -> Reference | None:
     """The newest reference of ``kind`` (a newer one is added when the site's template drifts)."""
     row = connection.execute(
-        select(page_references).where(page_references.c.kind == kind).order_by(page_references.c.id.desc()).limit(1)
+        select(page_references).where(page_references.c.kind == kind)
+        .order_by(page_references.c.generation.desc()).limit(1)
     ).first()
     return None if row is None else _reference(row)
 
@@ -70,15 +72,21 @@ def reference(connection: Connection, reference_id: int) -> Reference | None:
     return None if row is None else _reference(row)
 
 
-def add_reference(connection: Connection, kind: str, sha256: str, size: int, content: bytes,
+def add_reference(connection: Connection, kind: str, generation: int, sha256: str, size: int, content: bytes,
                   now: dt.datetime) -> Reference:
-    statement = page_references.insert().values(kind=kind, sha256=sha256, size=size, content=content, created_at=now)
-    new_id = connection.execute(statement.returning(page_references.c.id)).scalar_one()
-    return Reference(int(new_id), kind, sha256, size, content)
+    """Add generation ``generation`` of ``kind``'s reference; if another process added it first, that one wins."""
+    values = {"kind": kind, "generation": generation, "sha256": sha256, "size": size, "content": content,
+              "created_at": now}
+    statement = insert(connection, page_references).values(values).on_conflict_do_nothing(
+        index_elements=["kind", "generation"])
+    connection.execute(statement)
+    row = connection.execute(select(page_references).where(page_references.c.kind == kind,
+                                                           page_references.c.generation == generation)).one()
+    return _reference(row)
 
 
 def _reference(row: Any) -> Reference:
-    return Reference(int(row.id), row.kind, row.sha256, int(row.size), bytes(row.content))
+    return Reference(int(row.id), row.kind, int(row.generation), row.sha256, int(row.size), bytes(row.content))
 
 
 def page_hashes(connection: Connection, hashes: Sequence[str]) -> set[str]:

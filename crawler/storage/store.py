@@ -286,9 +286,10 @@ class Store:
     def page_reference(self, reference_id: int) -> pages.Reference | None:
         return self.read(partial(pages.reference, reference_id=reference_id))
 
-    def add_reference(self, kind: str, sha256: str, size: int, content: bytes) -> pages.Reference:
-        return self.write(partial(pages.add_reference, kind=kind, sha256=sha256, size=size, content=content,
-                                  now=self.clock()))
+    def add_reference(self, kind: str, generation: int, sha256: str, size: int, content: bytes) -> pages.Reference:
+        """Generation ``generation`` of ``kind``'s reference: this page, or the one another process added first."""
+        return self.write(partial(pages.add_reference, kind=kind, generation=generation, sha256=sha256, size=size,
+                                  content=content, now=self.clock()))
 
     def page_hashes(self, hashes: Iterable[str]) -> set[str]:
         """The subset of ``hashes`` already archived."""

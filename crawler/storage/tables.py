@@ -358,11 +358,14 @@ page_references = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("kind", String(32), nullable=False),
+    # 1 for a kind's first reference, then one more for each newer one: unique, so two processes storing the
+    # first pages of a kind at once agree on one reference instead of each making its own.
+    Column("generation", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("content", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-    Index(None, "kind"),
+    UniqueConstraint("kind", "generation"),
 )
 
 #: Every archived page, named by the sha256 of the exact bytes the site served, compressed against its reference.

@@ -126,3 +126,9 @@ def test_archive_migrate_moves_files_verified_and_resumes(db_url: str, tmp_path:
 def test_the_page_tables_are_at_head(store: Store) -> None:
     with store.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM pages")).scalar() == 0
+
+
+def test_two_processes_adding_a_kinds_first_reference_agree_on_one(store: Store) -> None:
+    first = store.add_reference("FB030010", 1, "a" * 64, 10, b"first")
+    second = store.add_reference("FB030010", 1, "b" * 64, 10, b"second")  # lost the race: gets the winner's
+    assert second == first and store.archive_totals()["references"] == 1

@@ -28,13 +28,14 @@ def upgrade() -> None:
         "page_references",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("generation", sa.Integer(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", crawler.storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_page_references")),
+        sa.UniqueConstraint("kind", "generation", name=op.f("uq_page_references_kind_generation")),
     )
-    op.create_index(op.f("ix_page_references_kind"), "page_references", ["kind"], unique=False)
     op.create_table(
         "pages",
         sa.Column("sha256", sa.String(length=64), nullable=False),
@@ -82,5 +83,4 @@ def downgrade() -> None:
     op.drop_table("reparse_runs")
     op.drop_index(op.f("ix_pages_reference_id"), table_name="pages")
     op.drop_table("pages")
-    op.drop_index(op.f("ix_page_references_kind"), table_name="page_references")
     op.drop_table("page_references")

@@ -1,63 +1,78 @@
-"""The embedded default with its archive on a disk that is full: ``run --once`` waits and says why, no report
-fails for it, and once space is freed every report is stored once, byte-exact, with no lease to wait out.
+"""The embedded default with its database (which holds the page archive) on a disk that is full: the worker waits
+and says why, no report fails for it, and once space is freed every report is stored once, its page byte-exact.
 
-The disk is a real size-capped tmpfs mounted on the data dir's ``archive`` (the test runs as root).
+The disk is a real size-capped tmpfs mounted on the folder of the SQLite database (the test runs as root). The
+worker opens the database before the disk fills, as a running daemon would have.
 """
 
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from crawler.archive import PageArchive, sha256_of
+from crawler.models import ReportRef
+from crawler.storage import dispose_engines, make_store
 from tests.diskspace import small_disk
-from tests.e2e.harness import Daemon, schedule_yaml
+from tests.e2e.harness import REPO_ROOT, Daemon, schedule_yaml
 from tests.replica import Replica
 
 REPORTS = 12
 
 
-def _rows(url: str) -> dict[int, tuple[str, str | None, int, str | None]]:
+def _rows(url: str) -> dict[int, tuple[str, str | None]]:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
             return {row[0]: tuple(row[1:]) for row in connection.execute(text(
-                "SELECT upload_info_id, state, page_sha256, attempts, last_error FROM reports"))}
+                "SELECT upload_info_id, state, page_sha256 FROM reports"))}
     finally:
         engine.dispose()
 
 
-def test_run_once_waits_out_a_full_archive_disk_then_stores_everything_once(tmp_path: Path) -> None:
+def _refs(catalogue: list[dict]) -> list[ReportRef]:
+    return [ReportRef(upload_info_id=entry["upload_info_id"], report_type_code=entry["report_type_code"],
+                      fund_code=entry["fund_code"], fund_short_name=entry["fund_short_name"],
+                      organ_name=entry["organ_name"], report_year=entry["report_year"],
+                      report_desp=entry["report_desp"], send_date=dt.date.fromisoformat(entry["send_date"]))
+            for entry in catalogue]
+
+
+def test_a_worker_waits_out_a_full_database_disk_then_stores_everything_once(tmp_path: Path) -> None:
     with Replica(generate=REPORTS, seed=21, partitions=["FB030010:2025"]) as replica:
         oracle = replica.oracle()
-        daemon = Daemon(tmp_path, replica.url, f"sqlite:///{tmp_path / 'fundcrawl.sqlite'}",
-                        schedule=schedule_yaml("tick", "1h", "[q1]", "[2025]"),
-                        env_extra={"FUNDCRAWL_MAX_ATTEMPTS": "2", "FUNDCRAWL_RETRY_BACKOFF_MAX": "5"})
-        daemon.command("db", "upgrade")
-        with small_disk(daemon.data_dir / "archive", "1m") as disk:
-            disk.fill()
-            once = daemon.start("once", "run", "--once")
+        with small_disk(tmp_path / "db", "8m") as disk:
+            url = f"sqlite:///{disk.mount / 'fundcrawl.sqlite'}"
+            daemon = Daemon(tmp_path, replica.url, url, schedule=schedule_yaml("tick", "1h", "[q1]", "[2025]"),
+                            env_extra={"FUNDCRAWL_MAX_ATTEMPTS": "2", "FUNDCRAWL_RETRY_BACKOFF_MAX": "5"})
+            daemon.command("db", "upgrade")
+            ids = make_store(url).add_discovered(_refs(replica.catalogue()))
+            dispose_engines()
             try:
+                daemon.start("worker", "worker", "-c", "1", "--loglevel", "INFO")
+                daemon.wait_for("the worker to start", lambda: "ready" in daemon.logs_text(), timeout=60)
+                disk.fill()
+                publish = "import sys; from crawler.tasks import publish_reports; publish_reports(" \
+                          "[int(a) for a in sys.argv[1:]])"
+                subprocess.run([sys.executable, "-c", publish, *map(str, ids)], env=daemon.env, cwd=REPO_ROOT,
+                               check=True, capture_output=True, timeout=120)
                 # Each report meets the full disk at least twice, more than its whole budget of 2 attempts.
                 daemon.wait_for("every report to meet the full disk twice", lambda: (
-                    "waiting: no space left on the archive's disk" in daemon.logs_text()
-                    and len(rows := _rows(daemon.database_url)) == REPORTS
-                    and all(row[3] and "OutOfSpaceError" in row[3] for row in rows.values())
-                    and daemon.logs_text().count("waiting: no space left") >= 2 * REPORTS), timeout=240)
-                rows = _rows(daemon.database_url)
-                assert {row[0] for row in rows.values()} <= {"pending", "fetching"}, rows
-                assert once.poll() is None, "run --once must not exit while the disk is full"
+                    daemon.logs_text().count("waiting: the database's disk is full") >= 2 * REPORTS), timeout=240)
+                assert {row[0] for row in _rows(url).values()} <= {"pending", "fetching"}
                 disk.free()
-                code = once.wait(timeout=180)
+                daemon.wait_for("every report stored", lambda: all(
+                    row[0] == "stored" for row in _rows(url).values()), timeout=180)
             finally:
                 daemon.stop_all()
-            archived = {path.name[:-5]: path.read_bytes() for path in disk.mount.rglob("*.html")}
-            debris = [path for path in disk.mount.rglob(".tmp-*")]
-    assert code == 0, daemon.logs()
-    rows = _rows(daemon.database_url)
+            rows = _rows(url)
+            archive = PageArchive(make_store(url))
+            pages = {sha: archive.read(sha) for _state, sha in rows.values() if sha}
+            dispose_engines()
     assert set(rows) == set(oracle)
-    assert all(row[0] == "stored" and row[1] == oracle[upload_id]["sha256"] for upload_id, row in rows.items())
-    assert sorted(archived) == sorted(entry["sha256"] for entry in oracle.values())
-    assert all(hashlib.sha256(body).hexdigest() == sha for sha, body in archived.items())
-    assert debris == []
+    assert all(row == ("stored", oracle[upload_id]["sha256"]) for upload_id, row in rows.items())
+    assert all(sha256_of(body) == sha for sha, body in pages.items()) and len(pages) == REPORTS

@@ -4,7 +4,7 @@ The raw-page archive moves from each machine's data dir into the database every 
 ``reparse_runs`` / ``reparse_items`` make ``fundcrawl reparse`` a resumable work list any worker can take from.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0010
 Create Date: 2026-12-04 17:20:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import crawler.storage.types
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -205,10 +205,10 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _configure_cli_logging(s: Settings) -> None:
+def _configure_cli_logging(s: Settings, level: str | None = None) -> None:
     from crawler.logging_setup import configure_logging
 
-    configure_logging(s)
+    configure_logging(s.model_copy(update={"log_level": level.upper()}) if level else s)
 
 
 @main.command(context_settings=PASSTHROUGH)
@@ -232,7 +232,8 @@ def run(ctx: click.Context, once: bool, schedule: str | None, verbose: bool, log
         raise click.UsageError("--schedule applies only with --once (the daemon runs every enabled entry on its "
                                "own schedule); run `fundcrawl run --once --schedule NAME`")
     s = settings()
-    _configure_cli_logging(s)
+    # run --once prints its own progress and summary: its log, like its worker's, is warnings unless asked.
+    _configure_cli_logging(s, log_level or (("INFO" if verbose else "WARNING") if once else None))
     from crawler.schedules import load_schedules
 
     load_schedules(s.schedules)  # a schedule mistake is named before anything is created

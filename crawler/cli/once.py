@@ -124,6 +124,8 @@ def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], options: WorkerO
            ) -> Popen[bytes]:
     """Wait until no report is pending; keep the worker alive and the reconciler running meanwhile."""
     pending = rt.store.counts()["pending"]
+    if not pending:
+        return worker
     restarts, last_reconcile = 0, time.monotonic()
     with Progress("processing", pending) as progress:
         while pending:

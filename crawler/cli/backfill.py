@@ -9,7 +9,7 @@ import sys
 import click
 from pydantic import TypeAdapter, ValidationError
 
-from crawler.cli import EXIT_FAILED, main, settings
+from crawler.cli import EXIT_FAILED, EXIT_UNREACHABLE, main, settings
 from crawler.cli.progress import Progress
 from crawler.schedules import FundTypeCode, ReportTypeCode
 
@@ -44,7 +44,8 @@ def backfill(report_types: str, years: str, fund_types: str | None, wait: bool) 
 
     Progress is checkpointed per partition in the database: run the same command again after a crash or a
     Ctrl-C and it resumes where it was; reports already stored are never fetched again. Safe to run while the
-    scheduled discovery runs. Exit 1 if some partition could not be listed completely (run it again later).
+    scheduled discovery runs. With --wait, ends with a summary of what was stored and what failed. Exit 3 if some
+    partition could not be listed completely (run it again later), 1 if a report failed for good (--wait).
     """
     from crawler import flow
     from crawler.backfill import BackfillProgress, plan_backfill, run_backfill
@@ -65,7 +66,7 @@ def backfill(report_types: str, years: str, fund_types: str | None, wait: bool) 
         click.echo(f"backfill job {job_id}: {len(types) * len(year_list) * max(len(funds), 1)} partition(s)", err=True)
     else:
         click.echo(f"resuming backfill job {job_id}", err=True)
-    with Progress("partitions", 0) as progress:
+    with Progress("listing", 0, unit="partition") as progress:
         def show(p: BackfillProgress) -> None:
             progress.update(p.partitions_done, p.partitions_total,
                             f"{p.found} listed, {p.new} new{', ' + p.current if p.current else ''}")
@@ -76,11 +77,18 @@ def backfill(report_types: str, years: str, fund_types: str | None, wait: bool) 
         result = run_backfill(rt.client, rt.store, job_id, show, on_new=publish)
     click.echo(f"backfill job {job_id}: {result.partitions_done}/{result.partitions_total} partition(s) done, "
                f"{result.found} listed, {len(result.new_ids)} new report(s) queued, {result.requests} requests")
-    if wait and result.new_ids:
-        from crawler.cli.once import process_pending
+    failed = False
+    if wait:
+        from crawler.cli.once import process_pending, report_summary
 
-        process_pending(rt, s, started)
+        if result.new_ids:
+            process_pending(rt, s, started)
+        failed = report_summary(rt, started)
     if not result.complete:
         for piece in result.incomplete:
             click.echo(f"  incomplete: {piece.query}: {piece.error}", err=True)
+        click.echo(f"{len(result.incomplete)} partition(s) could not be listed completely; run the same command "
+                   "again later to resume", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    if failed:
         sys.exit(EXIT_FAILED)

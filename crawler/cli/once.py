@@ -148,14 +148,21 @@ def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], options: WorkerO
     return worker
 
 
-def _summary(rt: flow.Runtime, started: dt.datetime, listed: int, new: int, unreached: Sequence[str] = ()) -> int:
+def report_summary(rt: flow.Runtime, started: dt.datetime, prefix: str = "") -> bool:
+    """Print what the database holds and every report that failed since ``started``; True if any did."""
     counts = rt.store.counts()
     failures = operations.failures_since(rt.store.engine, started)
-    click.echo(f"listed {listed}, new {new}; database now holds {counts['stored']} stored, "
-               f"{counts['failed']} failed, {counts['pending']} pending report(s)")
+    click.echo(f"{prefix}database now holds {counts['stored']} stored, {counts['failed']} failed, "
+               f"{counts['pending']} pending report(s)")
     for failure in failures:
         click.echo(f"  failed {failure['upload_info_id']} ({failure['fund_code']}): "
                    f"{failure['failure_reason']}: {failure['last_error']}")
+    return bool(failures)
+
+
+def _summary(rt: flow.Runtime, started: dt.datetime, listed: int, new: int, unreached: Sequence[str] = ()) -> int:
+    failures = report_summary(rt, started, prefix=f"listed {listed}, new {new}; ")
+    counts = rt.store.counts()
     if counts["total"] == 0 and not unreached:
         click.echo("nothing is stored yet: the schedule only looks at recently sent reports; for earlier years "
                    "run `fundcrawl backfill --report-types annual,interim,q1,q2,q3,q4 --years 2020-2025 --wait`")
@@ -168,4 +175,4 @@ def _summary(rt: flow.Runtime, started: dt.datetime, listed: int, new: int, unre
     return EXIT_FAILED if failures else EXIT_OK
 
 
-__all__ = ["WorkerOptions", "process_pending", "run_once"]
+__all__ = ["WorkerOptions", "process_pending", "report_summary", "run_once"]

@@ -37,8 +37,20 @@ def _json_default(value: object) -> str:
 
 def _when(value: Any) -> str:
     if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
         return value.strftime("%Y-%m-%d %H:%M:%SZ")
     return str(value) if value else "-"
+
+
+def _parse(value: Any) -> Any:
+    """ISO timestamps from the JSON-ready status back to datetimes, for display to the second."""
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _kind(code: str) -> str:
@@ -54,12 +66,21 @@ def render(status: dict[str, Any]) -> str:
         lines.append(f"oldest pending: {oldest['upload_info_id']} ({oldest['state']}, {oldest['attempts']} "
                      f"attempt(s), discovered {_when(oldest['discovered_at'])})")
     if status["partitions"]:
-        lines += ["", "partitions:      site total  discovered  stored  failed  complete  last checked"]
-        for p in status["partitions"]:
-            name = f"{_kind(p['report_type_code'])} {p['report_year'] or 'any'} {p['fund_type']}".strip()
+        names = [f"{_kind(p['report_type_code'])} {p['report_year'] or 'any'} {p['fund_type']}".strip()
+                 for p in status["partitions"]]
+        width = max(len("partitions:") - 2, *map(len, names)) + 1
+        lines += ["", f"{'partitions:':<{width + 2}}site total  discovered  stored  failed  complete  last checked"]
+        unknown = False
+        for name, p in zip(names, status["partitions"], strict=True):
+            # A partition only checked through a recent window (sent_within_days) has no known site total.
+            unknown = unknown or p["site_total"] is None
             total = "?" if p["site_total"] is None else p["site_total"]
-            lines.append(f"  {name:<15}{total:>10}  {p['discovered']:>10}  {p['stored']:>6}  {p['failed']:>6}  "
-                         f"{'yes' if p['complete'] else 'NO':>8}  {p['last_checked'] or '-'}")
+            complete = "?" if p["site_total"] is None else "yes" if p["complete"] else "NO"
+            lines.append(f"  {name:<{width}}{total:>10}  {p['discovered']:>10}  {p['stored']:>6}  {p['failed']:>6}  "
+                         f"{complete:>8}  {_when(_parse(p['last_checked']))}")
+        if unknown:
+            lines.append("  ? = only recently sent reports were checked (the schedule's sent_within_days window); "
+                         "the whole partition is counted by `fundcrawl backfill` or a `reconcile` entry")
     if status["last_runs"]:
         lines += ["", "last discovery runs:"]
         for run in status["last_runs"]:

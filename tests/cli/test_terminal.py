@@ -93,3 +93,12 @@ def test_interrupted_run_once_stops_its_worker_and_says_how_to_resume(tmp_path: 
     again = daemon.command("run", "--once", timeout=300)
     assert "listed" in again.stdout
     assert daemon.store().counts() == {"total": REPORTS, "stored": REPORTS, "failed": 0, "pending": 0}
+
+
+def test_backfill_wait_counts_partitions_and_ends_with_a_summary(tmp_path: Path, replica: Replica) -> None:
+    daemon = make(tmp_path, replica, rate="20")
+    daemon.command("db", "upgrade")
+    result = daemon.command("backfill", "--report-types", "q1", "--years", "2025", "--wait", timeout=300)
+    assert "listing: 1/1 done" in result.stderr and "partitions/s" in result.stderr and "report/s" not in result.stderr
+    assert f"{REPORTS} new report(s) queued" in result.stdout
+    assert result.stdout.strip().endswith(f"database now holds {REPORTS} stored, 0 failed, 0 pending report(s)")

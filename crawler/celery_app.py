@@ -179,6 +179,14 @@ def _init_worker_sentry(**_: Any) -> None:
     init_sentry(get_settings(), process="worker")
 
 
+@signals.worker_process_shutdown.connect
+def _flush_child_sentry(**_: Any) -> None:
+    """A pool child leaves with ``os._exit`` (no atexit): send the events it queued before it goes."""
+    from crawler.observability import flush_sentry
+
+    flush_sentry()
+
+
 @signals.beat_init.connect
 def _init_beat_sentry(**_: Any) -> None:
     """Sentry in beat: the Celery integration turns each beat entry into a cron monitor."""

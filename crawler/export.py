@@ -32,6 +32,8 @@ class ExportFilter:
     report_types: list[str] | None = None
     period_from: dt.date | None = None
     period_to: dt.date | None = None
+    #: every version of each report slot, not only the current one
+    all_versions: bool = False
 
 
 def json_default(value: object) -> Any:
@@ -58,14 +60,15 @@ def _atomic(path: Path) -> Iterator[Path]:
 
 
 def export_jsonl(store: Store, out: Path, where: ExportFilter, tick: Callable[[], None] = lambda: None) -> int:
-    """One stored report per line: its document plus ``upload_info_id``."""
+    """One stored report per line: its document plus ``upload_info_id``, ``page_sha256``, ``is_current`` and
+    ``superseded_by``; the current version of each slot only, or every version with ``where.all_versions``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     with _atomic(out) as tmp, tmp.open("w", encoding="utf-8") as handle:
-        for upload_info_id, document in store.iter_documents(
+        for _key, document in store.iter_documents(
                 fund_codes=where.fund_codes, report_types=where.report_types,
-                period_from=where.period_from, period_to=where.period_to):
-            handle.write(dumps_document({**document, "upload_info_id": upload_info_id}) + "\n")
+                period_from=where.period_from, period_to=where.period_to, all_versions=where.all_versions):
+            handle.write(dumps_document(document) + "\n")
             count += 1
             tick()
     return count
@@ -73,7 +76,8 @@ def export_jsonl(store: Store, out: Path, where: ExportFilter, tick: Callable[[]
 
 def _table_batches(connection: Connection, where: ExportFilter, batch_size: int
                    ) -> Iterator[tuple[str, Iterator[list[dict[str, Any]]]]]:
-    filters = document_filters(where.fund_codes, where.report_types, where.period_from, where.period_to)
+    filters = document_filters(where.fund_codes, where.report_types, where.period_from, where.period_to,
+                               current_only=not where.all_versions)
     for name in operations.EXPORT_TABLES:
         yield name, operations.iter_table_rows(connection, name, filters, batch_size=batch_size)
 

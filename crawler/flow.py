@@ -14,6 +14,7 @@ import random
 import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -32,8 +33,9 @@ from crawler.exceptions import (
     TransientError,
 )
 from crawler.itempipeline import PipelineRunner
-from crawler.models import ReportItem
+from crawler.models import FetchedPage, ReportItem
 from crawler.parsing import parse_report
+from crawler.reverify import reverify
 from crawler.schedules import Entry, load_schedules
 from crawler.settings import Settings
 from crawler.sources.eid import EidClient
@@ -100,14 +102,15 @@ def process_report(rt: Runtime, upload_info_id: int, *, token: str = "") -> Repo
 def _fetch_and_store(rt: Runtime, upload_info_id: int, listing: dict[str, Any]) -> ReportState:
     page = rt.client.fetch_report(upload_info_id)
     archived = rt.archive.save(page.body, kind=str(listing.get("report_type_code") or ""))
-    state, reason = _parse_and_store(rt, upload_info_id, page.body, archived, page.final_url, listing)
+    state, reason = _parse_and_store(rt, upload_info_id, page.body, archived, page.final_url, listing,
+                                     (page.etag, page.last_modified))
     if state == "failed":
         fail_report(rt, upload_info_id, "dropped", reason, listing, archived.sha256)
     return state
 
 
 def _parse_and_store(rt: Runtime, upload_info_id: int, body: bytes, archived: ArchivedPage, final_url: str,
-                     listing: dict[str, Any]) -> tuple[ReportState, str]:
+                     listing: dict[str, Any], validators: tuple[str, str] = ("", "")) -> tuple[ReportState, str]:
     """Parse a page and run the item pipelines; ParseError propagates (a permanent failure)."""
     with metrics.parse_timer():
         parsed = parse_report(body)
@@ -115,6 +118,7 @@ def _parse_and_store(rt: Runtime, upload_info_id: int, body: bytes, archived: Ar
         upload_info_id=upload_info_id, document=parsed.document, parser_version=parsed.parser_version,
         page_sha256=archived.sha256, final_url=final_url, archive_path=archived.relative, listing=listing,
         unknown_sections=parsed.unknown_sections, section_errors=parsed.section_errors,
+        page_etag=validators[0], page_last_modified=validators[1],
     )
     outcome = rt.runner.run(item)
     if outcome.dropped:
@@ -123,7 +127,19 @@ def _parse_and_store(rt: Runtime, upload_info_id: int, body: bytes, archived: Ar
         return "already_stored", ""
     metrics.count_stored()
     log.info("report %s stored (fund %s, sha256 %s)", upload_info_id, listing.get("fund_code"), archived.sha256[:12])
+    correction = getattr(outcome.item, "correction", None)
+    if correction:
+        report_corrected(correction, listing)
     return "stored", ""
+
+
+def report_corrected(correction: dict[str, Any], listing: dict[str, Any]) -> None:
+    """Log a correction (its slot's current version changed) and send it to Sentry as a grouped info event."""
+    log.info("correction (%s) in slot %s: report %s page %s superseded by report %s page %s", correction["kind"],
+             correction["slot"], correction["superseded_id"], str(correction["superseded_sha256"])[:12],
+             correction["current_id"], str(correction["current_sha256"])[:12])
+    observability.report_corrected(correction, fund_code=str(listing.get("fund_code") or ""),
+                                   report_type=str(listing.get("report_type_code") or ""))
 
 
 def reparse_report(rt: Runtime, upload_info_id: int) -> tuple[ReportState, str]:
@@ -157,6 +173,22 @@ def reparse_item(rt: Runtime, run_id: int, upload_info_id: int) -> str:
     outcome = {"stored": "updated", "already_stored": "unchanged"}.get(state, "failed")
     rt.store.finish_reparse_item(run_id, upload_info_id, outcome, reason or None)
     return outcome
+
+
+def store_rechecked_page(rt: Runtime, upload_info_id: int, page: FetchedPage) -> ReportState:
+    """Store a stored report's changed page as a new version; a page that fails to parse keeps the old one."""
+    listing = rt.store.listing(upload_info_id) or {}
+    archived = rt.archive.save(page.body, kind=str(listing.get("report_type_code") or ""))
+    try:
+        state, reason = _parse_and_store(rt, upload_info_id, page.body, archived, page.final_url, listing,
+                                         (page.etag, page.last_modified))
+    except ParseError as error:
+        log.warning("report %s: its changed page could not be parsed (%s); the stored version stays", upload_info_id,
+                    error)
+        return "failed"
+    if state == "failed":
+        log.warning("report %s: its changed page was dropped by the pipelines: %s", upload_info_id, reason)
+    return state
 
 
 def fail_report(rt: Runtime, upload_info_id: int, reason: str, error: str, listing: dict | None,
@@ -311,6 +343,9 @@ def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = 
 
 def _run_entry(rt: Runtime, entry: Entry) -> DiscoveryResult:
     today = beijing_today()
+    if entry.reverify is not None:
+        result, _stats = reverify(rt.client, rt.store, entry.reverify, today, partial(store_rechecked_page, rt))
+        return result
     if entry.discover is not None:
         return discover(rt.client, rt.store, entry.discover, today)
     plan = DiscoveryPlan.from_spec(entry.spec, today)

@@ -178,6 +178,23 @@ def report_failed(upload_info_id: int, reason: str, fund_code: str, report_type:
     )
 
 
+def report_corrected(correction: dict[str, Any], fund_code: str = "", report_type: str = "") -> str | None:
+    """An info event for each correction seen, all in one Sentry issue per kind of correction.
+
+    A flood (a manager correcting hundreds of reports in a day) is one issue with many events, never an alert
+    per report.
+    """
+    kind = str(correction.get("kind", ""))
+    return _capture(
+        f"report {correction.get('superseded_id')} corrected by {correction.get('current_id')} ({kind})",
+        "info",
+        ["report-corrected", kind],
+        {"correction": kind, "upload_info_id": correction.get("current_id"), "fund_code": fund_code,
+         "report_type": report_type},
+        dict(correction),
+    )
+
+
 def partition_incomplete(partition: str, detail: str) -> str | None:
     """Discovery could not converge on a partition (distinct ids never matched the site's total)."""
     return _capture(f"partition {partition} did not converge", "error", ["partition-incomplete", partition],

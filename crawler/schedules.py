@@ -16,6 +16,12 @@ A schedule file looks like::
         reconcile:
           report_types: [annual, q4]
           years: [current, previous]
+      reverify-stored:
+        cron: "0 2 * * *"
+        reverify:                     # re-fetch stored pages (conditional GET) to notice corrections in place
+          report_types: [annual, q4]
+          years: [current, previous]
+          max_requests: 500           # per run; most overdue reports first
 
 Every problem is reported as a :class:`ConfigError` naming the file and the entry.
 """
@@ -103,8 +109,31 @@ class DiscoverSpec(PartitionSpec):
     sent_within_days: int | None = Field(None, ge=1, le=3660)
 
 
+class ReverifySpec(DiscoverSpec):
+    """Re-fetch stored reports to notice pages corrected behind the same uploadInfoId.
+
+    Each report is checked again once ``max(min_interval, its age / age_divisor)`` has passed since its last
+    check, so reports sent this week are checked daily and three-year-old ones every few months; at most
+    ``max_requests`` requests to the site per run, most overdue first.
+    """
+
+    max_requests: int = Field(200, ge=1, le=100_000)
+    min_interval: str = "1d"
+    age_divisor: int = Field(10, ge=1, le=10**9)
+
+    @field_validator("min_interval")
+    @classmethod
+    def _valid_interval(cls, value: str) -> str:
+        every_seconds(value)
+        return value
+
+    @property
+    def min_interval_seconds(self) -> int:
+        return every_seconds(self.min_interval)
+
+
 class Entry(BaseModel):
-    """One schedule entry; exactly one of ``cron``/``every`` and one of ``discover``/``reconcile``."""
+    """One schedule entry; exactly one of ``cron``/``every`` and one of ``discover``/``reconcile``/``reverify``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -112,6 +141,7 @@ class Entry(BaseModel):
     every: str | None = None
     discover: DiscoverSpec | None = None
     reconcile: PartitionSpec | None = None
+    reverify: ReverifySpec | None = None
     enabled: bool = True
 
     @field_validator("cron")
@@ -132,17 +162,21 @@ class Entry(BaseModel):
     def _one_of_each(self) -> Entry:
         if (self.cron is None) == (self.every is None):
             raise ValueError("give exactly one of `cron` or `every`")
-        if (self.discover is None) == (self.reconcile is None):
-            raise ValueError("give exactly one of `discover` or `reconcile`")
+        if sum(kind is not None for kind in (self.discover, self.reconcile, self.reverify)) != 1:
+            raise ValueError("give exactly one of `discover`, `reconcile` or `reverify`")
         return self
 
     @property
-    def action(self) -> Literal["discover", "reconcile"]:
-        return "discover" if self.discover is not None else "reconcile"
+    def action(self) -> Literal["discover", "reconcile", "reverify"]:
+        if self.discover is not None:
+            return "discover"
+        return "reconcile" if self.reconcile is not None else "reverify"
 
     @property
     def spec(self) -> PartitionSpec:
-        return self.discover if self.discover is not None else self.reconcile  # type: ignore[return-value]
+        found = self.discover or self.reconcile or self.reverify
+        assert found is not None
+        return found
 
     @property
     def period_seconds(self) -> int:

@@ -61,6 +61,9 @@ def test_the_shipped_default_schedule_is_valid() -> None:
     schedules = load_schedules(REPO / "schedules")
     assert {"recent-periodic-reports", "nightly-reconcile"} <= set(schedules.entries)
     assert schedules.get("nightly-reconcile").action == "reconcile"
+    reverify = schedules.get("reverify-stored-reports")
+    assert reverify.action == "reverify" and reverify.reverify is not None
+    assert reverify.reverify.max_requests == 2000 and reverify.reverify.min_interval_seconds == 86400
 
 
 @pytest.mark.parametrize(
@@ -79,6 +82,12 @@ def test_the_shipped_default_schedule_is_valid() -> None:
          "schedules.a.discover.years.0", "bad year"),
         ("timezone: Mars/Olympus\nschedules: {}\n", "timezone", "unknown timezone"),
         ("schedules:\n  Bad Name:\n    every: 1h\n    discover: {report_types: [q1]}\n", "schedules", "entry name"),
+        ("schedules:\n  a:\n    every: 1h\n    discover: {report_types: [q1]}\n    reverify: {report_types: [q1]}\n",
+         "schedules.a", "exactly one of `discover`, `reconcile` or `reverify`"),
+        ("schedules:\n  a:\n    every: 1h\n    reverify: {report_types: [q1], max_requests: 0}\n",
+         "schedules.a.reverify.max_requests", "greater than or equal to 1"),
+        ("schedules:\n  a:\n    every: 1h\n    reverify: {report_types: [q1], min_interval: soon}\n",
+         "schedules.a.reverify.min_interval", "bad interval"),
     ],
 )
 def test_errors_name_the_file_and_the_entry(tmp_path: Path, body: str, key: str, words: str) -> None:

@@ -114,12 +114,17 @@ def _report_types(names: list[str] | None) -> list[str] | None:
 @click.option("--partitioned", is_flag=True,
               help="parquet only: a Hive-partitioned dataset (DIR/<table>/report_kind=K/period_end=D/); "
                    "a rerun rewrites only the partitions whose reports changed.")
+@click.option("--versions", type=click.Choice(["current", "all"]), default="current", show_default=True,
+              help="current: one version per report slot (corrections applied); all: every version stored.")
 def export(fmt: str, out: Path, fund_code: list[str] | None, report_type: list[str] | None,
-           period_from: dt.date | None, period_to: dt.date | None, partitioned: bool) -> None:
-    """Export stored reports: JSON lines (one fundcrawl.report/1 document per line, plus upload_info_id),
-    or CSV / Parquet with one file per table (reports, share_classes, nav_values, share_changes,
-    asset_allocation, industry_allocation, holdings); CSV adds datapackage.json, the column types.
+           period_from: dt.date | None, period_to: dt.date | None, partitioned: bool, versions: str) -> None:
+    """Export stored reports: JSON lines (one fundcrawl.report/1 document per line, plus upload_info_id,
+    page_sha256, is_current and superseded_by), or CSV / Parquet with one file per table (reports,
+    share_classes, nav_values, share_changes, asset_allocation, industry_allocation, holdings); CSV adds
+    datapackage.json, the column types.
 
+    By default only the current version of each report (fund, type, period) is written; --versions all
+    writes every version (jsonl: every page ever stored; csv/parquet: every report id's latest page).
     Every export reads one snapshot of the database, so it is consistent while the daemon stores."""
     from crawler import export as exporting
     from crawler.storage import ensure_current, make_engine, make_store
@@ -136,7 +141,7 @@ def export(fmt: str, out: Path, fund_code: list[str] | None, report_type: list[s
     s = settings()
     ensure_current(make_engine(s.database))
     store = make_store(s.database)
-    where = ExportFilter(fund_code, report_type, period_from, period_to)
+    where = ExportFilter(fund_code, report_type, period_from, period_to, all_versions=versions == "all")
     if partitioned:
         parts = exporting.export_parquet_partitioned(store, out, where)
         click.echo(f"{parts['partitions']} partition(s): {parts['written']} written, "

@@ -59,6 +59,20 @@ def run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbose
              log_level: str | None = None) -> int:
     """Returns the exit code: 0 all stored, 1 some reports failed for good, 3 some partition or service could
     not be reached, 128 + signal number when interrupted."""
+    from crawler.observability import flush_sentry, init_sentry
+
+    # Discovery and reverification run in this process: their alerts (corrections, partitions that did not
+    # converge) go to Sentry from here.
+    if not init_sentry(s, process="cli"):
+        return _run_once(s, schedule, extra, verbose=verbose, log_level=log_level)
+    try:
+        return _run_once(s, schedule, extra, verbose=verbose, log_level=log_level)
+    finally:
+        flush_sentry()
+
+
+def _run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbose: bool, log_level: str | None
+              ) -> int:
     from crawler.tasks import publish_reports
 
     schedules = load_schedules(s.schedules)

@@ -21,6 +21,7 @@ def collect_status(database_url: str, *, failures: int = 20, runs: int = 10) -> 
     store = make_store(database_url)
     return {
         "reports": store.counts(),
+        "corrections": store.corrections(),
         "oldest_pending": store.oldest_pending(),
         "partitions": discovery.partition_status(engine),
         "last_runs": operations.recent_runs(engine, runs),
@@ -61,6 +62,10 @@ def render(status: dict[str, Any]) -> str:
     """The human form of ``status``."""
     r = status["reports"]
     lines = [f"reports: {r['total']} total, {r['stored']} stored, {r['pending']} pending, {r['failed']} failed"]
+    c = status["corrections"]
+    lines.append(f"corrections seen: {c['new_id'] + c['same_id']} ({c['new_id']} as a new report id, "
+                 f"{c['same_id']} as a changed page behind the same id); superseded versions are kept, "
+                 f"exports show the current one")
     oldest = status["oldest_pending"]
     if oldest:
         lines.append(f"oldest pending: {oldest['upload_info_id']} ({oldest['state']}, {oldest['attempts']} "

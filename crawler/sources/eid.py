@@ -50,6 +50,18 @@ DEFAULT_THROTTLE_PAUSE = 30.0
 _DEADLINE_SLACK = 0.05
 
 
+PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """A conditional re-check of a stored page: the page when it may have changed, None on 304; requests spent."""
+
+    page: FetchedPage | None
+    requests: int
+    not_modified: bool = False
+
+
 @dataclass(frozen=True)
 class _Answer:
     url: str
@@ -168,24 +180,48 @@ class EidClient:
         url = f"{self.base_url}{REPORT_PATH}?instanceid={upload_info_id}"
         deadline = time.monotonic() + self.deadline
         for hop in range(self.max_redirects + 1):
-            answer = self._get(url, deadline, "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1")
+            answer = self._get(url, deadline, PAGE_ACCEPT)
             if answer.status not in REDIRECT_STATUSES:
                 return self._report(upload_info_id, answer)
             url = next_hop(url, answer.headers.get("location", ""), hop, self.max_redirects, self._origin)
         raise RedirectBlockedError(f"more than {self.max_redirects} redirects")
 
+    def recheck_report(self, upload_info_id: int, final_url: str, *, etag: str = "", last_modified: str = ""
+                       ) -> Recheck:
+        """Ask whether a stored report's page changed, with a conditional GET of the page it was fetched from.
+
+        The report pages are static files, so the site answers ``If-None-Match``/``If-Modified-Since`` with 304
+        Not Modified: one request and no body when nothing changed. A page that moved (404 at the old URL, or a
+        URL off the site) is fetched again through the report's redirect.
+        """
+        conditional = {name: value for name, value in
+                       (("If-None-Match", etag), ("If-Modified-Since", last_modified)) if value}
+        if not final_url or origin_of(final_url) != self._origin:
+            return Recheck(self.fetch_report(upload_info_id), requests=2)
+        deadline = time.monotonic() + self.deadline
+        try:
+            answer = self._get(final_url, deadline, PAGE_ACCEPT, conditional)
+        except NotFoundError:
+            return Recheck(self.fetch_report(upload_info_id), requests=3)
+        if answer.status == 304:
+            return Recheck(None, requests=1, not_modified=True)
+        if answer.status in REDIRECT_STATUSES:
+            return Recheck(self.fetch_report(upload_info_id), requests=3)
+        return Recheck(self._report(upload_info_id, answer), requests=1)
+
     def _report(self, upload_info_id: int, answer: _Answer) -> FetchedPage:
         if answer.status != 200:
             raise SourceError(f"report page answered HTTP {answer.status}")
         page = judge_report_page(answer.body, answer.headers.get("content-type", ""))
-        return FetchedPage(upload_info_id, answer.url, page.body, "text/html; charset=utf-8")
+        return FetchedPage(upload_info_id, answer.url, page.body, "text/html; charset=utf-8",
+                           etag=answer.headers.get("etag", ""), last_modified=answer.headers.get("last-modified", ""))
 
-    def _get(self, url: str, deadline: float, accept: str) -> _Answer:
+    def _get(self, url: str, deadline: float, accept: str, extra: dict[str, str] | None = None) -> _Answer:
         """One GET through breaker and limiter; maps status codes and transport errors to our errors."""
         trial = self.breaker.check() if self.breaker is not None else False
         if self.limiter is not None:
             self.limiter.acquire(max_wait=max(0.0, deadline - time.monotonic()))
-        answer = self._send(url, deadline, accept)
+        answer = self._send(url, deadline, accept, extra)
         if answer.status in _THROTTLES:
             self._throttled(answer)
         if trial and self.breaker is not None:
@@ -193,15 +229,16 @@ class EidClient:
         self._raise_for_status(answer.status, url)
         return answer
 
-    def _send(self, url: str, deadline: float, accept: str) -> _Answer:
+    def _send(self, url: str, deadline: float, accept: str, extra: dict[str, str] | None = None) -> _Answer:
         left = deadline - time.monotonic()
         if left <= 0:
             raise SourceError("request deadline passed before sending")
         timeout = httpx.Timeout(min(self._read_timeout, left), connect=min(self._connect_timeout, left))
         started, status, size = time.monotonic(), "error", 0
         try:
+            headers = {"Accept": accept, **(extra or {})}
             with request_deadline(deadline), \
-                    self._http.stream("GET", url, headers={"Accept": accept}, timeout=timeout) as response:
+                    self._http.stream("GET", url, headers=headers, timeout=timeout) as response:
                 status = str(response.status_code)
                 body = read_body(response, self.max_bytes, deadline) if response.status_code == 200 else b""
                 size = len(body)

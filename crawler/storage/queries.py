@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, func, select
+from sqlalchemy import ColumnElement, Connection, Row, func, select, true
 
 from crawler.models import REPORT_TYPES, ReportItem
 from crawler.storage.documents import storable
@@ -172,9 +172,11 @@ def stored_for_reparse(connection: Connection, parser_version: str, all_: bool) 
 
 
 def referenced_pages(connection: Connection) -> set[str]:
-    """The sha256 of every archived page a report row points at (what the orphan sweep must keep)."""
+    """The sha256 of every archived page a report row or a report version points at (what the orphan sweep must
+    keep: a page superseded by a correction stays, it is the evidence of what the site first published)."""
     statement = select(reports.c.page_sha256).where(reports.c.page_sha256.is_not(None)).distinct()
-    return {str(sha) for sha in connection.scalars(statement)}
+    found = {str(sha) for sha in connection.scalars(statement)}
+    return found | {str(sha) for sha in connection.scalars(select(report_versions.c.page_sha256).distinct())}
 
 
 def document(connection: Connection, upload_info_id: int) -> dict[str, Any] | None:
@@ -188,9 +190,15 @@ def document_filters(
     report_types: Iterable[str] | None,
     period_from: dt.date | None,
     period_to: dt.date | None,
+    current_only: bool = True,
 ) -> list[ColumnElement[bool]]:
-    """WHERE clauses for an export; report types may be names (``annual``) or EID codes (``FB010010``)."""
+    """WHERE clauses for an export; report types may be names (``annual``) or EID codes (``FB010010``).
+
+    ``current_only`` keeps the current version of each slot (a report superseded by a correction is left out).
+    """
     filters: list[ColumnElement[bool]] = [reports.c.state == "stored"]
+    if current_only:
+        filters.append(reports.c.is_current == true())
     if fund_codes is not None:
         filters.append(reports.c.fund_code.in_(list(fund_codes)))
     if report_types is not None:
@@ -204,12 +212,14 @@ def document_filters(
 
 
 def iter_documents(
-    connection: Connection, filters: list[ColumnElement[bool]], batch_size: int
+    connection: Connection, filters: list[ColumnElement[bool]], batch_size: int, all_versions: bool = False
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Every matching ``(upload_info_id, document)`` in id order, ``batch_size`` at a time, on one connection."""
+    """Every matching ``(upload_info_id, document)`` in id order, ``batch_size`` at a time, on one connection;
+    with ``all_versions``, every version's ``(version id, document)`` in version order."""
+    page = version_documents_after if all_versions else documents_after
     after = 0
     while True:
-        batch = documents_after(connection, filters, after, batch_size)
+        batch = page(connection, filters, after, batch_size)
         yield from batch
         if len(batch) < batch_size:
             return
@@ -219,15 +229,60 @@ def iter_documents(
 def documents_after(
     connection: Connection, filters: list[ColumnElement[bool]], after: int, limit: int
 ) -> list[tuple[int, dict[str, Any]]]:
-    """One keyset page of ``(upload_info_id, document)`` with ids above ``after``."""
+    """One keyset page of ``(upload_info_id, document)`` with ids above ``after``; each document also says its
+    ``upload_info_id``, ``page_sha256``, ``is_current`` and ``superseded_by`` (the report's latest page)."""
     statement = (
-        select(report_documents.c.upload_info_id, report_documents.c.document)
+        select(report_documents.c.upload_info_id, report_documents.c.document, reports.c.page_sha256,
+               reports.c.is_current, reports.c.superseded_by, reports.c.superseded_at)
         .join(reports, reports.c.upload_info_id == report_documents.c.upload_info_id)
         .where(*filters, report_documents.c.upload_info_id > after)
         .order_by(report_documents.c.upload_info_id)
         .limit(limit)
     )
-    return [(int(upload_info_id), dict(doc)) for upload_info_id, doc in connection.execute(statement)]
+    found = []
+    for row in connection.execute(statement):
+        by = None if row.superseded_by is None else {"upload_info_id": int(row.superseded_by),
+                                                     "at": _iso(row.superseded_at)}
+        facts = {"upload_info_id": int(row.upload_info_id), "page_sha256": row.page_sha256,
+                 "is_current": bool(row.is_current), "superseded_by": by}
+        found.append((int(row.upload_info_id), {**dict(row.document), **facts}))
+    return found
+
+
+def version_documents_after(
+    connection: Connection, filters: list[ColumnElement[bool]], after: int, limit: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """One keyset page of ``(version id, version facts + document)`` of every version, ids above ``after``.
+
+    A report's latest page has its document in ``report_documents``; earlier pages of the same report keep
+    theirs in the version row.
+    """
+    v = report_versions.c
+    statement = (
+        select(v.id, v.upload_info_id, v.page_sha256, v.is_current, v.superseded_by_upload_info_id,
+               v.superseded_by_sha256, v.superseded_at, v.document.label("kept"),
+               reports.c.page_sha256.label("latest_sha256"), report_documents.c.document)
+        .join(reports, reports.c.upload_info_id == v.upload_info_id)
+        .join(report_documents, report_documents.c.upload_info_id == v.upload_info_id)
+        .where(*filters, v.id > after)
+        .order_by(v.id)
+        .limit(limit)
+    )
+    found = []
+    for row in connection.execute(statement):
+        document = row.document if row.page_sha256 == row.latest_sha256 else row.kept
+        facts = {"upload_info_id": int(row.upload_info_id), "page_sha256": row.page_sha256,
+                 "is_current": bool(row.is_current), "superseded_by": superseded_by(row)}
+        found.append((int(row.id), {**dict(document or {}), **facts}))
+    return found
+
+
+def superseded_by(row: Any) -> dict[str, Any] | None:
+    """What superseded a version, as exports show it: ``{"upload_info_id", "page_sha256", "at"}`` or None."""
+    if row.superseded_by_upload_info_id is None:
+        return None
+    return {"upload_info_id": int(row.superseded_by_upload_info_id), "page_sha256": row.superseded_by_sha256,
+            "at": _iso(row.superseded_at)}
 
 
 def versions(connection: Connection, upload_info_ids: Iterable[int] | None) -> list[dict[str, Any]]:
@@ -248,3 +303,20 @@ def corrections(connection: Connection) -> dict[str, int]:
     ).all()
     by_kind = {bool(flag): int(number) for flag, number in rows}
     return {"same_id": by_kind.get(True, 0), "new_id": by_kind.get(False, 0)}
+
+
+REVERIFY_COLUMNS = ("upload_info_id", "send_date", "final_url", "page_etag", "page_last_modified", "verified_at",
+                    "fetched_at", "report_type_code", "fund_code", "page_sha256")
+
+
+def reverify_candidates(connection: Connection, type_codes: list[str], years: list[str],
+                        sent_since: dt.date | None) -> list[dict[str, Any]]:
+    """Current stored reports of these partitions (``""`` in ``years`` means any year), for re-checking."""
+    statement = select(*(reports.c[name] for name in REVERIFY_COLUMNS)).where(
+        reports.c.state == "stored", reports.c.is_current == true(),
+        reports.c.report_type_code.in_(type_codes))
+    if "" not in years:
+        statement = statement.where(reports.c.report_year.in_(years))
+    if sent_since is not None:
+        statement = statement.where(reports.c.send_date >= sent_since)
+    return [dict(row._mapping) for row in connection.execute(statement.order_by(reports.c.upload_info_id))]

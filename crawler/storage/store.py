@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.engine import URL
 
 from crawler.exceptions import FAILURE_REASONS
@@ -250,6 +250,20 @@ class Store:
         """``{"same_id", "new_id"}``: superseded versions seen, by kind of correction."""
         return self.read(queries.corrections)
 
+    def reverify_candidates(self, type_codes: Iterable[str], years: Iterable[str], sent_since: dt.date | None
+                            ) -> list[dict[str, Any]]:
+        """Current stored reports of these partitions with their page validators and when they were checked."""
+        return self.read(partial(queries.reverify_candidates, type_codes=list(type_codes), years=list(years),
+                                 sent_since=sent_since))
+
+    def mark_verified(self, upload_info_id: int, *, etag: str = "", last_modified: str = "") -> None:
+        """Record that the report's page was re-checked now and had not changed (with its validators, if sent)."""
+        values: dict[str, Any] = {"verified_at": self.clock()}
+        if etag or last_modified:
+            values.update(page_etag=etag or None, page_last_modified=last_modified or None)
+        statement = update(reports).where(reports.c.upload_info_id == upload_info_id).values(**values)
+        self.write(partial(rowcount, statement=statement))
+
     def document(self, upload_info_id: int) -> dict[str, Any] | None:
         return self.read(partial(queries.document, upload_info_id=upload_info_id))
 
@@ -261,12 +275,18 @@ class Store:
         period_from: dt.date | None = None,
         period_to: dt.date | None = None,
         batch_size: int = 200,
+        all_versions: bool = False,
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         """Every stored report's document, in id order, fetched ``batch_size`` at a time (constant memory), all
-        from one snapshot (see :meth:`snapshot`)."""
-        filters = queries.document_filters(fund_codes, report_types, period_from, period_to)
+        from one snapshot (see :meth:`snapshot`).
+
+        Only the current version of each slot, unless ``all_versions``: then every version, keyed by version id.
+        Each document carries ``upload_info_id``, ``page_sha256``, ``is_current`` and ``superseded_by``.
+        """
+        filters = queries.document_filters(fund_codes, report_types, period_from, period_to,
+                                           current_only=not all_versions)
         with self.snapshot() as connection:
-            yield from queries.iter_documents(connection, filters, batch_size)
+            yield from queries.iter_documents(connection, filters, batch_size, all_versions)
 
 
     # --- the page archive (compression and checks in crawler.archive) ------------------------------------------

@@ -1,5 +1,6 @@
-"""What ships, run as a user runs it: beat with ``schedules/default.yaml``, and ``fundcrawl run`` on a cron entry
-from an empty data dir (no ``db upgrade``), on the embedded SQLite database and broker.
+"""What ships, run as a user runs it: beat with ``schedules/default.yaml``, its ``reverify`` entry run by a real
+worker, and ``fundcrawl run`` on a cron entry from an empty data dir (no ``db upgrade``), on the embedded SQLite
+database and broker.
 
 Cost: about 2.5 minutes in all; the ``run`` test waits for the next whole minute (its cron fires every minute).
 """
@@ -14,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from crawler.storage.tables import discovery_runs
 from tests.e2e.harness import REPO_ROOT, Daemon
 from tests.replica import Replica
 
@@ -64,7 +67,7 @@ def test_beat_runs_the_shipped_schedule_and_persists_it(tmp_path: Path, replica:
     assert "Traceback" not in daemon.logs_text()
     with shelve.open(str(daemon.data_dir / "celerybeat-schedule"), flag="r") as state:
         entries = state["entries"]
-    assert {"recent-periodic-reports", "fund-profiles", "nightly-reconcile"} <= set(entries)
+    assert {"recent-periodic-reports", "fund-profiles", "nightly-reconcile", "reverify-stored-reports"} <= set(entries)
     assert str(entries["recent-periodic-reports"].schedule.nowfun().tzinfo) == "Asia/Shanghai"
 
 
@@ -75,10 +78,10 @@ def test_check_prints_the_shipped_schedule_next_runs(tmp_path: Path, replica: Re
     result = daemon.command("check", check=False)
     lines = result.stdout.splitlines()
     assert any(line.startswith("PASS  beat") for line in lines), result.stdout
-    for name in ("recent-periodic-reports", "fund-profiles", "nightly-reconcile"):
+    for name in ("recent-periodic-reports", "fund-profiles", "nightly-reconcile", "reverify-stored-reports"):
         line = next(line for line in lines if line.endswith(f"  {name}"))
         assert "next run" in line and "CST" in line
-        assert any(minute in line for minute in (":15:00 CST", ":45:00 CST", " 03:30:00 CST")), line
+        assert any(minute in line for minute in (":15:00 CST", ":45:00 CST", " 03:30:00 CST", " 02:00:00 CST")), line
     assert not list(daemon.data_dir.glob("celerybeat-schedule*")), "check must not leave a beat state file"
 
 
@@ -121,5 +124,23 @@ def test_run_stops_and_says_so_when_beat_dies(tmp_path: Path, replica: Replica) 
         os.kill(beat, signal.SIGKILL)
         assert run.wait(90) == 3
         assert "the beat process exited with code -9" in daemon.logs_text()
+    finally:
+        daemon.stop_all()
+
+
+def test_the_daemon_runs_the_shipped_reverify_entry(tmp_path: Path, replica: Replica) -> None:
+    """About 10 s: the shipped reverify entry, queued by ``fundcrawl discover``, runs to completion in a worker."""
+    entry = "reverify-stored-reports"
+    daemon = Daemon(tmp_path, replica.url, f"sqlite:///{tmp_path / 'data' / 'fundcrawl.sqlite'}",
+                    env_extra={"FUNDCRAWL_SCHEDULES": str(SHIPPED_SCHEDULE)})
+    statement = select(discovery_runs.c.status).where(discovery_runs.c.schedule == entry)
+    try:
+        daemon.command("db", "upgrade")
+        daemon.start("daemon", "run")
+        queued = daemon.command("discover", "--schedule", entry)
+        assert f"queued discovery for {entry}" in queued.stdout
+        store = daemon.store()
+        daemon.wait_for(f"a finished run of {entry}", timeout=120, condition=lambda: "ok" in store.read(
+            lambda connection: list(connection.scalars(statement))))
     finally:
         daemon.stop_all()

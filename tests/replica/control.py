@@ -6,6 +6,8 @@
     GET    faults | POST faults        the transient mix: {"rate", "kinds", "paths", "max_failures", "seed"}
     DELETE faults                      no mix
     POST   reports/<id>/fault          {"fault": name|null, "attempts": k, "on": "page"|"redirect"}
+    POST   reports/<id>/correct        {"mode": "in_place"|"new_id", "days_later": 1} -> the corrected report
+                                       ({"upload_info_id", "send_date", "revision"}; a new id for new_id)
     POST   publish                     {"count", "report_type_code", "report_year", "fund_type",
                                         "send_from", "send_to", "faults": {name: n}} -> {"ids": [...]};
                                        with "rate": r, publishes one report every 1/r s in the background
@@ -23,6 +25,7 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
+from tests.replica import corrections
 from tests.replica.faults import FaultMix, known_fault
 from tests.replica.pages import expected_document, oracle_entry
 from tests.replica.synthetic import Partition, assign_fault
@@ -77,6 +80,8 @@ def _route(handler: Handler, method: str, route: str, body: dict[str, Any]) -> t
         return _faults(handler, method, body)
     if method == "POST" and route.startswith("reports/") and route.endswith("/fault"):
         return _report_fault(handler, int(route.split("/")[1]), body)
+    if method == "POST" and route.startswith("reports/") and route.endswith("/correct"):
+        return _correct(handler, int(route.split("/")[1]), body)
     if key == ("POST", "publish"):
         return _publish(handler, body)
     if key == ("GET", "catalogue"):
@@ -129,6 +134,15 @@ def _report_fault(handler: Handler, upload_info_id: int, body: dict[str, Any]) -
     report.extra["fault_on"] = body.get("on", "page")
     handler.state.faults.forget(f"report/{upload_info_id}/")
     return 200, report.to_json()
+
+
+def _correct(handler: Handler, upload_info_id: int, body: dict[str, Any]) -> tuple[int, Any]:
+    report = handler.state.catalogue.get(upload_info_id)
+    if report is None:
+        return 404, {"error": f"no report {upload_info_id}"}
+    corrected = corrections.correct(handler.state, report, str(body.get("mode", "in_place")),
+                                    int(body.get("days_later", 1)))
+    return 200, corrections.to_json(corrected)
 
 
 def _publish(handler: Handler, body: dict[str, Any]) -> tuple[int, Any]:

@@ -161,6 +161,12 @@ class Replica:
         """A per-report fault; transient ones spoil the first ``attempts`` requests of its page (or redirect)."""
         return self._call("POST", f"reports/{upload_info_id}/fault", {"fault": fault, "attempts": attempts, "on": on})
 
+    def correct(self, upload_info_id: int, mode: str = "in_place", *, days_later: int = 1) -> int:
+        """Correct a report: ``in_place`` changes its page behind the same id; ``new_id`` lists a corrected
+        report for the same fund, type and year, sent ``days_later`` days after it. Returns the id carrying it."""
+        body = {"mode": mode, "days_later": days_later}
+        return int(self._call("POST", f"reports/{upload_info_id}/correct", body)["upload_info_id"])
+
     def publish(self, count: int, report_type_code: str = "FB030010", report_year: str = "2025", *,
                 fund_type: str = "", send_from: str | None = None, send_to: str | None = None,
                 faults: dict[str, int] | None = None, rate: float = 0.0) -> list[int]:

@@ -35,7 +35,10 @@ def page_spec(report: Report) -> PageSpec:
 def clean_body(report: Report) -> bytes:
     """The page as the site serves it when nothing goes wrong."""
     if report.corpus_file:
-        return Path(report.corpus_file).read_bytes()
+        body = Path(report.corpus_file).read_bytes()
+        revision = int(report.extra.get("revision", 0))
+        # A corpus page cannot get new figures: a corrected one differs by a marker, enough to change its bytes.
+        return body.replace(b"</html>", f"<!-- corrected {revision} -->\n</html>".encode(), 1) if revision else body
     return generate_page(page_spec(report)).html
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tests.replica import bodies
 from tests.replica.catalogue import Report
+from tests.replica.corrections import last_modified
 from tests.replica.faults import TRANSIENT
-from tests.replica.pages import served_body
+from tests.replica.pages import body_sha, served_body
 
 if TYPE_CHECKING:
     from tests.replica.server import Handler
@@ -105,7 +107,36 @@ def _send_page(handler: Handler, report: Report) -> None:
     content_type = "text/html; charset=gb2312" if fault == "gb2312_mislabel" else HTML
     if fault in ("gb2312_mislabel", "deep_nesting"):
         handler.note.update(fault=fault, fault_source="report")
-    handler.send_body(200, served_body(handler.state, report), content_type)
+    validators: dict[str, str] = {}
+    if handler.state.config.conditional_requests and fault is None:
+        validators = page_validators(handler, report)
+        if not_modified(handler, validators):
+            handler.note["not_modified"] = True
+            handler.send_body(304, b"", content_type, validators)
+            return
+    handler.send_body(200, served_body(handler.state, report), content_type, validators)
+
+
+def page_validators(handler: Handler, report: Report) -> dict[str, str]:
+    """``ETag`` (from the bytes) and ``Last-Modified`` (the page file's time), as Apache sends for static files."""
+    modified = last_modified(report, handler.state.started)
+    return {"ETag": f'"{body_sha(handler.state, report)[:16]}"',
+            "Last-Modified": email.utils.formatdate(modified, usegmt=True)}
+
+
+def not_modified(handler: Handler, validators: dict[str, str]) -> bool:
+    """RFC 9110: If-None-Match decides when present; otherwise If-Modified-Since at or after Last-Modified."""
+    if_none_match = handler.headers.get("If-None-Match")
+    if if_none_match is not None:
+        return validators["ETag"] in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*"
+    since = handler.headers.get("If-Modified-Since")
+    if not since:
+        return False
+    try:
+        when = email.utils.parsedate_to_datetime(since).timestamp()
+    except (TypeError, ValueError):
+        return False
+    return int(email.utils.parsedate_to_datetime(validators["Last-Modified"]).timestamp()) <= when
 
 
 def _huge(handler: Handler, report: Report) -> None:

@@ -48,6 +48,8 @@ class Config:
     redirect_chain_hops: int = 6
     #: nesting depth of the deep_nesting fault
     nesting_depth: int = 100_000
+    #: answer If-None-Match / If-Modified-Since on report pages with 304, as the site's static files do
+    conditional_requests: bool = True
 
     def update(self, data: dict[str, Any]) -> None:
         """Apply ``data``; unknown keys or a bad order mode raise ``ValueError`` before anything changes."""
@@ -154,6 +156,12 @@ class ReplicaState:
     def remember_sha(self, key: tuple[int, str | None], sha: str) -> None:
         with self.sha_lock:
             self._sha_cache[key] = sha
+
+    def forget_sha(self, upload_info_id: int) -> None:
+        """The page of this report changed: hash it again on the next request."""
+        with self.sha_lock:
+            for key in [key for key in self._sha_cache if key[0] == upload_info_id]:
+                del self._sha_cache[key]
 
     def reset(self) -> None:
         """Forget requests, attempt counters, faults and switches; keep the catalogue."""

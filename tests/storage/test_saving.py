@@ -273,7 +273,8 @@ def test_iter_documents_filters_and_pages(store: Store) -> None:
         (5, "000001", "FB030010", "2024-03-31"),
     ]
     for upload_info_id, code, type_code, period_end in specs:
-        store.add_discovered([ref(upload_info_id, fund_code=code, report_type_code=type_code)])
+        store.add_discovered([ref(upload_info_id, fund_code=code, report_type_code=type_code,
+                                  report_year=period_end[:4])])
         store.save_report(item(upload_info_id, document=document(code, period_end=period_end)), "x")
     store.add_discovered([ref(6)])  # pending: never exported
 

@@ -28,13 +28,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import AGENT, machine, spawn_replica  # noqa: E402
-from crawler.models import FetchedPage  # noqa: E402
-from crawler.reverify import check_interval, reverify  # noqa: E402
-from crawler.schedules import ReverifySpec, load_schedules  # noqa: E402
-from crawler.sources.eid import EidClient  # noqa: E402
-from crawler.storage import Store, upgrade  # noqa: E402
-from tests.storage.helpers import document, item, ref  # noqa: E402
+from bench.common import AGENT, machine, spawn_replica
+from crawler.models import FetchedPage
+from crawler.reverify import check_interval, reverify
+from crawler.schedules import ReverifySpec, load_schedules
+from crawler.sources.eid import EidClient
+from crawler.storage import Store, upgrade
+from tests.storage.helpers import document, item, ref
 
 #: Disclosure calendar: (month, day) each periodic report of a year is sent, roughly (eid-source.md §7.5).
 CALENDAR = {"q4": (1, 22), "annual": (3, 28), "q1": (4, 22), "q2": (7, 18), "interim": (8, 28), "q3": (10, 27)}

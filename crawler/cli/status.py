@@ -62,7 +62,7 @@ def render(status: dict[str, Any]) -> str:
     """The human form of ``status``."""
     r = status["reports"]
     lines = [f"reports: {r['total']} total, {r['stored']} stored, {r['pending']} pending, {r['failed']} failed"]
-    c = status["corrections"]
+    c = status.get("corrections") or {"new_id": 0, "same_id": 0}
     lines.append(f"corrections seen: {c['new_id'] + c['same_id']} ({c['new_id']} as a new report id, "
                  f"{c['same_id']} as a changed page behind the same id); superseded versions are kept, "
                  f"exports show the current one")

@@ -208,8 +208,9 @@ def export_parquet_partitioned(store: Store, out_dir: Path, where: ExportFilter,
     a rerun brings up to date by rewriting only the partitions whose reports changed.
 
     ``_fundcrawl_partitions.json`` keeps a fingerprint of each partition's reports (id, page, parser version,
-    current flag, last update); a partition whose fingerprint is unchanged is left as it is, a partition that is
-    gone is removed. Every run reads one snapshot. Returns the number of partitions, written and removed.
+    current flag, last update) and the export's scope (filters, tables and their columns); a partition whose
+    fingerprint is unchanged is left as it is, a partition that is gone is removed, and a changed scope rewrites
+    everything. Every run reads one snapshot. Returns the number of partitions, written and removed.
     """
     import hashlib
     import shutil
@@ -220,7 +221,11 @@ def export_parquet_partitioned(store: Store, out_dir: Path, where: ExportFilter,
     manifest_file = out_dir / MANIFEST
     scope = {"fund_codes": where.fund_codes, "report_types": where.report_types,
              "period_from": str(where.period_from), "period_to": str(where.period_to),
-             "tables": list(operations.EXPORT_TABLES)}
+             "tables": list(operations.EXPORT_TABLES),
+             # A fundcrawl whose tables gained or changed columns rewrites every partition, so no dataset mixes
+             # files of two schemas.
+             "columns": {name: [list(column) for column in operations.export_columns(name)]
+                         for name in operations.EXPORT_TABLES}}
     before: dict[str, str] = {}
     if manifest_file.exists():
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))

@@ -230,3 +230,22 @@ def test_an_existing_database_migrates_its_percentages_and_total_rows(engine_url
         assert connection.execute(sa.text(
             f"SELECT count(*) FROM share_changes WHERE class_name = 'total' AND upload_info_id = {_id(MULTI_CLASS)}"
         )).scalar() == 1
+
+
+def test_a_partitioned_lake_written_before_the_new_columns_is_rewritten_whole(store: Store, tmp_path: Path) -> None:
+    """A lake from a fundcrawl whose asset_allocation had no ``pct``: every partition gets the new schema, none is
+    left with the old one beside new ones."""
+    import pyarrow.dataset as ds
+
+    from crawler.export import MANIFEST, export_parquet_partitioned
+
+    lake = tmp_path / "lake"
+    first = export_parquet_partitioned(store, lake, ExportFilter())
+    assert export_parquet_partitioned(store, lake, ExportFilter())["written"] == 0
+    manifest = json.loads((lake / MANIFEST).read_text(encoding="utf-8"))
+    del manifest["scope"]["columns"]  # what the previous release wrote
+    (lake / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+    assert export_parquet_partitioned(store, lake, ExportFilter())["written"] == first["partitions"] == first["written"]
+    for path in (lake / "asset_allocation").rglob("*.parquet"):
+        assert {"pct", "pct_basis"} <= set(ds.dataset(path, format="parquet").schema.names), path

@@ -10,9 +10,13 @@ from __future__ import annotations
 import ctypes
 import gc
 import logging
+import os
+import resource
+import signal
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery, Task, signals
+from celery.exceptions import SoftTimeLimitExceeded
 
 from crawler.schedules import beat_schedule, load_schedules
 from crawler.settings import Settings, get_settings
@@ -204,3 +208,65 @@ def _init_metrics(**_: Any) -> None:
     if settings.metrics_port is not None:
         metrics.prepare_multiprocess(settings)
         metrics.start_metrics_server(settings)
+
+
+class _InProcessLimits:
+    """Time limits, task and memory caps for a solo-pool consumer, which Celery enforces only in a prefork pool.
+
+    Before each task an interval timer is set to the soft limit: its SIGALRM raises SoftTimeLimitExceeded in the
+    task (the solo pool runs tasks in the main thread), then is set again to the hard limit, at which the process
+    kills itself, as a prefork parent kills a child that overran; its supervisor starts a new one and the lease is
+    released because its owner is gone. After ``worker_max_tasks_per_child`` tasks, or once the process grew past
+    ``worker_max_memory_per_child``, it asks itself for a warm shutdown (SIGTERM) to be replaced.
+    """
+
+    enabled = False
+    soft: float = 0.0
+    hard: float = 0.0
+    in_soft = False
+    tasks = 0
+
+
+def enforce_limits_in_process() -> None:
+    """Turn on :class:`_InProcessLimits` in this process (the embedded consumer)."""
+    _InProcessLimits.enabled = True
+    signal.signal(signal.SIGALRM, _on_alarm)
+
+
+def _on_alarm(_signum: int, _frame: Any) -> None:
+    limits = _InProcessLimits
+    if limits.in_soft and limits.hard > limits.soft:
+        limits.in_soft = False
+        signal.setitimer(signal.ITIMER_REAL, limits.hard - limits.soft)
+        raise SoftTimeLimitExceeded(limits.soft)
+    log.error("task exceeded its hard time limit (%.0fs): ending this consumer process", limits.hard)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@signals.task_prerun.connect
+def _arm_limits(task: Task | None = None, **_: Any) -> None:
+    limits = _InProcessLimits
+    if not limits.enabled or task is None:
+        return
+    hard_request, soft_request = task.request.timelimit or (None, None)
+    limits.hard = float(hard_request or task.time_limit or app.conf.task_time_limit or 0)
+    limits.soft = float(soft_request or task.soft_time_limit or app.conf.task_soft_time_limit or 0)
+    limits.in_soft = bool(limits.soft)
+    first = limits.soft or limits.hard
+    if first:
+        signal.setitimer(signal.ITIMER_REAL, first)
+
+
+@signals.task_postrun.connect
+def _disarm_limits(**_: Any) -> None:
+    limits = _InProcessLimits
+    if not limits.enabled:
+        return
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    limits.tasks += 1
+    settings = get_settings()
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    if limits.tasks >= settings.worker_max_tasks_per_child or grown_kib > settings.worker_max_memory_per_child:
+        log.info("consumer %s leaves after %d task(s) (peak %d KiB) to be replaced", os.getpid(), limits.tasks,
+                 grown_kib)
+        os.kill(os.getpid(), signal.SIGTERM)

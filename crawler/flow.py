@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
-from celery.exceptions import SoftTimeLimitExceeded
-
 from crawler import metrics, observability
 from crawler.archive import ArchivedPage, ArchiveError, FileArchive, PageArchive, relative_path
 from crawler.discovery import DiscoveryPlan, DiscoveryResult, beijing_today, discover, reconcile_partitions
@@ -219,31 +217,33 @@ def retry_delay(error: TransientError, retries: int, settings: Settings) -> floa
 
 
 def postpone_report(rt: Runtime, upload_info_id: int, error: TransientError, countdown: float,
-                    token: str = "") -> bool:
+                    token: str = "", *, by_reconciler: bool = False) -> bool:
     """Record a transient failure; returns False when the report has used all its attempts (it is then failed).
 
     When the database itself is down the failure cannot be recorded: the task retries anyway and its retry
     (same task id, so same lease token) re-claims the row it still holds. A database outage never fails a report.
     """
     try:
-        return _record_retry(rt, upload_info_id, error, countdown, token)
+        return _record_retry(rt, upload_info_id, error, countdown, token, by_reconciler)
     except StorageUnavailableError as db_error:
         log.warning("report %s: retry not recorded (%s); the retry re-claims its own lease", upload_info_id,
                     db_error)
         return True
 
 
-def _record_retry(rt: Runtime, upload_info_id: int, error: TransientError, countdown: float, token: str) -> bool:
+def _record_retry(rt: Runtime, upload_info_id: int, error: TransientError, countdown: float, token: str,
+                  by_reconciler: bool) -> bool:
     attempts = rt.store.attempts(upload_info_id)
     exhausted = attempts is not None and attempts >= rt.settings.max_attempts
     if exhausted and not isinstance(error, StorageUnavailableError):
         fail_report(rt, upload_info_id, "retries_exhausted", f"{type(error).__name__}: {error}",
                     rt.store.listing(upload_info_id))
         return False
-    retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=countdown + 30)
+    # A retry message arrives after ``countdown``: the lease keeps the reconciler off it for 30 s more.
+    retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=countdown + (0 if by_reconciler else 30))
     local = isinstance(error, OutOfSpaceError | DatabaseLockedError)
     rt.store.release(upload_info_id, error=f"{type(error).__name__}: {error}", retry_at=retry_at, token=token,
-                     refund=local)
+                     refund=local, republish=by_reconciler)
     if local:
         # The machine, not the site or the page, is in the way: say what the daemon waits for.
         log.warning("waiting: %s; report %s looks again in %.0fs", error, upload_info_id, countdown)
@@ -312,6 +312,9 @@ def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = 
     now = dt.datetime.now(dt.UTC)
     tick = schedule_tick(entry.period_seconds, now) if kind == "scheduled" else now
     busy_since = now - dt.timedelta(seconds=rt.settings.discovery_limit)
+    if discovery_runs.close_abandoned_runs(rt.store.engine, name):
+        log.warning("schedule %s: a previous run's process ended mid-walk; its run is closed and this one walks "
+                    "again", name)
     if operations.run_in_progress(rt.store.engine, name, started_after=busy_since):
         # A long walk (a busy day, a partition that will not converge) is still running: never walk it twice.
         log.info("schedule %s: the previous run is still walking; this tick is skipped", name)
@@ -322,10 +325,11 @@ def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = 
         return {"schedule": name, "skipped": True, "new": 0, "listed": 0, "incomplete": []}
     try:
         result = _run_entry(rt, entry)
-    except (TransientError, SoftTimeLimitExceeded) as error:
-        # What the walk inserted so far is in the database; the reconciler publishes it after its grace period.
-        discovery_runs.finish_run(rt.store.engine, run_id, status="failed", partitions_walked=0, listed=0, new=0,
-                                  requests=0, error=f"{type(error).__name__}: {error}")
+    except BaseException as error:
+        # Any way out (a transient error, a time limit, Ctrl-C, a bug) closes the run, so the next tick or rerun
+        # walks again. What the walk inserted so far is in the database; the reconciler publishes it. (A killed
+        # process cannot get here: the next run closes its row, see close_abandoned_runs.)
+        _close_failed_run(rt, run_id, error)
         raise
     enqueue_new(rt, result.new_ids, enqueue)
     metrics.count_discovered(len(result.new_ids))
@@ -339,6 +343,15 @@ def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = 
     log.info("schedule %s: %d listed, %d new, %d requests, %s", name, result.listed, len(result.new_ids),
              result.requests, status)
     return {"schedule": name, "skipped": False, **summary}
+
+
+def _close_failed_run(rt: Runtime, run_id: int, error: BaseException) -> None:
+    message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    try:
+        discovery_runs.finish_run(rt.store.engine, run_id, status="failed", partitions_walked=0, listed=0, new=0,
+                                  requests=0, error=message)
+    except Exception:  # the database may be what failed; the next run closes the row as abandoned instead
+        log.warning("could not close discovery run %s after %s", run_id, message, exc_info=True)
 
 
 def _run_entry(rt: Runtime, entry: Entry) -> DiscoveryResult:

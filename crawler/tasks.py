@@ -12,7 +12,7 @@ from kombu.exceptions import ChannelError, KombuError
 
 from crawler import flow, observability, upkeep
 from crawler.celery_app import DISCOVERY_QUEUE, REPARSE_QUEUE, REPORTS_QUEUE, app
-from crawler.exceptions import TransientError
+from crawler.exceptions import StorageUnavailableError, TransientError
 from crawler.settings import get_settings
 from crawler.storage.broker import prune_delivered_messages
 
@@ -36,6 +36,12 @@ def fetch_report(self: Task, upload_info_id: int) -> str:
         state = flow.process_report(rt, int(upload_info_id), token=token)
     except TransientError as error:
         countdown = flow.retry_delay(error, self.request.retries, settings)
+        if settings.embedded and not isinstance(error, StorageUnavailableError):
+            # The embedded broker's consumers would hold a retry message in memory until its countdown, and it
+            # dies with a killed process. The row is the retry instead: the reconciler republishes it once the
+            # countdown has passed.
+            postponed = flow.postpone_report(rt, int(upload_info_id), error, countdown, token, by_reconciler=True)
+            return "postponed" if postponed else "failed"
         if not flow.postpone_report(rt, int(upload_info_id), error, countdown, token):
             return "failed"
         raise self.retry(exc=error, countdown=countdown) from error
@@ -72,6 +78,7 @@ def reconcile() -> int:
     """Republish reports whose lease expired or whose message was lost; once an hour, alerts and upkeep."""
     rt = flow.runtime(get_settings())
     upkeep.hourly_upkeep(rt, dt.datetime.now(dt.UTC))
+    rt.store.release_dead_owners()
     requeued = flow.requeue_stuck(rt, publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))
     flow.keep_journal_small(rt)
     prune_delivered_messages(rt.settings.broker)

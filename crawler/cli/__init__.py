@@ -95,7 +95,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     Exit codes: 0 success; 1 some reports failed for good (or a check failed); 2 configuration or environment
     error; 3 the site, a partition or a service could not be reached (run again later); 130 interrupted.
     """
-    if ctx.invoked_subcommand in ("worker", "beat", "run"):
+    if ctx.invoked_subcommand in ("worker", "beat", "run", "consumer"):
         return  # Celery configures logging and Sentry in those processes (crawler/celery_app.py)
     from crawler.logging_setup import configure_logging
     from crawler.observability import flush_sentry, init_sentry

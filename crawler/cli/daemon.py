@@ -19,6 +19,7 @@ from typing import IO, Any
 import click
 
 from crawler.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, fail, main, settings
+from crawler.cli.supervisor import DataDirLock, Supervisor, release_dead_work
 from crawler.exceptions import ConfigError
 from crawler.settings import Settings
 
@@ -160,8 +161,12 @@ def _die_with_parent() -> None:
 
 def start_child(command: str, extra: Sequence[str], *, verbose: bool = False, log_level: str | None = None,
                 stdout: Any = None) -> subprocess.Popen[bytes]:
-    """A real ``fundcrawl worker`` or ``fundcrawl beat`` child process with the same settings."""
-    args = [sys.executable, "-m", "crawler", command, *([] if verbose else ["--quiet"]), *extra]
+    """A real ``fundcrawl worker`` or ``fundcrawl beat`` child process with the same settings.
+
+    A worker child works for this process, which owns the data dir: it does not try to take it again.
+    """
+    owned = ["--owned-by-parent"] if command == "worker" else []
+    args = [sys.executable, "-m", "crawler", command, *owned, *([] if verbose else ["--quiet"]), *extra]
     # The children's banner and logs go to stderr: stdout is the command's own summary, for scripts.
     return subprocess.Popen(args, stdout=stdout if stdout is not None else sys.stderr,
                             stderr=subprocess.STDOUT if stdout is not None else None, env=child_env(log_level),
@@ -238,6 +243,8 @@ def run(ctx: click.Context, once: bool, schedule: str | None, verbose: bool, log
 
     load_schedules(s.schedules)  # a schedule mistake is named before anything is created
     _ready(s, create_schema=True)
+    # One daemon per data dir; the lock lives as long as this process (its children never inherit it).
+    DataDirLock(s.data_dir).acquire("run --once" if once else "run")
     if once:
         from crawler.cli.once import run_once
 
@@ -302,18 +309,48 @@ def _quiet(quiet: bool) -> list[str]:
 
 @main.command(context_settings=PASSTHROUGH)
 @click.option("-q", "--quiet", is_flag=True, help="No Celery banner or start-up warnings.")
+@click.option("--owned-by-parent", is_flag=True, hidden=True,
+              help="Started by `run`, which owns the data dir already.")
 @click.pass_context
-def worker(ctx: click.Context, quiet: bool) -> None:
+def worker(ctx: click.Context, quiet: bool, owned_by_parent: bool) -> None:
     """Start a Celery worker with fundcrawl's app and settings (extra options go to Celery).
 
     By default it consumes every queue (discovery, reports, reparse) with FUNDCRAWL_CONCURRENCY processes; run
     more of them, on more machines, to scale out. Example: fundcrawl worker -Q reports -c 4
+
+    On the embedded SQLite broker it supervises that many independent consumer processes instead of a
+    prefork pool (no kill of any of them can wedge the others), and owns the data dir (one daemon at a time).
     """
     s = settings()
     _ready(s)
+    if s.embedded:
+        if not owned_by_parent:
+            DataDirLock(s.data_dir).acquire("worker")
+        _configure_cli_logging(s)
+        if s.metrics_port is not None:
+            from crawler import metrics
+
+            metrics.prepare_multiprocess(s)  # before the consumers start: they inherit the folder
+            metrics.start_metrics_server(s)
+        # A restart resumes at once: what the previous daemon's processes held is released before anything starts.
+        release_dead_work(s)
+        Supervisor(s, [*(["--quiet"] if quiet else []), *ctx.args]).serve()
+        return
     from crawler.celery_app import app
 
     app.worker_main([*_quiet(quiet), "worker", *_celery_args(s, ctx.args)])
+
+
+@main.command(context_settings=PASSTHROUGH, hidden=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.pass_context
+def consumer(ctx: click.Context, quiet: bool) -> None:
+    """One embedded consumer process: a solo-pool Celery worker, started by the embedded worker's supervisor."""
+    s = settings()
+    from crawler.celery_app import app, enforce_limits_in_process
+
+    enforce_limits_in_process()
+    app.worker_main([*_quiet(quiet), "worker", *_celery_args(s, ["-P", "solo", "-c", "1", *ctx.args])])
 
 
 @main.command(context_settings=PASSTHROUGH)

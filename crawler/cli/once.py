@@ -128,6 +128,7 @@ def process_pending(rt: flow.Runtime, s: Settings, since: dt.datetime, options: 
     worker = worker or options.start()
     try:
         grace = (dt.datetime.now(dt.UTC) - since).total_seconds()
+        rt.store.release_dead_owners()  # what an interrupted or killed earlier run held, at once
         flow.requeue_stuck(rt, publish_reports, queue_depth=0, grace_seconds=grace)
         worker = _drain(rt, s, worker, options, publish_reports)
     finally:
@@ -152,6 +153,7 @@ def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], options: WorkerO
                 restarts += 1
                 worker = options.start()
             if time.monotonic() - last_reconcile >= s.reconcile_every:
+                rt.store.release_dead_owners()
                 flow.requeue_stuck(rt, publish, queue_depth=None)
                 flow.keep_journal_small(rt)
                 last_reconcile = time.monotonic()

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from crawler import owners
 from crawler.storage.engine import READ_ONLY, run_unit
 from crawler.storage.tables import (
     discovery_runs,
@@ -227,7 +228,8 @@ def start_run(engine: Engine, schedule: str, tick: dt.datetime, kind: str = "sch
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(discovery_runs)
-        .values(schedule=schedule, tick=tick, kind=kind, started_at=utcnow(), status="running")
+        .values(schedule=schedule, tick=tick, kind=kind, started_at=utcnow(), status="running",
+                owner=owners.this_process())
         .on_conflict_do_nothing(index_elements=["schedule", "tick"])
         .returning(discovery_runs.c.id)
     )
@@ -270,3 +272,27 @@ def finish_run(
             conn.execute(statement)
 
     run_unit(work)
+
+
+def close_abandoned_runs(engine: Engine, schedule: str) -> int:
+    """Close the ``running`` runs of ``schedule`` whose process (on this machine) no longer exists: killed,
+    crashed or interrupted without closing its row. The next run walks again at once instead of treating the
+    walk as still in progress until the run's time limit."""
+    statement = select(discovery_runs.c.id, discovery_runs.c.owner).where(
+        discovery_runs.c.schedule == schedule, discovery_runs.c.status == "running",
+        discovery_runs.c.owner.like(f"{owners.host()}:%"))
+    dead = [(run_id, owner) for run_id, owner in read_rows(engine, statement) if owners.is_gone(owner)]
+
+    def work() -> int:
+        closed = 0
+        with engine.begin() as conn:
+            for run_id, owner in dead:
+                closed += int(conn.execute(
+                    update(discovery_runs)
+                    .where(discovery_runs.c.id == run_id, discovery_runs.c.status == "running",
+                           discovery_runs.c.owner == owner)
+                    .values(status="failed", finished_at=utcnow(),
+                            error=f"its process ({owner}) ended without finishing the walk")).rowcount)
+        return closed
+
+    return run_unit(work) if dead else 0

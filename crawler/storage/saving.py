@@ -102,6 +102,7 @@ def _mark_stored(
         "section_errors": storable(dict(item.section_errors)),
         "lease_until": None,
         "lease_token": None,
+        "lease_owner": None,
         "last_error": None,
         "failure_reason": None,
         "fetched_at": now,

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.engine import URL
 
+from crawler import owners
 from crawler.exceptions import FAILURE_REASONS
 from crawler.models import ReportItem, ReportRef
 from crawler.storage import pages, queries, transitions
@@ -122,7 +123,8 @@ class Store:
 
     # --- the state machine ---------------------------------------------------------------------------------
     def claim(
-        self, upload_info_id: int, *, lease_seconds: float, max_attempts: int, token: str = ""
+        self, upload_info_id: int, *, lease_seconds: float, max_attempts: int, token: str = "",
+        owner: str | None = None,
     ) -> Claim | None:
         """Take the report for one execution, or None when it is terminal or leased by another task.
 
@@ -139,19 +141,41 @@ class Store:
             lease_until=lease_until,
             max_attempts=max_attempts,
             token=token,
+            owner=owners.this_process() if owner is None else owner,
         )
         return self.write(work)
 
     def release(self, upload_info_id: int, *, error: str, retry_at: dt.datetime, token: str = "",
-                refund: bool = False) -> bool:
-        """Give a report back after a transient failure; the reconciler leaves it alone until ``retry_at``.
+                refund: bool = False, republish: bool = False) -> bool:
+        """Give a report back after a transient failure; the reconciler leaves it alone until ``retry_at``
+        (and then publishes it again itself when ``republish``: no retry message was sent).
 
         ``refund``: the execution does not count against ``max_attempts`` (the machine failed, not the report).
         """
         statement = transitions.release(
-            upload_info_id, error=error, retry_at=retry_at, token=token, now=self.clock(), refund=refund
+            upload_info_id, error=error, retry_at=retry_at, token=token, now=self.clock(), refund=refund,
+            republish=republish,
         )
         return bool(self.write(partial(rowcount, statement=statement)))
+
+    def release_dead_owners(self) -> int:
+        """Release the reports whose lease is held by a process of this machine that no longer exists (killed,
+        crashed, machine restarted); they become pending and the reconciler republishes them on its next pass.
+        Owners on other machines are left to their lease's clock."""
+        held = self.read(lambda connection: list(connection.execute(transitions.leases_owned_on(owners.host()))))
+        dead: dict[str, list[int]] = {}
+        for upload_info_id, owner in held:
+            if owners.is_gone(owner):
+                dead.setdefault(owner, []).append(int(upload_info_id))
+        released = 0
+        now = self.clock()
+        for owner, ids in dead.items():
+            for chunk in _chunks(ids):
+                released += int(self.write(partial(rowcount, statement=transitions.release_owner(chunk, owner, now))))
+        if released:
+            log.info("released %d report(s) held by %d process(es) of this machine that no longer exist",
+                     released, len(dead))
+        return released
 
     def mark_failed(self, upload_info_id: int, *, reason: str, error: str) -> bool:
         """End a report ``failed`` with ``reason`` (from FAILURE_REASONS); a stored report is never failed."""

@@ -70,6 +70,7 @@ reports = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("lease_until", UTCDateTime),
     Column("lease_token", Text),
+    Column("lease_owner", Text),
     Column("enqueued_at", UTCDateTime),
     Column("last_error", Text),
     Column("failure_reason", String(32)),
@@ -285,6 +286,7 @@ discovery_runs = Table(
     Column("new", Integer, nullable=False, server_default="0"),
     Column("requests", Integer, nullable=False, server_default="0"),
     Column("error", Text),
+    Column("owner", Text),
     UniqueConstraint("schedule", "tick"),
     Index(None, "started_at"),
 )

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
 #: Clears the lease of a report that leaves ``fetching``.
-NO_LEASE: dict[str, Any] = {"lease_until": None, "lease_token": None}
+NO_LEASE: dict[str, Any] = {"lease_until": None, "lease_token": None, "lease_owner": None}
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,7 @@ def claim(
     lease_until: dt.datetime,
     max_attempts: int,
     token: str,
+    owner: str = "",
 ) -> Claim | None:
     """Take the report (CAS) or, once it used ``max_attempts`` executions, end it ``failed(poison)``."""
     claimable = _claimable(upload_info_id, now, token)
@@ -121,6 +122,7 @@ def claim(
             attempts=reports.c.attempts + 1,
             lease_until=lease_until,
             lease_token=token or None,
+            lease_owner=owner or None,
             updated_at=now,
         )
         .returning(reports.c.attempts, *queries.LISTING)
@@ -141,15 +143,19 @@ def claim(
 
 
 def release(
-    upload_info_id: int, *, error: str, retry_at: dt.datetime, token: str, now: dt.datetime, refund: bool = False
+    upload_info_id: int, *, error: str, retry_at: dt.datetime, token: str, now: dt.datetime, refund: bool = False,
+    republish: bool = False,
 ) -> Executable:
     """``fetching -> pending``; the lease now means "not before ``retry_at``" to the reconciler.
 
     ``refund`` gives the execution back: the failure was the machine's (a full disk, a locked database), so
     it must not bring the report closer to ``failed(poison)`` however long the condition lasts.
+    ``republish``: no retry message is pending anywhere, the reconciler publishes the report again once
+    ``retry_at`` has passed (it is marked never enqueued).
     """
     owner = [reports.c.lease_token == token] if token else []
     attempts = {"attempts": reports.c.attempts - 1} if refund else {}
+    extra: dict[str, Any] = {"enqueued_at": None} if republish else {}
     return (
         update(reports)
         .where(reports.c.upload_info_id == upload_info_id, reports.c.state == "fetching", *owner)
@@ -157,9 +163,11 @@ def release(
             state="pending",
             lease_until=retry_at,
             lease_token=None,
+            lease_owner=None,
             last_error=error_text(error),
             updated_at=now,
             **attempts,
+            **extra,
         )
     )
 
@@ -203,4 +211,22 @@ def requeue_candidates(now: dt.datetime, cutoff: dt.datetime, limit: int) -> Sel
         )
         .order_by(reports.c.enqueued_at, reports.c.upload_info_id)
         .limit(limit)
+    )
+
+
+def leases_owned_on(host: str) -> Select[Any]:
+    """Active reports whose lease or retry is held by a process of ``host`` (``lease_owner`` is host:pid:start)."""
+    return select(reports.c.upload_info_id, reports.c.lease_owner).where(
+        reports.c.state.in_(ACTIVE_STATES), reports.c.lease_owner.like(f"{host}:%"))
+
+
+def release_owner(ids: Sequence[int], owner: str, now: dt.datetime) -> Executable:
+    """Give back what a vanished process held: ``pending`` with no lease, and "never enqueued" so the reconciler
+    republishes it on its next pass (the process's message died with it). The owner in the WHERE clause keeps a
+    report that was claimed again meanwhile untouched."""
+    return (
+        update(reports)
+        .where(reports.c.upload_info_id.in_(ids), reports.c.lease_owner == owner,
+               reports.c.state.in_(ACTIVE_STATES))
+        .values(state="pending", enqueued_at=None, updated_at=now, **NO_LEASE)
     )

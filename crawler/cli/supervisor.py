@@ -1,0 +1,228 @@
+"""The embedded daemon's process model: one owner of the data dir supervising independent consumer processes.
+
+Why not Celery's prefork pool: with the SQLite broker (kombu's SQLAlchemy transport, which has no asynchronous
+I/O) Celery runs its synchronous loop, and that loop uses billiard's blocking pool, whose children all read their
+tasks from one shared queue behind one read lock. An idle child waits for its next task while holding that lock;
+SIGKILL it then and the lock is never released: every new child blocks forever and the worker does nothing again.
+
+Here each consumer is its own ``celery worker --pool=solo`` process (one task at a time, prefetch 1) reading the
+SQLite broker itself; nothing is shared between consumers but the broker's and the database's files, which
+SQLite keeps consistent whoever dies. The supervisor restarts a consumer that exits, and a consumer dies with its
+supervisor (``PR_SET_PDEATHSIG``). What a killed consumer held (one report lease, at most one discovery run) is
+recorded with its process identity and released at once by the next reconciler pass (crawler/owners.py).
+
+The solo pool enforces no time limits, so the consumer does (:mod:`crawler.celery_app`: an interval timer raises
+the soft limit and kills the process at the hard one), and it leaves after ``worker_max_tasks_per_child`` tasks or
+above ``worker_max_memory_per_child``, as a prefork child would, for the supervisor to replace.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from crawler import owners
+from crawler.exceptions import ConfigError
+from crawler.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The ``prctl`` option that sends the child a signal when its parent dies (<linux/prctl.h>).
+PR_SET_PDEATHSIG = 1
+#: A consumer that exits sooner than this after its start counts as crash-looping: restarts back off.
+QUICK_EXIT_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 30.0
+LOCK_NAME = "daemon.lock"
+
+
+class DataDirBusy(ConfigError):
+    """Another daemon owns the data dir."""
+
+
+@dataclass
+class DataDirLock:
+    """An exclusive ``flock`` on ``<data dir>/daemon.lock`` for this process's lifetime; the file names the owner.
+
+    The kernel drops the lock when the owner dies however it dies, so a stale file never blocks a restart.
+    """
+
+    data_dir: Path
+    _fd: int | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.data_dir / LOCK_NAME
+
+    def acquire(self, command: str) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise DataDirBusy(
+                f"the data dir is in use by another fundcrawl daemon ({holder}); stop it first, or give this one "
+                "its own FUNDCRAWL_DATA_DIR", source=str(self.path)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"fundcrawl {command}, pid {os.getpid()} on {owners.host()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (AttributeError, OSError):
+        pass  # not Linux: an orphaned consumer ends at its next warm shutdown instead
+
+
+def split_concurrency(extra: Sequence[str], default: int) -> tuple[int, list[str]]:
+    """The ``-c N`` / ``--concurrency[=]N`` among Celery options (how many consumers to run), and the rest."""
+    rest: list[str] = []
+    count = default
+    args = list(extra)
+    while args:
+        arg = args.pop(0)
+        if arg in ("-c", "--concurrency") and args:
+            count = int(args.pop(0))
+        elif arg.startswith("--concurrency="):
+            count = int(arg.split("=", 1)[1])
+        elif arg.startswith("-c") and arg[2:].isdigit():
+            count = int(arg[2:])
+        else:
+            rest.append(arg)
+    if count < 1:
+        raise ConfigError("the concurrency must be at least 1", source="-c/--concurrency")
+    return count, rest
+
+
+def _without_node_name(options: Sequence[str]) -> list[str]:
+    kept: list[str] = []
+    skip = False
+    for arg in options:
+        if skip:
+            skip = False
+        elif arg in ("-n", "--hostname"):
+            skip = True
+        elif not arg.startswith("--hostname="):
+            kept.append(arg)
+    return kept
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    quick_exits: int = 0
+    restart_at: float = 0.0
+    restarts: int = 0
+
+
+@dataclass
+class Supervisor:
+    """Starts the consumers, restarts whichever exits, stops them all on SIGTERM or SIGINT."""
+
+    settings: Settings
+    extra: Sequence[str] = ()
+    children: list[Child] = field(default_factory=list)
+    _stopping: bool = False
+
+    def __post_init__(self) -> None:
+        count, options = split_concurrency(self.extra, self.settings.concurrency)
+        options = _without_node_name(options)  # each consumer gets its own
+        for number in range(count):
+            node = f"fundcrawl-{os.getpid()}-{number}@%h"
+            self.children.append(Child(f"consumer {number}", ["consumer", "-n", node, *options]))
+
+    def start(self) -> None:
+        for child in self.children:
+            self._spawn(child)
+
+    def _spawn(self, child: Child) -> None:
+        # The consumers' logs go to stderr: stdout belongs to the command that started them (a summary).
+        child.process = subprocess.Popen([sys.executable, "-m", "crawler", *child.args], stdout=sys.stderr,
+                                         preexec_fn=_die_with_parent)  # noqa: PLW1509 (no threads here)
+        child.started = time.monotonic()
+
+    def check(self) -> None:
+        """Restart every child that exited (backing off when one keeps exiting right after its start)."""
+        now = time.monotonic()
+        for child in self.children:
+            process = child.process
+            if process is None or process.poll() is None or self._stopping:
+                continue
+            if not child.restart_at:
+                quick = now - child.started < QUICK_EXIT_SECONDS
+                child.quick_exits = child.quick_exits + 1 if quick else 0
+                delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** child.quick_exits) if quick else 0.0
+                child.restart_at = now + delay
+                log.warning("%s (pid %s) exited with code %s; restarting it%s", child.name, process.pid,
+                            process.returncode, f" in {delay:.0f}s" if delay >= 1 else "")
+            if now >= child.restart_at:
+                child.restart_at = 0.0
+                child.restarts += 1
+                self._spawn(child)
+
+    def stop(self, timeout: float = 60) -> None:
+        """Warm shutdown (SIGTERM: each consumer finishes its task), then SIGKILL what is left after ``timeout``."""
+        self._stopping = True
+        running = [c.process for c in self.children if c.process is not None and c.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in running:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def serve(self) -> None:
+        """Supervise until SIGTERM or SIGINT, then stop every child."""
+        received: list[int] = []
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            received.append(signum)
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            while not received:
+                self.check()
+                time.sleep(0.2)
+            log.info("received %s: stopping the consumers", signal.Signals(received[0]).name)
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def release_dead_work(settings: Settings) -> None:
+    """What processes of this machine that no longer exist held: reports back to pending, runs closed."""
+    from crawler.storage import make_store
+
+    store = make_store(settings.database)
+    try:
+        released = store.release_dead_owners()
+        if released:
+            log.warning("%d report(s) held by processes that no longer exist were released and will be "
+                        "published again", released)
+    finally:
+        store.engine.dispose()

@@ -206,6 +206,11 @@ def _init_metrics(**_: Any) -> None:
 
     settings = get_settings()
     if settings.metrics_port is not None:
+        if _InProcessLimits.enabled:
+            # An embedded consumer: its supervisor serves the endpoint over the metric files every consumer
+            # writes (the folder arrives in the environment), as a prefork parent does for its children.
+            metrics.join_multiprocess()
+            return
         metrics.prepare_multiprocess(settings)
         metrics.start_metrics_server(settings)
 

@@ -155,6 +155,19 @@ def prepare_multiprocess(settings: Settings) -> Path:
     return path
 
 
+def join_multiprocess() -> None:
+    """In a process started (not forked) by the one that called :func:`prepare_multiprocess`: count into the
+    same folder, and mark this process dead in it when it shuts down."""
+    if os.environ.get(MULTIPROC_ENV):
+        with _lock:
+            values.ValueClass = values.MultiProcessValue()
+            _state.clear()
+    _connect_worker_signals()
+    from celery import signals
+
+    signals.worker_shutdown.connect(_child_exited, weak=False, dispatch_uid="fundcrawl-metrics-consumer-exit")
+
+
 def _connect_worker_signals() -> None:
     from celery import signals
 

@@ -197,6 +197,17 @@ class ChaosRun:
         self.kills["child"] += 1
         return True
 
+    def kill_children(self, role: str = "worker0") -> int:
+        """SIGKILL every worker process of ``role`` that has been up a few seconds, busy or idle; how many."""
+        victims = self._settled_children(role)
+        for victim in victims:
+            try:
+                os.kill(victim.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            self.kills["child"] += 1
+        return len(victims)
+
     def _settled_children(self, role: str, age: float = 4.0) -> list[psutil.Process]:
         settled = []
         for child in self.children(role):

@@ -1,0 +1,78 @@
+"""One-shot crawl on the embedded default against parsing the same pages in one process.
+
+``fundcrawl run --once -c 2`` (SQLite database and broker in a fresh data dir, discovery included) over the real
+corpus served several times by a replica child process (39 pages x ``--copies``, each copy's bytes unique),
+timed from the command's start to its exit. Then the pages it archived are parsed in this one process, one after
+another (``parse_report``, as the task does). Prints one JSON object; the target is ``ratio`` <= 2.
+
+    .venv/bin/python bench/once.py [--copies 8] [--concurrency 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import MAX_RATE, REPO, corpus_copies, machine, remove, spawn_replica
+
+from crawler.parsing import parse_report
+from crawler.tasks import app  # noqa: F401  (the same imports a worker has: parse timing without first-use costs)
+from tests.e2e.harness import Daemon
+
+
+def parse_in_one_process(archive: Path) -> tuple[int, float]:
+    pages = [path.read_bytes() for path in sorted(archive.glob("??/??/*.html"))]
+    parse_report(pages[0])  # warm caches once, as a worker's first task does
+    started = time.perf_counter()
+    for body in pages:
+        parse_report(body)
+    return len(pages), time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=8, help="copies of the 39-page corpus (8 = 312 reports)")
+    parser.add_argument("--concurrency", type=int, default=2)
+    options = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="fundcrawl-bench-once-"))
+    replica = None
+    try:
+        replica = spawn_replica("--corpus", str(corpus_copies(folder / "corpus", options.copies)))
+        partitions = {(e["report_type_code"], e["report_year"]) for e in replica.catalogue()}
+        types = sorted({code for code, _ in partitions})
+        years = sorted({year for _, year in partitions})
+        schedule = ("schedules:\n  all:\n    every: 1h\n    discover:\n"
+                    f"      report_types: [{', '.join(types)}]\n      years: [{', '.join(years)}]\n")
+        daemon = Daemon(folder, replica.url, "", schedule=schedule,
+                        env_extra={"FUNDCRAWL_RATE_LIMIT": MAX_RATE, "FUNDCRAWL_LOG_LEVEL": "WARNING"})
+        daemon.command("db", "upgrade")
+        started = time.perf_counter()
+        result = daemon.command("run", "--once", "-c", str(options.concurrency), timeout=1800, check=False)
+        once_seconds = time.perf_counter() - started
+        if result.returncode != 0:
+            raise SystemExit(f"run --once exited {result.returncode}:\n{result.stderr[-3000:]}")
+        pages, parse_seconds = parse_in_one_process(daemon.data_dir / "archive")
+        figures: dict[str, Any] = {
+            "bench": "once", "reports": len(replica.catalogue()), "pages_archived": pages,
+            "concurrency": options.concurrency, "run_once_seconds": round(once_seconds, 2),
+            "parse_one_process_seconds": round(parse_seconds, 2),
+            "ratio": round(once_seconds / parse_seconds, 2), "target_ratio": 2.0,
+            "summary": result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "",
+            "machine": machine(),
+        }
+        print(json.dumps(figures))
+    finally:
+        if replica is not None:
+            replica.close()
+        remove(folder)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()

@@ -91,3 +91,51 @@ def test_steady_rate_stays_bounded(chaos_run: Callable[..., ChaosRun], replica_f
     assert meta_keys == 0
     processes = 1 + 2 + 1  # worker main, 2 pool children, beat
     assert figures["peak_pg_connections"] <= processes * CONNECTIONS_PER_PROCESS, figures
+
+
+EMBEDDED_SOAK_SECONDS = float(os.environ.get("FUNDCRAWL_CHAOS_SOAK_SECONDS") or (1800 if LONG else 120))
+EMBEDDED_KILL_EVERY = 40.0
+
+
+@pytest.mark.timeout(EMBEDDED_SOAK_SECONDS + 900)
+def test_embedded_steady_rate_stays_bounded(chaos_run: Callable[..., ChaosRun],
+                                            replica_factory: Callable[..., Replica]) -> None:
+    """(g) in short on the embedded default: the same publishing and faults, a consumer killed every 40 s,
+    consumers replaced after 40 tasks. Consumer memory and open files stay bounded, nothing is lost or doubled."""
+    replica = replica_factory(0, seed=708)
+    replica.set_config(stall_seconds=8)
+    replica.set_faults(0.05, paths=["redirect", "page"], max_failures=1, seed=708)
+    run = chaos_run("g-soak-short", replica, deployment="embedded",
+                    env_extra={"FUNDCRAWL_WORKER_MAX_TASKS_PER_CHILD": "40"})
+    run.start(concurrency=2)
+
+    samples: list[dict[str, Any]] = []
+    started = last_kill = last_sample = time.monotonic()
+    while time.monotonic() - started < EMBEDDED_SOAK_SECONDS:
+        replica.publish(PER_PUBLISH, "FB030010", "2025")
+        now = time.monotonic()
+        if now - last_kill >= EMBEDDED_KILL_EVERY:
+            run.kill_child()
+            last_kill = now
+        if now - last_sample >= SAMPLE_EVERY:
+            consumers = run.children()
+            samples.append({"rss": max((c.memory_info().rss for c in consumers), default=0),
+                            "fds": max((c.num_fds() for c in consumers), default=0),
+                            "pids": [c.pid for c in consumers]})
+            last_sample = now
+        time.sleep(PUBLISH_EVERY)
+
+    oracle = replica.oracle()
+    drain = run.wait_terminal(oracle, drain_deadline())
+    pids = {pid for sample in samples for pid in sample["pids"]}
+    figures = run.figures(oracle, drain, soak_seconds=EMBEDDED_SOAK_SECONDS, samples=len(samples),
+                          peak_consumer_rss_mib=round(max(s["rss"] for s in samples) / MiB, 1),
+                          consumer_fds=[samples[len(samples) // 3]["fds"], samples[-1]["fds"]],
+                          consumer_pids_seen=len(pids))
+
+    assert_clean(figures)
+    assert figures["failed"] == {}
+    assert figures["stored"] == len(oracle) > 0
+    assert max(s["rss"] for s in samples) <= 286 * MiB, figures
+    assert len(pids) > 2, "consumers were never replaced"
+    assert samples[-1]["fds"] - samples[len(samples) // 3]["fds"] <= 20, figures

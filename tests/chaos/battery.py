@@ -32,7 +32,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.archive import ArchiveError, PageArchive
-from crawler.storage import make_store
 from tests.e2e.harness import Daemon, schedule_yaml
 from tests.replica import Replica
 
@@ -343,7 +342,7 @@ class ChaosRun:
 
     def unreadable_pages(self, hashes: Iterable[str]) -> int:
         """Pages that do not come back from the fleet's archive as bytes with their own sha256."""
-        archive = PageArchive(make_store(self.daemon.database_url))
+        archive = PageArchive(self.daemon.store())  # the embedded default has no URL: its SQLite file
         unreadable = 0
         for sha256 in hashes:
             try:

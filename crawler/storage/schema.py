@@ -72,12 +72,12 @@ def current_revision(url: str | URL) -> str | None:
     return revision_of(make_engine(url))
 
 
-def revision_of(engine: Engine) -> str | None:
+def revision_of(engine: Engine, *, attempts: int = 3) -> str | None:
     def work() -> str | None:
         with engine.connect().execution_options(**READ_ONLY) as connection, connection.begin():
             return _revision_on(connection)
 
-    return run_unit(work)
+    return run_unit(work, attempts=attempts)
 
 
 def known_revisions() -> set[str]:
@@ -95,8 +95,11 @@ def _refuse_unknown(have: str | None) -> None:
 
 
 def ensure_current(engine: Engine) -> None:
-    """Raise :class:`SchemaError` unless the schema is exactly at the head revision."""
-    have = revision_of(engine)
+    """Raise :class:`SchemaError` unless the schema is exactly at the head revision.
+
+    The start-up check of every command: one attempt, so a database that is down or a wrong port is one clear
+    error at once rather than retry warnings first (a supervisor restarts a production process anyway)."""
+    have = revision_of(engine, attempts=1)
     need = head_revision()
     _refuse_unknown(have)
     if have != need:

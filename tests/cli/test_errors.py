@@ -80,6 +80,7 @@ def test_infrastructure_errors_at_start_name_the_variable_without_a_traceback(tm
     assert "s3cret" not in mysql.stderr
     wrong_port = fundcrawl(daemon, "status", FUNDCRAWL_DATABASE_URL="postgresql+psycopg2://postgres@127.0.0.1:1/x")
     assert_one_clear_line(wrong_port, 2, "FUNDCRAWL_DATABASE_URL", "port 1 failed")
+    assert len(wrong_port.stderr.strip().splitlines()) == 1, wrong_port.stderr
     not_a_folder = tmp_path / "a-file"
     not_a_folder.write_text("")
     for command in (["run", "--once"], ["worker"], ["status"]):

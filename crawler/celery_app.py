@@ -35,7 +35,9 @@ EMBEDDED_POLLING_INTERVAL = 0.05
 def transport_options(settings: Settings) -> dict[str, Any]:
     """Broker transport options: socket timeouts and visibility for Redis, a busy timeout for embedded SQLite."""
     if settings.embedded:
-        return {"connect_args": {"timeout": 30}}
+        from crawler.storage.broker import embedded_engine_options
+
+        return embedded_engine_options()
     return {
         "visibility_timeout": settings.visibility_timeout,
         "socket_timeout": 30,
@@ -118,7 +120,10 @@ def _tune_embedded_broker() -> None:
     """
     from kombu.transport import sqlalchemy as kombu_sqla
 
+    from crawler.storage.broker import ClosingChannel
+
     kombu_sqla.Transport.polling_interval = EMBEDDED_POLLING_INTERVAL
+    kombu_sqla.Transport.Channel = ClosingChannel
 
 
 _tune_embedded_broker()

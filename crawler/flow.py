@@ -12,10 +12,11 @@ import logging
 import os
 import random
 import signal
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from crawler import metrics, observability
 from crawler.archive import ArchivedPage, ArchiveError, FileArchive, PageArchive, relative_path
@@ -43,8 +44,13 @@ from crawler.storage import discovery as discovery_runs
 log = logging.getLogger(__name__)
 
 Enqueue = Callable[[list[int]], None]
-#: Seconds between two looks at a full disk (plus jitter).
+#: Seconds between two looks at a full disk (plus jitter) by a report given back for a retry.
 OUT_OF_SPACE_RECHECK = 10.0
+#: Seconds between two looks at a full disk by a task that holds its downloaded page, and the share of the soft
+#: time limit it may spend waiting (what remains is for parsing and storing once space is back).
+SPACE_RECHECK_IN_TASK = 2.0
+SPACE_WAIT_SHARE = 0.8
+T = TypeVar("T")
 ReportState = Literal["stored", "already_stored", "failed", "skipped"]
 
 
@@ -98,13 +104,34 @@ def process_report(rt: Runtime, upload_info_id: int, *, token: str = "") -> Repo
 
 
 def _fetch_and_store(rt: Runtime, upload_info_id: int, listing: dict[str, Any]) -> ReportState:
+    wait_until = time.monotonic() + SPACE_WAIT_SHARE * rt.settings.task_soft_time_limit
     page = rt.client.fetch_report(upload_info_id)
-    archived = rt.archive.save(page.body, kind=str(listing.get("report_type_code") or ""))
-    state, reason = _parse_and_store(rt, upload_info_id, page.body, archived, page.final_url, listing,
-                                     (page.etag, page.last_modified))
+    kind = str(listing.get("report_type_code") or "")
+    archived = _waiting_for_space(upload_info_id, wait_until, lambda: rt.archive.save(page.body, kind=kind))
+    state, reason = _waiting_for_space(upload_info_id, wait_until, lambda: _parse_and_store(
+        rt, upload_info_id, page.body, archived, page.final_url, listing, (page.etag, page.last_modified)))
     if state == "failed":
         fail_report(rt, upload_info_id, "dropped", reason, listing, archived.sha256)
     return state
+
+
+def _waiting_for_space(upload_info_id: int, wait_until: float, step: Callable[[], T]) -> T:
+    """Run ``step``; while the disk is full, wait for space with the page in hand, up to ``wait_until``.
+
+    Waiting here rather than giving the report back keeps the task's lease and its broker message: on the
+    embedded default the broker shares the full disk, so a retry could not even be published, and the report
+    would wait out its lease once space is back. A full disk that outlasts the task's time budget still ends in
+    an ordinary retry (:class:`OutOfSpaceError` is transient and not counted against the report).
+    """
+    while True:
+        try:
+            return step()
+        except OutOfSpaceError as error:
+            if time.monotonic() + SPACE_RECHECK_IN_TASK > wait_until:
+                raise
+            log.warning("waiting: %s; report %s keeps its page and looks again in %.0fs", error, upload_info_id,
+                        SPACE_RECHECK_IN_TASK)
+            time.sleep(SPACE_RECHECK_IN_TASK)
 
 
 def _parse_and_store(rt: Runtime, upload_info_id: int, body: bytes, archived: ArchivedPage, final_url: str,

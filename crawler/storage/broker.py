@@ -3,13 +3,21 @@
 That transport never deletes a delivered message: it only marks it invisible. Left alone, a daemon that runs for
 months grows its broker file without bound, so the reconciler prunes delivered messages older than an hour.
 Nothing depends on them: a report's state lives in the fundcrawl database, not in the broker.
+
+A full disk makes every broker write fail; the worker's consumer then reconnects over and over. Two things keep
+that from stopping the worker for good: each channel closes its session when it closes (kombu's does not, so
+every reconnect left a connection behind in a failed transaction), and the broker's engine has no pool limit
+to run out of.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+from kombu.transport import sqlalchemy as kombu_sqla
 from sqlalchemy import column, delete, false, inspect, table
+from sqlalchemy.pool import NullPool
 
 from crawler.storage.engine import make_engine, run_unit
 
@@ -32,3 +40,20 @@ def prune_delivered_messages(broker_url: str, older_than: dt.timedelta = dt.time
             return connection.execute(statement).rowcount or 0
 
     return run_unit(work)
+
+
+def embedded_engine_options() -> dict[str, Any]:
+    """``create_engine`` options of the embedded broker (kombu passes its transport options on to it)."""
+    return {"connect_args": {"timeout": 30}, "poolclass": NullPool}
+
+
+class ClosingChannel(kombu_sqla.Channel):  # type: ignore[misc]
+    """kombu's SQLAlchemy channel that also closes its session, and so its database connection, on close."""
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        try:
+            if session is not None:
+                session.close()
+        finally:
+            super().close()

@@ -1,10 +1,11 @@
 """(d) A hostile site: the replica's transient fault mix (5xx, 429 with Retry-After, stalls past the read
-timeout, truncated bodies, wrong content type, 200 with an error page, TCP resets) on a third of the URLs,
+timeout, truncated bodies, wrong content type, 200 with an error page, TCP resets, headers trickled one line
+at a time so that only the request deadline ends them) on a third of the URLs,
 plus reports that fail for good (404, a page that is not a report, a 503 that never ends).
 
 Every transiently failing report ends stored with exactly the bytes the site meant (the oracle's sha256),
 every permanent one ends failed with a reason from the closed set, and nothing is stored from an error
-page or a truncated body (no stored row and no archived file with another hash).
+page or a truncated body (no stored row and no archived file with another hash). Run on both deployments.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 from crawler.exceptions import FAILURE_REASONS
 from tests.chaos.battery import LONG, ChaosRun, assert_clean, drain_deadline
-from tests.chaos.services import RedisServer
+from tests.chaos.conftest import Deployment
 from tests.replica import Replica
 from tests.replica.faults import TRANSIENT
 
@@ -28,13 +29,12 @@ MAX_ATTEMPTS = 4
 
 
 def test_transient_faults_end_stored_and_permanent_ones_failed(
-        chaos_run: Callable[..., ChaosRun], replica_factory: Callable[..., Replica], pg_url: str,
-        redis_server: RedisServer) -> None:
+        chaos_run: Callable[..., ChaosRun], replica_factory: Callable[..., Replica], deployment: Deployment) -> None:
     replica = replica_factory(0, seed=404)
     replica.set_config(stall_seconds=8, retry_after=1)
     replica.publish(REPORTS, "FB030010", "2025", faults=PERMANENT)
     replica.set_faults(0.35, paths=["redirect", "page"], max_failures=2, seed=404)
-    run = chaos_run("d-hostile-http", replica, pg_url, redis_server.url(),
+    run = chaos_run("d-hostile-http", replica, deployment=deployment,
                     env_extra={"FUNDCRAWL_MAX_ATTEMPTS": str(MAX_ATTEMPTS), "FUNDCRAWL_RATE_LIMIT": "40"})
     run.start(workers=1, concurrency=2)
 

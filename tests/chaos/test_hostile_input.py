@@ -85,5 +85,10 @@ def _slowest_terminal(run: ChaosRun, ids: list[int]) -> float:
     if not ids:
         return 0.0
     result = run.query("SELECT upload_info_id, discovered_at, updated_at FROM reports")
-    spans = [(updated - discovered) for i, discovered, updated in result if i in set(ids)]
-    return max(span.total_seconds() if isinstance(span, dt.timedelta) else float(span) for span in spans)
+    spans = [(_moment(updated) - _moment(discovered)) for i, discovered, updated in result if i in set(ids)]
+    return max(span.total_seconds() for span in spans)
+
+
+def _moment(value: dt.datetime | str) -> dt.datetime:
+    """A timestamp as read back: PostgreSQL gives datetimes, SQLite's raw text() query its stored ISO text."""
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value

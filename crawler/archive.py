@@ -181,10 +181,14 @@ class PageArchive:
             return zstandard.ZstdDecompressor().decompress(stored.body, max_output_size=MAX_PAGE_BYTES)
         if stored.codec != CODEC_DICT:
             raise zstandard.ZstdError(f"unknown codec {stored.codec!r}")
-        reference = self.store.page_reference(stored.reference_id)
-        if reference is None:
-            raise zstandard.ZstdError(f"its reference {stored.reference_id} is missing")
-        dictionary = self._dictionary(reference)
+        dictionary = self._dicts.get(stored.reference_id)
+        if dictionary is None:  # not read yet by this process: fetch it once (references never change)
+            reference = self.store.page_reference(stored.reference_id)
+            if reference is None:
+                raise zstandard.ZstdError(f"its reference {stored.reference_id} is missing")
+            dictionary = self._dictionary(reference)
+        else:
+            self._dicts.move_to_end(stored.reference_id)
         return zstandard.ZstdDecompressor(dict_data=dictionary).decompress(stored.body, max_output_size=MAX_PAGE_BYTES)
 
     def _dictionary(self, reference: Reference) -> zstandard.ZstdCompressionDict:

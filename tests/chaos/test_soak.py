@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from tests.chaos.battery import LONG, ChaosRun, assert_clean, drain_deadline
+from tests.chaos.conftest import Deployment
 from tests.chaos.services import PostgresCluster, RedisServer
 from tests.replica import Replica
 
@@ -105,7 +106,7 @@ def test_embedded_steady_rate_stays_bounded(chaos_run: Callable[..., ChaosRun],
     replica = replica_factory(0, seed=708)
     replica.set_config(stall_seconds=8)
     replica.set_faults(0.05, paths=["redirect", "page"], max_failures=1, seed=708)
-    run = chaos_run("g-soak-short", replica, deployment="embedded",
+    run = chaos_run("g-soak-short", replica, deployment=Deployment("embedded"),
                     env_extra={"FUNDCRAWL_WORKER_MAX_TASKS_PER_CHILD": "40"})
     run.start(concurrency=2)
 

@@ -37,6 +37,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
 #: A WAL this large (and larger than the database) is worth a warning: something holds checkpoints back.
 SQLITE_WAL_WARNING_BYTES = 64 * 1024 * 1024
+#: Free bytes below which an SQLite "disk I/O error" at connect time is taken for a full disk.
+SQLITE_FULL_DISK_MARGIN = 1024 * 1024
 PG_CONNECT_TIMEOUT_S = 10
 PG_STATEMENT_TIMEOUT_MS = 60_000
 PG_IDLE_IN_TRANSACTION_TIMEOUT_MS = 120_000
@@ -127,20 +129,41 @@ def _postgresql_engine(url: URL) -> Engine:
 
 
 def _sqlite_engine(url: URL) -> Engine:
+    folder = None
     if url.database and url.database != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
+        folder = os.path.dirname(os.path.abspath(url.database))
+        os.makedirs(folder, exist_ok=True)
     engine = create_engine(
         url,
         json_serializer=to_json,
         hide_parameters=True,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
-    event.listen(engine, "connect", _sqlite_on_connect)
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        try:
+            _sqlite_on_connect(dbapi_connection)
+        except sqlite3.OperationalError as error:
+            # A new connection on a full disk must create the WAL and shared-memory files; SQLite reports that
+            # failure as a generic "disk I/O error", not SQLITE_FULL. Name it for what it is, so it is waited out.
+            if folder and "disk i/o error" in str(error).lower() and _free_bytes(folder) < SQLITE_FULL_DISK_MARGIN:
+                raise sqlite3.OperationalError(f"database or disk is full ({error} on {folder})") from error
+            raise
+
+    event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _free_bytes(folder: str) -> int:
+    try:
+        usage = os.statvfs(folder)
+    except OSError:
+        return SQLITE_FULL_DISK_MARGIN
+    return usage.f_bavail * usage.f_frsize
+
+
+def _sqlite_on_connect(dbapi_connection: Any) -> None:
     # Let SQLAlchemy, not pysqlite, emit BEGIN (the pysqlite recipe), then set the pragmas every connection needs.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()

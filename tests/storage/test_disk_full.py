@@ -38,3 +38,23 @@ def test_a_full_disk_under_sqlite_is_a_wait_not_a_crash(tmp_path: Path) -> None:
         with check.connect() as connection:
             assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
         check.dispose()
+
+
+def test_a_new_connection_on_a_full_disk_waits_for_space(tmp_path: Path) -> None:
+    # The last connection to close removes the WAL and shared-memory files; a process that connects while the disk
+    # is full must create them again, which SQLite reports as a bare "disk I/O error".
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        url = f"sqlite:///{disk.mount / 'fundcrawl.sqlite'}"
+        upgrade(url)
+        Store.from_url(url).add_discovered([ref(1)])
+        dispose_engines()
+        assert not (disk.mount / "fundcrawl.sqlite-wal").exists()
+        disk.fill()
+        try:
+            store = Store.from_url(url)
+            with pytest.raises(OutOfSpaceError, match="the database's disk is full"):
+                store.counts()
+            disk.free()
+            assert store.counts()["pending"] == 1
+        finally:
+            dispose_engines()

@@ -135,4 +135,5 @@ def test_interrupted_run_once_reruns_and_discovers_everything(
     assert [status for status, _ in runs.values()] == ["failed", "failed", "ok"], runs
     errors = [error for _, error in runs.values()]
     assert "ended without finishing the walk" in errors[0], errors  # SIGKILL: closed by the next run
-    assert "KeyboardInterrupt" in errors[1], errors  # Ctrl-C: closed by the interrupted run itself
+    assert errors[1] == "Stop: SIGINT", errors  # Ctrl-C: closed by the interrupted run itself
+    assert interrupted == 130, "run --once reports an interruption by Ctrl-C as 130"

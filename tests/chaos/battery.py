@@ -184,11 +184,7 @@ class ChaosRun:
         Celery exit with "Could not start worker processes" (the supervisor restarts it, but that is another
         failure than the one this injects).
         """
-        deadline = time.monotonic() + 30
-        children = self._settled_children(role)
-        while not children and time.monotonic() < deadline:  # a restarted worker is still forking its pool
-            time.sleep(0.2)
-            children = self._settled_children(role)
+        children = self._wait_for_settled_children(role)
         if not children:
             return False
         victim = max(children, key=lambda child: _cpu(child))
@@ -198,7 +194,7 @@ class ChaosRun:
 
     def kill_children(self, role: str = "worker0") -> int:
         """SIGKILL every worker process of ``role`` that has been up a few seconds, busy or idle; how many."""
-        victims = self._settled_children(role)
+        victims = self._wait_for_settled_children(role)
         for victim in victims:
             try:
                 os.kill(victim.pid, signal.SIGKILL)
@@ -206,6 +202,15 @@ class ChaosRun:
                 continue
             self.kills["child"] += 1
         return len(victims)
+
+    def _wait_for_settled_children(self, role: str, timeout: float = 30) -> list[psutil.Process]:
+        """The settled children, waiting up to ``timeout`` while a restarted worker is still forking its pool."""
+        deadline = time.monotonic() + timeout
+        children = self._settled_children(role)
+        while not children and time.monotonic() < deadline:
+            time.sleep(0.2)
+            children = self._settled_children(role)
+        return children
 
     def _settled_children(self, role: str, age: float = 4.0) -> list[psutil.Process]:
         settled = []

@@ -19,7 +19,9 @@ def corpus_dir() -> Path:
 # --- pytest-xdist: the soak beside everything else --------------------------------------------------------------
 # `pytest` runs two xdist workers (pyproject addopts: -n 2 --dist loadgroup). The 10-minute soak (tests/chaos,
 # marked `soak`) is one group and every other test the other, so the soak's mostly idle minutes overlap the rest of
-# the suite while the rest still runs one test at a time, as it was written to. `pytest -n 0` runs all in one process.
+# the suite while the rest still runs one test at a time, as it was written to. Chaos scenarios that mostly wait
+# (marked `waits`: a machine asleep, an analyst's lock, a full disk) join the soak's group, on their own servers
+# and ports, so the two workers finish about together. `pytest -n 0` runs all in one process.
 
 #: user_properties name under which a chaos scenario ships its figures (a JSON line) to the terminal summary.
 CHAOS_PROPERTY = "chaos"
@@ -29,7 +31,8 @@ _chaos_lines: list[str] = []
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        item.add_marker(pytest.mark.xdist_group("soak" if item.get_closest_marker("soak") else "suite"))
+        beside = item.get_closest_marker("soak") or item.get_closest_marker("waits")
+        item.add_marker(pytest.mark.xdist_group("soak" if beside else "suite"))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -20,7 +20,7 @@ from tests.diskspace import small_disk
 from tests.e2e.harness import schedule_yaml
 from tests.replica import Replica
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.waits]
 
 REPORTS = 200 if LONG else 60
 FULL_FOR = 60 if LONG else 15

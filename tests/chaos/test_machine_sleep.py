@@ -17,7 +17,7 @@ from tests.chaos.battery import SETTINGS, ChaosRun, assert_clean, drain_deadline
 from tests.chaos.conftest import Deployment
 from tests.replica import Replica
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.waits]
 
 REPORTS = 60
 #: Frozen past a lease (and a retry countdown), as a sleeping machine is.

@@ -21,7 +21,7 @@ from tests.chaos.battery import LONG, ChaosRun, assert_clean, lease_recovery
 from tests.chaos.conftest import Deployment
 from tests.replica import Replica
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos, pytest.mark.waits]
 
 REPORTS = 300 if LONG else 80
 READ_FOR = 60 if LONG else 20

@@ -29,7 +29,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("discovery_runs") as batch:
-        batch.drop_column("owner")
-    with op.batch_alter_table("reports") as batch:
-        batch.drop_column("lease_owner")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch rebuild of `reports` would break the analyst views that read it.
+    op.drop_column("discovery_runs", "owner")
+    op.drop_column("reports", "lease_owner")

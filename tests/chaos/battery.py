@@ -192,9 +192,10 @@ class ChaosRun:
         self.kills["child"] += 1
         return True
 
-    def kill_children(self, role: str = "worker0") -> int:
-        """SIGKILL every worker process of ``role`` that has been up a few seconds, busy or idle; how many."""
-        victims = self._wait_for_settled_children(role)
+    def kill_children(self, role: str = "worker0", at_least: int = 1) -> int:
+        """SIGKILL every worker process of ``role`` that has been up a few seconds, busy or idle, once at least
+        ``at_least`` of them are (a pool that was just killed is still forking); how many."""
+        victims = self._wait_for_settled_children(role, at_least)
         for victim in victims:
             try:
                 os.kill(victim.pid, signal.SIGKILL)
@@ -203,11 +204,12 @@ class ChaosRun:
             self.kills["child"] += 1
         return len(victims)
 
-    def _wait_for_settled_children(self, role: str, timeout: float = 30) -> list[psutil.Process]:
+    def _wait_for_settled_children(self, role: str, at_least: int = 1,
+                                   timeout: float = 30) -> list[psutil.Process]:
         """The settled children, waiting up to ``timeout`` while a restarted worker is still forking its pool."""
         deadline = time.monotonic() + timeout
         children = self._settled_children(role)
-        while not children and time.monotonic() < deadline:
+        while len(children) < at_least and time.monotonic() < deadline:
             time.sleep(0.2)
             children = self._settled_children(role)
         return children

@@ -29,6 +29,8 @@ pytestmark = pytest.mark.chaos
 
 REPORTS = 300
 ROUNDS, ROUND_EVERY = 3, 6.0
+#: Worker processes of the deployment under the kill pattern: every round kills all of them.
+CONCURRENCY = 2
 #: Each listing page answers this late the first time it is asked for: a walk of 15 pages lasts ~20 s, long
 #: enough to be killed in the middle of.
 SLOW_LISTING = 1.3
@@ -56,14 +58,14 @@ def test_kill_every_worker_process_three_times(deployment: Deployment, chaos_run
     replica = replica_factory(REPORTS, seed=1701)
     _slow_walk(replica)
     run = chaos_run("a-kill-pattern", replica, deployment=deployment, env_extra={"FUNDCRAWL_RATE_LIMIT": "20"})
-    run.start(workers=1, concurrency=2)
+    run.start(workers=1, concurrency=CONCURRENCY)
     run.wait("a discovery walk in progress", lambda: _walking(run), timeout=90, poll=0.3)
     time.sleep(2)  # well into the walk
 
     for number in range(ROUNDS):
         if number:
             time.sleep(ROUND_EVERY)
-        killed = run.kill_children()
+        killed = run.kill_children(at_least=CONCURRENCY)
         assert killed, f"round {number}: no worker process to kill"
         if number == 0:
             # From now on the site fails 15% of report requests once (the walk's slow pages are done with).
@@ -85,7 +87,7 @@ def test_kill_every_worker_process_three_times(deployment: Deployment, chaos_run
     assert figures["failed"] == {}, "a crash must never fail a report"
     assert figures["stored"] == REPORTS
     assert figures["abandoned_walks"] >= 1, "the killed walk must be closed and walked again"
-    assert figures["kills"]["child"] >= ROUNDS * 2
+    assert figures["kills"]["child"] >= ROUNDS * CONCURRENCY
 
 
 def _run_once(run: ChaosRun, name: str) -> subprocess.Popen[bytes]:

@@ -72,21 +72,32 @@ class Runtime:
 _runtimes: dict[int, Runtime] = {}
 
 
-def runtime(settings: Settings) -> Runtime:
-    """The collaborators of this process, created on first use."""
+def runtime(settings: Settings, *, space_wait: float = 0.0) -> Runtime:
+    """The collaborators of this process, created on first use.
+
+    Opening them opens the database; on a full disk that waits for space for up to ``space_wait`` seconds,
+    saying so, before :class:`OutOfSpaceError` (transient) reaches the caller.
+    """
     current = _runtimes.get(os.getpid())
     if current is None or current.settings is not settings:
-        store = make_store(settings.database)
-        current = Runtime(
-            settings=settings,
-            store=store,
-            client=EidClient.from_settings(settings, on_breaker_open=observability.breaker_opened),
-            archive=PageArchive(store, legacy=FileArchive(settings.archive_dir)),
-            runner=PipelineRunner.from_settings(settings),
-        )
+        wait_until = time.monotonic() + space_wait
+        current = _waiting_for_space("this worker process, opening the database,", wait_until,
+                                     lambda: _new_runtime(settings))
         _runtimes.clear()
         _runtimes[os.getpid()] = current
     return current
+
+
+def _new_runtime(settings: Settings) -> Runtime:
+    store = make_store(settings.database)
+    client = EidClient.from_settings(settings, on_breaker_open=observability.breaker_opened)
+    try:
+        runner = PipelineRunner.from_settings(settings)
+    except BaseException:
+        client.close()
+        raise
+    return Runtime(settings=settings, store=store, client=client,
+                   archive=PageArchive(store, legacy=FileArchive(settings.archive_dir)), runner=runner)
 
 
 def process_report(rt: Runtime, upload_info_id: int, *, token: str = "") -> ReportState:
@@ -107,15 +118,16 @@ def _fetch_and_store(rt: Runtime, upload_info_id: int, listing: dict[str, Any]) 
     wait_until = time.monotonic() + SPACE_WAIT_SHARE * rt.settings.task_soft_time_limit
     page = rt.client.fetch_report(upload_info_id)
     kind = str(listing.get("report_type_code") or "")
-    archived = _waiting_for_space(upload_info_id, wait_until, lambda: rt.archive.save(page.body, kind=kind))
-    state, reason = _waiting_for_space(upload_info_id, wait_until, lambda: _parse_and_store(
+    who = f"report {upload_info_id}, its page in hand,"
+    archived = _waiting_for_space(who, wait_until, lambda: rt.archive.save(page.body, kind=kind))
+    state, reason = _waiting_for_space(who, wait_until, lambda: _parse_and_store(
         rt, upload_info_id, page.body, archived, page.final_url, listing, (page.etag, page.last_modified)))
     if state == "failed":
         fail_report(rt, upload_info_id, "dropped", reason, listing, archived.sha256)
     return state
 
 
-def _waiting_for_space(upload_info_id: int, wait_until: float, step: Callable[[], T]) -> T:
+def _waiting_for_space(who: str, wait_until: float, step: Callable[[], T]) -> T:
     """Run ``step``; while the disk is full, wait for space with the page in hand, up to ``wait_until``.
 
     Waiting here rather than giving the report back keeps the task's lease and its broker message: on the
@@ -129,8 +141,7 @@ def _waiting_for_space(upload_info_id: int, wait_until: float, step: Callable[[]
         except OutOfSpaceError as error:
             if time.monotonic() + SPACE_RECHECK_IN_TASK > wait_until:
                 raise
-            log.warning("waiting: %s; report %s keeps its page and looks again in %.0fs", error, upload_info_id,
-                        SPACE_RECHECK_IN_TASK)
+            log.warning("waiting: %s; %s looks again in %.0fs", error, who, SPACE_RECHECK_IN_TASK)
             time.sleep(SPACE_RECHECK_IN_TASK)
 
 

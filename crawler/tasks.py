@@ -30,7 +30,11 @@ def publish_reports(ids: list[int]) -> None:
 def fetch_report(self: Task, upload_info_id: int) -> str:
     """Download, archive, parse and store one report; transient failures retry with backoff."""
     settings = get_settings()
-    rt = flow.runtime(settings)
+    try:
+        rt = flow.runtime(settings, space_wait=flow.SPACE_WAIT_SHARE * settings.task_soft_time_limit)
+    except TransientError as error:
+        # Nothing is claimed yet: the message comes back later (and if it is lost, the row is still pending).
+        raise self.retry(exc=error, countdown=flow.retry_delay(error, self.request.retries, settings)) from error
     token = self.request.id or ""
     try:
         state = flow.process_report(rt, int(upload_info_id), token=token)

@@ -2,7 +2,7 @@
 and says why, no report fails for it, and once space is freed every report is stored once, its page byte-exact.
 
 The disk is a real size-capped tmpfs mounted on the folder of the SQLite database (the test runs as root). The
-worker opens the database before the disk fills, as a running daemon would have.
+worker starts before the disk fills; a worker process opening the database on the full disk waits too.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 
 from crawler.archive import PageArchive, sha256_of
 from crawler.models import ReportRef
@@ -24,14 +24,16 @@ from tests.replica import Replica
 REPORTS = 12
 
 
-def _rows(url: str) -> dict[int, tuple[str, str | None]]:
-    engine = create_engine(url)
+def _rows(connection: Connection) -> dict[int, tuple[str, str | None]]:
+    return {row[0]: tuple(row[1:]) for row in connection.execute(text(
+        "SELECT upload_info_id, state, page_sha256 FROM reports"))}
+
+
+def _all_stored(connection: Connection) -> bool:
     try:
-        with engine.connect() as connection:
-            return {row[0]: tuple(row[1:]) for row in connection.execute(text(
-                "SELECT upload_info_id, state, page_sha256 FROM reports"))}
+        return all(row[0] == "stored" for row in _rows(connection).values())
     finally:
-        engine.dispose()
+        connection.rollback()  # a fresh snapshot each look
 
 
 def _refs(catalogue: list[dict]) -> list[ReportRef]:
@@ -52,6 +54,12 @@ def test_a_worker_waits_out_a_full_database_disk_then_stores_everything_once(tmp
             daemon.command("db", "upgrade")
             ids = make_store(url).add_discovered(_refs(replica.catalogue()))
             dispose_engines()
+            # The test watches through a connection opened before the disk fills, as an analyst's session would
+            # be: opening SQLite in WAL mode on a full disk fails once no other process holds it open.
+            watcher = create_engine(url)
+            connection = watcher.connect()
+            assert len(_rows(connection)) == REPORTS  # a first read maps the database's shared-memory index
+            connection.rollback()
             try:
                 daemon.start("worker", "worker", "-c", "1", "--loglevel", "INFO")
                 daemon.wait_for("the worker to start", lambda: "ready" in daemon.logs_text(), timeout=60)
@@ -63,13 +71,15 @@ def test_a_worker_waits_out_a_full_database_disk_then_stores_everything_once(tmp
                 # Each report meets the full disk at least twice, more than its whole budget of 2 attempts.
                 daemon.wait_for("every report to meet the full disk twice", lambda: (
                     daemon.logs_text().count("waiting: the database's disk is full") >= 2 * REPORTS), timeout=240)
-                assert {row[0] for row in _rows(url).values()} <= {"pending", "fetching"}
+                assert {row[0] for row in _rows(connection).values()} <= {"pending", "fetching"}
+                connection.rollback()
                 disk.free()
-                daemon.wait_for("every report stored", lambda: all(
-                    row[0] == "stored" for row in _rows(url).values()), timeout=180)
+                daemon.wait_for("every report stored", lambda: _all_stored(connection), timeout=180)
+                rows = _rows(connection)
             finally:
+                connection.close()
+                watcher.dispose()
                 daemon.stop_all()
-            rows = _rows(url)
             archive = PageArchive(make_store(url))
             pages = {sha: archive.read(sha) for _state, sha in rows.values() if sha}
             dispose_engines()

@@ -134,7 +134,7 @@ app.add_defaults(_lazy_config)
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     """Use our log format (and secret masking) instead of Celery's."""
-    from crawler.logging_setup import configure_logging
+    from crawler.telemetry.logs import configure_logging
 
     configure_logging(get_settings())
 
@@ -181,8 +181,8 @@ def _after_fork(**_: Any) -> None:
 @signals.celeryd_init.connect
 def _init_worker_sentry(**_: Any) -> None:
     """Sentry in the worker main process, before the pool forks (children inherit the client)."""
-    from crawler.logging_setup import configure_logging
-    from crawler.observability import init_sentry
+    from crawler.telemetry.alerts import init_sentry
+    from crawler.telemetry.logs import configure_logging
 
     configure_logging(get_settings())  # celeryd_init runs before Celery's setup_logging
     init_sentry(get_settings(), process="worker")
@@ -191,7 +191,7 @@ def _init_worker_sentry(**_: Any) -> None:
 @signals.worker_process_shutdown.connect
 def _flush_child_sentry(**_: Any) -> None:
     """A pool child leaves with ``os._exit`` (no atexit): send the events it queued before it goes."""
-    from crawler.observability import flush_sentry
+    from crawler.telemetry.alerts import flush_sentry
 
     flush_sentry()
 
@@ -199,7 +199,7 @@ def _flush_child_sentry(**_: Any) -> None:
 @signals.beat_init.connect
 def _init_beat_sentry(**_: Any) -> None:
     """Sentry in beat: the Celery integration turns each beat entry into a cron monitor."""
-    from crawler.observability import init_sentry
+    from crawler.telemetry.alerts import init_sentry
 
     init_sentry(get_settings(), process="beat")
 
@@ -207,7 +207,7 @@ def _init_beat_sentry(**_: Any) -> None:
 @signals.worker_init.connect
 def _init_metrics(**_: Any) -> None:
     """One Prometheus endpoint in the worker main process, adding up every pool child's counters."""
-    from crawler import metrics
+    from crawler.telemetry import metrics
 
     settings = get_settings()
     if settings.metrics_port is not None:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-from crawler import metrics, observability
 from crawler.archive import ArchivedPage, ArchiveError, FileArchive, PageArchive, relative_path
 from crawler.discovery import DiscoveryPlan, DiscoveryResult, beijing_today, discover, reconcile_partitions
 from crawler.exceptions import (
@@ -31,7 +30,6 @@ from crawler.exceptions import (
     StorageUnavailableError,
     TransientError,
 )
-from crawler.itempipeline import PipelineRunner
 from crawler.models import FetchedPage, ReportItem
 from crawler.parsing import parse_report
 from crawler.reverify import reverify
@@ -40,6 +38,8 @@ from crawler.settings import Settings
 from crawler.sources.eid import EidClient
 from crawler.storage import Store, checkpoint, make_store, operations
 from crawler.storage import discovery as discovery_runs
+from crawler.telemetry import alerts, metrics
+from pipelines.runner import PipelineRunner
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def runtime(settings: Settings, *, space_wait: float = 0.0) -> Runtime:
 
 def _new_runtime(settings: Settings) -> Runtime:
     store = make_store(settings.database)
-    client = EidClient.from_settings(settings, on_breaker_open=observability.breaker_opened)
+    client = EidClient.from_settings(settings, on_breaker_open=alerts.breaker_opened)
     try:
         runner = PipelineRunner.from_settings(settings)
     except BaseException:
@@ -174,7 +174,7 @@ def report_corrected(correction: dict[str, Any], listing: dict[str, Any]) -> Non
     log.info("correction (%s) in slot %s: report %s page %s superseded by report %s page %s", correction["kind"],
              correction["slot"], correction["superseded_id"], str(correction["superseded_sha256"])[:12],
              correction["current_id"], str(correction["current_sha256"])[:12])
-    observability.report_corrected(correction, fund_code=str(listing.get("fund_code") or ""),
+    alerts.report_corrected(correction, fund_code=str(listing.get("fund_code") or ""),
                                    report_type=str(listing.get("report_type_code") or ""))
 
 
@@ -235,7 +235,7 @@ def fail_report(rt: Runtime, upload_info_id: int, reason: str, error: str, listi
     metrics.count_failed(reason)
     log.warning("report %s failed (%s): %s", upload_info_id, reason, error)
     listing = listing or {}
-    observability.report_failed(upload_info_id, reason, fund_code=listing.get("fund_code", ""),
+    alerts.report_failed(upload_info_id, reason, fund_code=listing.get("fund_code", ""),
                                 report_type=listing.get("report_type_code", ""), page_sha256=page_sha256 or "",
                                 error=error)
 
@@ -377,7 +377,7 @@ def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = 
                               listed=result.listed, new=len(result.new_ids), requests=result.requests,
                               error=result.interrupted or ("; ".join(summary["incomplete"]) or None))
     for piece in result.incomplete:
-        observability.partition_incomplete(str(piece.query), piece.error or "did not converge")
+        alerts.partition_incomplete(str(piece.query), piece.error or "did not converge")
     log.info("schedule %s: %d listed, %d new, %d requests, %s", name, result.listed, len(result.new_ids),
              result.requests, status)
     return {"schedule": name, "skipped": False, **summary}

@@ -10,11 +10,12 @@ from typing import Any
 from celery import Task
 from kombu.exceptions import ChannelError, KombuError
 
-from crawler import flow, observability, upkeep
+from crawler import flow, upkeep
 from crawler.celery_app import DISCOVERY_QUEUE, REPARSE_QUEUE, REPORTS_QUEUE, app
 from crawler.exceptions import StorageUnavailableError, TransientError
 from crawler.settings import get_settings
 from crawler.storage.broker import prune_delivered_messages
+from crawler.telemetry import alerts
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def reconcile() -> int:
     flow.keep_journal_small(rt)
     prune_delivered_messages(rt.settings.broker)
     # Its interval is under a minute, which Sentry's automatic beat monitors skip: check in by hand.
-    observability.monitor_checkin("fundcrawl-reconcile", "ok", dt.timedelta(seconds=rt.settings.reconcile_every))
+    alerts.monitor_checkin("fundcrawl-reconcile", "ok", dt.timedelta(seconds=rt.settings.reconcile_every))
     return requeued
 
 

@@ -10,10 +10,10 @@ import datetime as dt
 import logging
 from typing import Any
 
-from crawler import observability
 from crawler.flow import Runtime, schedule_tick
 from crawler.storage import discovery as discovery_runs
 from crawler.storage import operations
+from crawler.telemetry import alerts
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _alert_late_reports(engine: Any, since: dt.datetime, now: dt.datetime, delay
         hours = (now - freshness_deadline(row["send_date"], delay_hours)).total_seconds() / 3600
         log.warning("report %s (fund %s, sent %s) is still %s %.1fh after its freshness deadline",
                     row["upload_info_id"], row["fund_code"], row["send_date"], row["state"], hours)
-        observability.freshness_late(row["upload_info_id"], row["fund_code"], row["send_date"], hours)
+        alerts.freshness_late(row["upload_info_id"], row["fund_code"], row["send_date"], hours)
     return len(late)
 
 
@@ -64,5 +64,5 @@ def _alert_layout(signals: list[dict[str, Any]]) -> None:
     unknown = [row["upload_info_id"] for row in signals if row["unknown_sections"]]
     failing = [row["upload_info_id"] for row in signals if row["check_failures"]]
     headings = sorted({h for row in signals for h in (row["unknown_sections"] or [])})
-    observability.layout_changed("unknown_sections", unknown, "unknown headings: " + "; ".join(headings[:20]))
-    observability.layout_changed("cross_checks", failing, f"{len(failing)} stored reports failed cross-checks")
+    alerts.layout_changed("unknown_sections", unknown, "unknown headings: " + "; ".join(headings[:20]))
+    alerts.layout_changed("cross_checks", failing, f"{len(failing)} stored reports failed cross-checks")

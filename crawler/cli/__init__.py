@@ -97,8 +97,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     """
     if ctx.invoked_subcommand in ("worker", "beat", "run", "consumer"):
         return  # Celery configures logging and Sentry in those processes (crawler/celery_app.py)
-    from crawler.logging_setup import configure_logging
-    from crawler.observability import flush_sentry, init_sentry
+    from crawler.telemetry.alerts import flush_sentry, init_sentry
+    from crawler.telemetry.logs import configure_logging
 
     s = settings()
     configure_logging(s)

@@ -92,7 +92,7 @@ CHECKS: dict[str, Check] = {
 def run_checks(s: Settings) -> list[dict[str, str | bool]]:
     """Every check's outcome; details are masked like log lines, since a URL or a client error may carry a
     password (the source URL's included)."""
-    from crawler.logging_setup import SecretMasker, secret_values
+    from crawler.telemetry.logs import SecretMasker, secret_values
 
     masker = SecretMasker(secret_values(s))
     results: list[dict[str, str | bool]] = []

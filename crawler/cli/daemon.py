@@ -211,7 +211,7 @@ def stop_on_signals() -> None:
 
 
 def _configure_cli_logging(s: Settings, level: str | None = None) -> None:
-    from crawler.logging_setup import configure_logging
+    from crawler.telemetry.logs import configure_logging
 
     configure_logging(s.model_copy(update={"log_level": level.upper()}) if level else s)
 
@@ -328,7 +328,7 @@ def worker(ctx: click.Context, quiet: bool, owned_by_parent: bool) -> None:
             DataDirLock(s.data_dir).acquire("worker")
         _configure_cli_logging(s)
         if s.metrics_port is not None:
-            from crawler import metrics
+            from crawler.telemetry import metrics
 
             metrics.prepare_multiprocess(s)  # before the consumers start: they inherit the folder
             metrics.start_metrics_server(s)

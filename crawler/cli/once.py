@@ -59,7 +59,7 @@ def run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbose
              log_level: str | None = None) -> int:
     """Returns the exit code: 0 all stored, 1 some reports failed for good, 3 some partition or service could
     not be reached, 128 + signal number when interrupted."""
-    from crawler.observability import flush_sentry, init_sentry
+    from crawler.telemetry.alerts import flush_sentry, init_sentry
 
     # Discovery and reverification run in this process: their alerts (corrections, partitions that did not
     # converge) go to Sentry from here.

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from crawler import owners
 from crawler.exceptions import ConfigError
 from crawler.settings import Settings
+from crawler.storage import owners
 
 log = logging.getLogger(__name__)
 

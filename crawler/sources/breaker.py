@@ -9,7 +9,7 @@ States, shared by every process through Redis (Lua, Redis clock) or a locked fil
 While open, :meth:`CircuitBreaker.check` raises :class:`CircuitOpenError` before any request is made. In
 half-open, exactly one process at a time gets a trial request (leased for ``trial_lease`` seconds, so a trial
 that dies does not wedge the breaker). Only the process whose answer opened the breaker logs the WARNING and
-calls ``on_open(reason, cooldown)``, the hook the observability side uses to send a Sentry event.
+calls ``on_open(reason, cooldown)``, the hook the alerts side (crawler.telemetry.alerts) uses to send a Sentry event.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from crawler.sources.coordination import RedisScript, connect_redis, locked_stat
 log = logging.getLogger(__name__)
 
 #: Called as on_open(reason, cooldown_seconds) by the process whose answer opened the breaker
-#: (e.g. ``crawler.observability.breaker_opened``); its return value is ignored.
+#: (e.g. ``crawler.telemetry.alerts.breaker_opened``); its return value is ignored.
 OnOpen = Callable[[str, float], object]
 
 # Answer codes shared by the Lua script and the file backend.

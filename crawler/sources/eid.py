@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from crawler import metrics
 from crawler.exceptions import (
     HTTPStatusError,
     InvalidIdError,
@@ -39,6 +38,7 @@ from crawler.sources.listing import MAX_PAGE_ROWS, parse_listing, search_query
 from crawler.sources.pages import judge_report_page
 from crawler.sources.ratelimit import RateLimiter, limiter_from_settings
 from crawler.sources.redirects import REDIRECT_STATUSES, next_hop, origin_of
+from crawler.telemetry import metrics
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from crawler import owners
+from crawler.storage import owners
 from crawler.storage.engine import READ_ONLY, run_unit
 from crawler.storage.tables import (
     discovery_runs,

@@ -18,10 +18,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.engine import URL
 
-from crawler import owners
 from crawler.exceptions import FAILURE_REASONS
 from crawler.models import ReportItem, ReportRef
-from crawler.storage import pages, queries, transitions
+from crawler.storage import owners, pages, queries, transitions
 from crawler.storage.engine import READ_ONLY, make_engine, run_unit
 from crawler.storage.saving import Saved, save_report
 from crawler.storage.tables import reports

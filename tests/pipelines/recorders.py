@@ -1,4 +1,4 @@
-"""Tiny pipelines that record what the runner does with them (used by test_itempipeline.py)."""
+"""Tiny pipelines that record what the runner does with them (used by test_runner.py)."""
 
 from __future__ import annotations
 

@@ -9,12 +9,12 @@ import pytest
 from scrapy.exceptions import DropItem
 
 from crawler.exceptions import SchemaError
-from crawler.itempipeline import PipelineRunner
 from crawler.parsing import PARSER_VERSION, parse_report
 from crawler.settings import Settings
 from crawler.storage import Store
 from crawler.storage.operations import parse_flag_summary
 from pipelines.dedupe import AlreadyStored, DedupePipeline
+from pipelines.runner import PipelineRunner
 from pipelines.store import StorePipeline
 from pipelines.validate import ValidatePipeline
 from tests.parsing import pages

@@ -11,8 +11,7 @@ import subprocess
 
 import pytest
 
-from crawler import owners
-from crawler.storage import Store, operations
+from crawler.storage import Store, operations, owners
 from crawler.storage import discovery as discovery_runs
 from crawler.storage.tables import discovery_runs as discovery_runs_table
 from tests.storage.helpers import ref

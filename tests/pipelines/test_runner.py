@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scrapy.settings import Settings as ScrapySettings
 
-from crawler.itempipeline import PipelineRunner, ordered_paths
+from pipelines.runner import PipelineRunner, ordered_paths
 from tests.pipelines import recorders
 
 R = "tests.pipelines.recorders."

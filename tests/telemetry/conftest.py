@@ -1,4 +1,4 @@
-"""Fixtures for the observability tests: canary secrets, the fake Sentry ingest, a clean Sentry client."""
+"""Fixtures for the telemetry tests: canary secrets, the fake Sentry ingest, a clean Sentry client."""
 
 from __future__ import annotations
 

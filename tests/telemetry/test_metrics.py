@@ -37,7 +37,7 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., tuple[int, dict[str, Any]]
 
     def start(*flags: str) -> tuple[int, dict[str, Any]]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.observability.metrics_workers", "--data-dir", str(tmp_path),
+            [sys.executable, "-m", "tests.telemetry.metrics_workers", "--data-dir", str(tmp_path),
              "--port", str(port), *flags], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         started.append(proc)
         assert proc.stdout is not None

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from crawler.logging_setup import configure_logging
 from crawler.settings import Settings, load_settings
-from tests.observability.conftest import DSN_CANARY, PG_CANARY, REDIS_CANARY, canary_settings, leaked
+from crawler.telemetry.logs import configure_logging
+from tests.telemetry.conftest import DSN_CANARY, PG_CANARY, REDIS_CANARY, canary_settings, leaked
 
 DSN = f"http://{DSN_CANARY}@127.0.0.1:9/1"
 

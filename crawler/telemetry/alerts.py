@@ -30,8 +30,8 @@ from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.utils import BadDsn
 
-from crawler.logging_setup import SecretMasker, secret_values
 from crawler.settings import Settings
+from crawler.telemetry.logs import SecretMasker, secret_values
 
 log = logging.getLogger(__name__)
 

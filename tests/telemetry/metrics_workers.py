@@ -1,6 +1,6 @@
 """A stand-in for a prefork worker: the main process serves metrics, two forked children count.
 
-``python -m tests.observability.metrics_workers --data-dir D --port P [--single]`` prints one JSON line once the
+``python -m tests.telemetry.metrics_workers --data-dir D --port P [--single]`` prints one JSON line once the
 children have counted (``{"finished": pid, "running": pid}``), then serves until its stdin closes. With
 ``--single`` nothing forks and the process counts in memory, as beat and the CLI do.
 """
@@ -13,8 +13,8 @@ import multiprocessing
 import sys
 from pathlib import Path
 
-from crawler import metrics
 from crawler.settings import Settings
+from crawler.telemetry import metrics
 
 
 def count_some(stored: int, reason: str) -> None:

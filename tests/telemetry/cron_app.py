@@ -16,9 +16,9 @@ from celery import Celery, signals
 from celery.beat import Scheduler
 from celery.schedules import crontab
 
-from crawler import observability
-from crawler.logging_setup import configure_logging
 from crawler.settings import get_settings
+from crawler.telemetry import alerts
+from crawler.telemetry.logs import configure_logging
 
 PREFIX = os.environ["CRON_TEST_PREFIX"]
 
@@ -63,7 +63,7 @@ def failing_job(broker_url: str) -> None:
 
 @app.task(name="cron_app.quick_job")
 def quick_job() -> None:
-    observability.monitor_checkin("quick-job", "ok", dt.timedelta(seconds=3))
+    alerts.monitor_checkin("quick-job", "ok", dt.timedelta(seconds=3))
 
 
 @signals.setup_logging.connect
@@ -73,9 +73,9 @@ def _logging(**_: Any) -> None:
 
 @signals.celeryd_init.connect
 def _sentry_worker(**_: Any) -> None:
-    observability.init_sentry(get_settings(), process="worker")
+    alerts.init_sentry(get_settings(), process="worker")
 
 
 @signals.beat_init.connect
 def _sentry_beat(**_: Any) -> None:
-    observability.init_sentry(get_settings(), process="beat")
+    alerts.init_sentry(get_settings(), process="beat")

@@ -8,20 +8,20 @@ from pathlib import Path
 
 import sentry_sdk
 
-from crawler import observability
+from crawler.telemetry import alerts
 from tests.fakes.sentry_ingest import SentryIngest
-from tests.observability.conftest import DSN_CANARY, PG_CANARY, REDIS_CANARY, canary_settings, leaked
+from tests.telemetry.conftest import DSN_CANARY, PG_CANARY, REDIS_CANARY, canary_settings, leaked
 
 
 def _start(ingest: SentryIngest, tmp_path: Path) -> None:
-    assert observability.init_sentry(canary_settings(tmp_path, ingest.dsn), process="test")
+    assert alerts.init_sentry(canary_settings(tmp_path, ingest.dsn), process="test")
 
 
 def test_failed_report_event_is_grouped_by_reason_with_identifiers_as_tags(ingest, tmp_path):
     _start(ingest, tmp_path)
-    observability.report_failed(101, "http_404", "000001", "FB010010", "a" * 64, "404 from the site")
-    observability.report_failed(102, "http_404", "000002", "FB030010", "b" * 64, "404 from the site")
-    observability.report_failed(103, "too_large", "000003", "FB030010", None, "body over 10 MiB")
+    alerts.report_failed(101, "http_404", "000001", "FB010010", "a" * 64, "404 from the site")
+    alerts.report_failed(102, "http_404", "000002", "FB030010", "b" * 64, "404 from the site")
+    alerts.report_failed(103, "too_large", "000003", "FB030010", None, "body over 10 MiB")
     events = ingest.wait_for(lambda r: len(r.events()) == 3 and r.events())
 
     first = events[0]
@@ -35,9 +35,9 @@ def test_failed_report_event_is_grouped_by_reason_with_identifiers_as_tags(inges
 
 def test_operational_alerts_reach_sentry(ingest, tmp_path):
     _start(ingest, tmp_path)
-    observability.partition_incomplete("FB030010/2025", "site total 120, distinct ids 118 after 3 walks")
-    observability.breaker_opened("5 answers 429 within 60s", 300)
-    observability.freshness_late(555, "161725", "2026-01-20", 7.5)
+    alerts.partition_incomplete("FB030010/2025", "site total 120, distinct ids 118 after 3 walks")
+    alerts.breaker_opened("5 answers 429 within 60s", 300)
+    alerts.freshness_late(555, "161725", "2026-01-20", 7.5)
     events = ingest.wait_for(lambda r: len(r.events()) == 3 and r.events())
 
     by_group = {event["fingerprint"][0]: event for event in events}
@@ -49,8 +49,8 @@ def test_operational_alerts_reach_sentry(ingest, tmp_path):
 
 def test_layout_alert_needs_more_than_a_few_reports(ingest, tmp_path):
     _start(ingest, tmp_path)
-    assert observability.layout_changed("unknown_sections", [1, 2, 3], "§9 heading not recognised") is None
-    assert observability.layout_changed("cross_checks", [5, 6, 7, 8, 9], "NAV sum differs") is not None
+    assert alerts.layout_changed("unknown_sections", [1, 2, 3], "§9 heading not recognised") is None
+    assert alerts.layout_changed("cross_checks", [5, 6, 7, 8, 9], "NAV sum differs") is not None
     event = ingest.wait_for(lambda r: r.events())[0]
     assert event["fingerprint"] == ["layout-changed", "cross_checks"]
     assert event["extra"]["reports"] == [5, 6, 7, 8, 9]
@@ -74,7 +74,7 @@ def test_no_canary_leaves_in_events_breadcrumbs_or_envelope_headers(ingest, tmp_
         sentry_sdk.set_extra("broker_url", settings.broker)
         sentry_sdk.set_extra("note", f"redis password {REDIS_CANARY}")
         sentry_sdk.capture_exception()
-    observability.report_failed(7, "schema", "000007", "FB010010", None, f"db {settings.database}")
+    alerts.report_failed(7, "schema", "000007", "FB010010", None, f"db {settings.database}")
     ingest.wait_for(lambda r: len(r.events()) == 2)
 
     assert not [form for body in ingest.bodies() for form in leaked(body)]
@@ -90,9 +90,9 @@ def test_no_canary_leaves_in_events_breadcrumbs_or_envelope_headers(ingest, tmp_
 
 
 def test_helpers_do_nothing_while_sentry_is_off(ingest, tmp_path):
-    assert not observability.init_sentry(canary_settings(tmp_path, None), process="test")
-    assert observability.report_failed(1, "http_404", "000001", "FB010010", None, "gone") is None
-    assert observability.breaker_opened("429", 60) is None
+    assert not alerts.init_sentry(canary_settings(tmp_path, None), process="test")
+    assert alerts.report_failed(1, "http_404", "000001", "FB010010", None, "gone") is None
+    assert alerts.breaker_opened("429", 60) is None
     assert ingest.envelopes() == []
 
 
@@ -100,22 +100,22 @@ def test_unreachable_or_failing_ingest_never_stops_the_caller(tmp_path):
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
-        observability.init_sentry(canary_settings(tmp_path, f"http://{DSN_CANARY}@127.0.0.1:"
+        alerts.init_sentry(canary_settings(tmp_path, f"http://{DSN_CANARY}@127.0.0.1:"
                                                   f"{silent.getsockname()[1]}/1"), process="test")
-        ids = [observability.report_failed(n, "http_404", "1", "FB010010", None, "x") for n in range(200)]
-        observability.flush_sentry(timeout=0.5)
+        ids = [alerts.report_failed(n, "http_404", "1", "FB010010", None, "x") for n in range(200)]
+        alerts.flush_sentry(timeout=0.5)
     assert all(ids[:5])
     with SentryIngest(key=DSN_CANARY) as failing:
         failing.fail_with(503)
-        observability.init_sentry(canary_settings(tmp_path, failing.dsn), process="test")
-        assert observability.breaker_opened("429", 60) is not None
-        observability.flush_sentry(timeout=2)
+        alerts.init_sentry(canary_settings(tmp_path, failing.dsn), process="test")
+        assert alerts.breaker_opened("429", 60) is not None
+        alerts.flush_sentry(timeout=2)
         assert failing.envelopes() == []
 
 
 def test_a_bad_dsn_turns_sentry_off_instead_of_crashing(tmp_path):
-    assert not observability.init_sentry(canary_settings(tmp_path, "not a dsn"), process="worker")
-    assert observability.report_failed(1, "http_404", "1", "FB010010", None, "x") is None
+    assert not alerts.init_sentry(canary_settings(tmp_path, "not a dsn"), process="worker")
+    assert alerts.report_failed(1, "http_404", "1", "FB010010", None, "x") is None
 
 
 def test_manual_checkins_only_for_schedules_sentry_cannot_monitor(ingest, tmp_path):
@@ -124,9 +124,9 @@ def test_manual_checkins_only_for_schedules_sentry_cannot_monitor(ingest, tmp_pa
     from celery.schedules import crontab
 
     _start(ingest, tmp_path)
-    assert observability.monitor_checkin("nightly-reconcile", "ok", crontab(minute="30", hour="3")) is None
-    assert observability.monitor_checkin("hourly", "ok", dt.timedelta(hours=1)) is None
-    assert observability.monitor_checkin("fundcrawl-reconcile", "error", dt.timedelta(seconds=30)) is not None
+    assert alerts.monitor_checkin("nightly-reconcile", "ok", crontab(minute="30", hour="3")) is None
+    assert alerts.monitor_checkin("hourly", "ok", dt.timedelta(hours=1)) is None
+    assert alerts.monitor_checkin("fundcrawl-reconcile", "error", dt.timedelta(seconds=30)) is not None
     check = ingest.wait_for(lambda r: r.check_ins())[0]
     assert check["monitor_slug"] == "fundcrawl-reconcile" and check["status"] == "error"
     assert check["monitor_config"]["schedule"] == {"type": "interval", "value": 1, "unit": "minute"}
@@ -140,8 +140,8 @@ def test_a_repeating_error_log_line_raises_one_event_not_a_flood(ingest, tmp_pat
     for attempt in range(20):
         log.error("Cannot connect to %s: Authentication required (attempt %s)", "redis://:x@127.0.0.1:6379/0", attempt)
     log.error("Another problem entirely")
-    observability.report_failed(9, "http_404", "000009", "FB010010", None, "gone")
-    observability.report_failed(10, "http_404", "000010", "FB010010", None, "gone")
+    alerts.report_failed(9, "http_404", "000009", "FB010010", None, "gone")
+    alerts.report_failed(10, "http_404", "000010", "FB010010", None, "gone")
     ingest.wait_for(lambda r: len(r.events()) >= 4)
     sentry_sdk.flush(timeout=2)
 

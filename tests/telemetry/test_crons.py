@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes.sentry_ingest import SentryIngest
-from tests.observability.conftest import PG_CANARY, REDIS_CANARY, leaked
+from tests.telemetry.conftest import PG_CANARY, REDIS_CANARY, leaked
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _celery(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "celery", "-A", "tests.observability.cron_app", *args],
+        return subprocess.Popen([sys.executable, "-m", "celery", "-A", "tests.telemetry.cron_app", *args],
                                 cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -48,7 +48,7 @@ def test_beat_entries_check_in_and_failures_alert_without_secrets(ingest: Sentry
            "FUNDCRAWL_REDIS_URL": f"redis://:{REDIS_CANARY}@127.0.0.1:6379/9"}
     logs = [tmp_path / "worker.log", tmp_path / "beat.log"]
     procs = [_celery(["worker", "-P", "prefork", "-c", "1", "-l", "DEBUG"], env, logs[0]),
-             _celery(["beat", "-l", "DEBUG", "-S", "tests.observability.cron_app:StartNowScheduler"], env, logs[1])]
+             _celery(["beat", "-l", "DEBUG", "-S", "tests.telemetry.cron_app:StartNowScheduler"], env, logs[1])]
     try:
         ingest.wait_for(_has("ok", "ok-job"), timeout=60)
         ingest.wait_for(_has("error", "failing-job"), timeout=60)

@@ -19,8 +19,8 @@ from scrapy.exceptions import DropItem
 from scrapy.settings import Settings as ScrapySettings
 from scrapy.utils.misc import build_from_crawler, load_object
 
-from crawler import metrics
 from crawler.settings import Settings
+from crawler.telemetry import metrics
 
 log = logging.getLogger(__name__)
 

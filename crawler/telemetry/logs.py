@@ -17,7 +17,7 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import IO, Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
@@ -99,7 +99,17 @@ class SecretFilter(logging.Filter):
         self.masker = masker
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self.masker.mask(_message(record)), None
+        # The template stays a template: Sentry's logging integration runs after the handlers and groups (and
+        # :mod:`crawler.telemetry.alerts` throttles) events by it, so the arguments are masked one by one.
+        try:
+            record.getMessage()
+            formattable = isinstance(record.msg, str)
+        except (TypeError, ValueError):
+            formattable = False
+        if formattable:
+            record.msg, record.args = self.masker.mask(record.msg), self._mask_args(record.args)
+        else:
+            record.msg, record.args = self.masker.mask(_message(record)), None
         if record.exc_info and not record.exc_text:
             record.exc_text = self._traceback.formatException(record.exc_info)
         if record.exc_text:
@@ -109,6 +119,38 @@ class SecretFilter(logging.Filter):
         for key, value in extras(record).items():
             setattr(record, key, self.masker.mask_value(value))
         return True
+
+
+    def _mask_args(self, args: Any) -> Any:
+        if isinstance(args, Mapping):
+            return {key: self._mask_arg(value) for key, value in args.items()}
+        if isinstance(args, tuple):
+            return tuple(self._mask_arg(value) for value in args)
+        return args
+
+    def _mask_arg(self, value: Any) -> Any:
+        if value is None or isinstance(value, bool | int | float):
+            return value  # %d and %.2f still work, and no secret is a number
+        if isinstance(value, str):
+            return self.masker.mask(value)
+        text, shown = str(value), repr(value)
+        masked = _MaskedArg(self.masker.mask(text), self.masker.mask(shown))
+        return value if (masked.text, masked.shown) == (text, shown) else masked
+
+
+class _MaskedArg:
+    """A log argument whose ``str`` or ``repr`` carried a secret, with both masked (``%s`` and ``%r`` work)."""
+
+    __slots__ = ("shown", "text")
+
+    def __init__(self, text: str, shown: str) -> None:
+        self.text, self.shown = text, shown
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.shown
 
 
 def _message(record: logging.LogRecord) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -56,3 +57,13 @@ def sentry_off() -> Iterator[None]:
     yield
     sentry_sdk.get_client().close(timeout=1)
     sentry_sdk.init(dsn=None)
+
+
+@pytest.fixture
+def restore_root() -> Iterator[None]:
+    """Put the root logger's handlers and level back after a test that configured logging."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

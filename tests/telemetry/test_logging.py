@@ -6,24 +6,12 @@ import base64
 import io
 import json
 import logging
-from collections.abc import Iterator
-
-import pytest
 
 from crawler.settings import Settings, load_settings
 from crawler.telemetry.logs import configure_logging
 from tests.telemetry.conftest import DSN_CANARY, PG_CANARY, REDIS_CANARY, canary_settings, leaked
 
 DSN = f"http://{DSN_CANARY}@127.0.0.1:9/1"
-
-
-@pytest.fixture
-def restore_root() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def _configure(settings: Settings) -> io.StringIO:
@@ -111,3 +99,22 @@ def test_uncaught_errors_are_logged_masked(tmp_path, restore_root, monkeypatch):
     assert "uncaught ConnectionError in thread metrics-server" in output and "broker redis://:***@" in output
     assert leaked(output) == []
 
+
+
+def test_arguments_are_masked_one_by_one_and_keep_their_format(tmp_path, restore_root):
+    class Endpoint:
+        def __init__(self, url: str) -> None:
+            self.url = url
+
+        def __repr__(self) -> str:
+            return f"Endpoint({self.url!r})"
+
+    settings = canary_settings(tmp_path, DSN)
+    stream = _configure(settings)
+    log = logging.getLogger("crawler.test")
+    log.warning("endpoint %r, %d retries, %.1f s", Endpoint(f"redis://:{REDIS_CANARY}@cache:6379/0"), 3, 2.5)
+    log.warning("broker %(url)s after %(tries)d tries", {"url": f"redis://:{REDIS_CANARY}@cache:6379/0", "tries": 4})
+    output = stream.getvalue()
+    assert "endpoint Endpoint('redis://:***@cache:6379/0'), 3 retries, 2.5 s" in output
+    assert "broker redis://:***@cache:6379/0 after 4 tries" in output
+    assert leaked(output) == []

@@ -4,7 +4,7 @@
 
 Each pool child wraps its runtime's collaborators with the timers of ``bench/phases.py`` when the runtime is
 built, and appends one JSON line per task to ``OUT_DIR/<pid>.jsonl``: wall and CPU time of the Celery task
-(``task_prerun`` to ``task_postrun``), of ``flow.process_report`` inside it, and of each phase.
+(``task_prerun`` to ``task_postrun``), of ``processing.process_report`` inside it, and of each phase.
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from celery import signals
 from phases import Timings, instrument
 
-from crawler import flow
+from crawler import processing
 
 OUT = Path(sys.argv.pop(1))
 _timings: Timings = defaultdict(list)
 _task: dict[str, float] = {}
-_original_runtime = flow.runtime
-_original_process = flow.process_report
+_original_runtime = processing.runtime
+_original_process = processing.process_report
 
 
-def _runtime(settings: Any) -> flow.Runtime:
+def _runtime(settings: Any) -> processing.Runtime:
     rt = _original_runtime(settings)
     if not getattr(rt, "bench_instrumented", False):
         instrument(rt, _timings)
@@ -40,7 +40,7 @@ def _runtime(settings: Any) -> flow.Runtime:
     return rt
 
 
-def _process_report(rt: flow.Runtime, upload_info_id: int, **options: Any) -> Any:
+def _process_report(rt: processing.Runtime, upload_info_id: int, **options: Any) -> Any:
     started, cpu = time.perf_counter(), time.process_time()
     try:
         return _original_process(rt, upload_info_id, **options)
@@ -65,8 +65,8 @@ def _task_finished(**_: Any) -> None:
         handle.write(json.dumps(line) + "\n")
 
 
-flow.runtime = _runtime  # type: ignore[assignment]
-flow.process_report = _process_report  # type: ignore[assignment]
+processing.runtime = _runtime  # type: ignore[assignment]
+processing.process_report = _process_report  # type: ignore[assignment]
 
 if __name__ == "__main__":
     from crawler.cli import main

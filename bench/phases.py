@@ -1,6 +1,6 @@
-"""Where the time of one report task goes: ``flow.process_report`` in this process, phase by phase.
+"""Where the time of one report task goes: ``processing.process_report`` in this process, phase by phase.
 
-The collaborators are the ones a worker child builds (``flow.runtime``: the store, the rate-limited client,
+The collaborators are the ones a worker child builds (``processing.runtime``: the store, the rate-limited client,
 the archive, the pipeline runner); each phase's entry point is wrapped with a timer, nothing is replaced.
 Phases: claim (the compare-and-set that takes the row), politeness (limiter and breaker calls), download (the
 302 and the page, minus politeness), archive (sha256 + temp file + fsync + rename), parse, one entry per item
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crawler import flow
+from crawler import processing
 from crawler.models import ReportRef
 from crawler.settings import Settings
 
@@ -38,8 +38,8 @@ def _timed(timings: Timings, name: str, fn: Callable[..., Any]) -> Callable[...,
     return wrapper
 
 
-def instrument(rt: flow.Runtime, timings: Timings) -> None:
-    """Wrap each phase's entry point of this runtime (and flow's parse) with a timer."""
+def instrument(rt: processing.Runtime, timings: Timings) -> None:
+    """Wrap each phase's entry point of this runtime (and processing's parse) with a timer."""
     rt.store.claim = _timed(timings, "claim", rt.store.claim)  # type: ignore[method-assign]
     rt.client.fetch_report = _timed(timings, "download", rt.client.fetch_report)  # type: ignore[method-assign]
     if rt.client.limiter is not None:
@@ -47,7 +47,7 @@ def instrument(rt: flow.Runtime, timings: Timings) -> None:
     if rt.client.breaker is not None:
         rt.client.breaker.check = _timed(timings, "politeness", rt.client.breaker.check)  # type: ignore[method-assign]
     rt.archive.save = _timed(timings, "archive", rt.archive.save)  # type: ignore[method-assign]
-    flow.parse_report = _timed(timings, "parse", flow.parse_report)  # type: ignore[assignment]
+    processing.parse_report = _timed(timings, "parse", processing.parse_report)  # type: ignore[assignment]
     for pipeline in rt.runner.pipelines:
         name = "pipeline:" + type(pipeline).__name__.removesuffix("Pipeline").lower()
         pipeline.process_item = _timed(timings, name, pipeline.process_item)
@@ -61,22 +61,22 @@ def settings_for(source_url: str, folder: Path, database_url: str, redis_url: st
 
 def phase_profile(settings: Settings, refs: list[ReportRef]) -> dict[str, Any]:
     """Process ``refs`` one after the other in this process; per-phase mean milliseconds and shares."""
-    original_parse = flow.parse_report
-    rt = flow.runtime(settings)
+    original_parse = processing.parse_report
+    rt = processing.runtime(settings)
     timings: Timings = defaultdict(list)
     try:
         instrument(rt, timings)
         rt.store.add_discovered(refs)
         for ref in refs:
             started, cpu = time.perf_counter(), time.process_time()
-            state = flow.process_report(rt, ref.upload_info_id)
+            state = processing.process_report(rt, ref.upload_info_id)
             timings["total"].append(time.perf_counter() - started)
             timings["total_cpu"].append(time.process_time() - cpu)
             timings["state:" + state].append(0.0)
     finally:
-        flow.parse_report = original_parse  # type: ignore[assignment]
+        processing.parse_report = original_parse  # type: ignore[assignment]
         rt.close()
-        flow._runtimes.clear()
+        processing._runtimes.clear()
     return summarise(timings)
 
 
@@ -103,17 +103,17 @@ def summarise(timings: Timings) -> dict[str, Any]:
 
 def cprofile_top(settings: Settings, refs: list[ReportRef], top: int = 25) -> list[dict[str, Any]]:
     """cProfile over ``process_report`` for ``refs``: the functions with the most cumulative and own time."""
-    rt = flow.runtime(settings)
+    rt = processing.runtime(settings)
     profiler = cProfile.Profile()
     try:
         rt.store.add_discovered(refs)
         profiler.enable()
         for ref in refs:
-            flow.process_report(rt, ref.upload_info_id)
+            processing.process_report(rt, ref.upload_info_id)
         profiler.disable()
     finally:
         rt.close()
-        flow._runtimes.clear()
+        processing._runtimes.clear()
     stats = pstats.Stats(profiler)
     total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
     rows = []

@@ -14,7 +14,7 @@ worker processes (``fundcrawl worker -c N``): the report rows are inserted as di
 
 The target (issue 4): at 2 processes, >= 70% of 2 x the single-core parse throughput. Both the corpus-mix
 parse rate of ``bench/parse.py`` (run in the same invocation) and this page set's own parse rate (each page
-parsed once in this process) are printed. Then ``profile``: ``flow.process_report`` phase by phase in one
+parsed once in this process) are printed. Then ``profile``: ``processing.process_report`` phase by phase in one
 process with a worker's collaborators (see ``bench/phases.py``), the per-task Celery overhead (worker wall
 time per report at 1 process minus the in-process time), and cProfile's top functions.
 """

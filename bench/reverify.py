@@ -29,8 +29,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.common import AGENT, machine, spawn_replica
+from crawler.discovery.reverify import check_interval, reverify
 from crawler.models import FetchedPage
-from crawler.reverify import check_interval, reverify
 from crawler.schedules import ReverifySpec, load_schedules
 from crawler.sources.eid import EidClient
 from crawler.storage import Store, upgrade

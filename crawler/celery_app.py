@@ -2,7 +2,7 @@
 
 Reliability settings follow ``reliability.md`` §1: late acks, reject on worker lost, prefetch 1, JSON only, results
 ignored, a visibility timeout that covers the longest task plus the longest retry countdown. Exactly-once storage
-does not rely on any of them: it comes from the database (see ``crawler/flow.py``).
+does not rely on any of them: it comes from the database (see ``crawler/processing.py``).
 """
 
 from __future__ import annotations

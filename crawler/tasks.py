@@ -1,21 +1,19 @@
-"""Thin Celery tasks with stable names. Each one calls into ``crawler.flow`` (and ``crawler.upkeep``); only ids cross
-the broker."""
+"""Thin Celery tasks with stable names. Each one calls into ``crawler.processing``, ``crawler.discovery.runs`` or
+``crawler.upkeep``; only ids cross the broker."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
 from celery import Task
 from kombu.exceptions import ChannelError, KombuError
 
-from crawler import flow, upkeep
+from crawler import processing, upkeep
 from crawler.celery_app import DISCOVERY_QUEUE, REPARSE_QUEUE, REPORTS_QUEUE, app
+from crawler.discovery import runs
 from crawler.exceptions import StorageUnavailableError, TransientError
 from crawler.settings import get_settings
-from crawler.storage.broker import prune_delivered_messages
-from crawler.telemetry import alerts
 
 log = logging.getLogger(__name__)
 
@@ -32,25 +30,25 @@ def fetch_report(self: Task, upload_info_id: int) -> str:
     """Download, archive, parse and store one report; transient failures retry with backoff."""
     settings = get_settings()
     try:
-        rt = flow.runtime(settings, space_wait=flow.SPACE_WAIT_SHARE * settings.task_soft_time_limit)
+        rt = processing.runtime(settings, space_wait=processing.SPACE_WAIT_SHARE * settings.task_soft_time_limit)
     except TransientError as error:
         # Nothing is claimed yet: the message comes back later (and if it is lost, the row is still pending).
-        raise self.retry(exc=error, countdown=flow.retry_delay(error, self.request.retries, settings)) from error
+        raise self.retry(exc=error, countdown=processing.retry_delay(error, self.request.retries, settings)) from error
     token = self.request.id or ""
     try:
-        state = flow.process_report(rt, int(upload_info_id), token=token)
+        state = processing.process_report(rt, int(upload_info_id), token=token)
     except TransientError as error:
-        countdown = flow.retry_delay(error, self.request.retries, settings)
+        countdown = processing.retry_delay(error, self.request.retries, settings)
         if settings.embedded and not isinstance(error, StorageUnavailableError):
             # The embedded broker's consumers would hold a retry message in memory until its countdown, and it
             # dies with a killed process. The row is the retry instead: the reconciler republishes it once the
             # countdown has passed.
-            postponed = flow.postpone_report(rt, int(upload_info_id), error, countdown, token, by_reconciler=True)
+            postponed = processing.postpone_report(rt, int(upload_info_id), error, countdown, token, by_reconciler=True)
             return "postponed" if postponed else "failed"
-        if not flow.postpone_report(rt, int(upload_info_id), error, countdown, token):
+        if not processing.postpone_report(rt, int(upload_info_id), error, countdown, token):
             return "failed"
         raise self.retry(exc=error, countdown=countdown) from error
-    flow.crash_point(settings, "after_commit_before_ack")
+    processing.crash_point(settings, "after_commit_before_ack")
     return state
 
 
@@ -59,9 +57,9 @@ def reparse(self: Task, run_id: int, upload_info_id: int) -> str:
     """Re-parse one report of a re-parse run from the archive (no network); a database outage retries."""
     settings = get_settings()
     try:
-        return flow.reparse_item(flow.runtime(settings), int(run_id), int(upload_info_id))
+        return processing.reparse_item(processing.runtime(settings), int(run_id), int(upload_info_id))
     except TransientError as error:
-        countdown = flow.retry_delay(error, self.request.retries, settings)
+        countdown = processing.retry_delay(error, self.request.retries, settings)
         raise self.retry(exc=error, countdown=countdown) from error
 
 
@@ -75,21 +73,13 @@ def publish_reparse(run_id: int, ids: list[int]) -> None:
 @app.task(name="fundcrawl.discover", acks_late=True)
 def discover(schedule: str, kind: str = "scheduled") -> dict[str, Any]:
     """Run one schedule entry (discover or reconcile) and publish every new report."""
-    return flow.run_schedule_entry(flow.runtime(get_settings()), schedule, publish_reports, kind=kind)
+    return runs.run_schedule_entry(processing.runtime(get_settings()), schedule, publish_reports, kind=kind)
 
 
 @app.task(name="fundcrawl.reconcile", acks_late=True)
 def reconcile() -> int:
     """Republish reports whose lease expired or whose message was lost; once an hour, alerts and upkeep."""
-    rt = flow.runtime(get_settings())
-    upkeep.hourly_upkeep(rt, dt.datetime.now(dt.UTC))
-    rt.store.release_dead_owners()
-    requeued = flow.requeue_stuck(rt, publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))
-    flow.keep_journal_small(rt)
-    prune_delivered_messages(rt.settings.broker)
-    # Its interval is under a minute, which Sentry's automatic beat monitors skip: check in by hand.
-    alerts.monitor_checkin("fundcrawl-reconcile", "ok", dt.timedelta(seconds=rt.settings.reconcile_every))
-    return requeued
+    return upkeep.reconcile(processing.runtime(get_settings()), publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))
 
 
 def queue_depth(queue: str) -> int | None:

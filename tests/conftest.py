@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from crawler.processing import Runtime
+    from tests.replica import Replica
 
 #: The real report pages live beside the repo (never copied into it).
 CORPUS_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
@@ -14,6 +20,30 @@ CORPUS_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
 def corpus_dir() -> Path:
     """Directory of the 39 real EID pages plus MANIFEST.csv."""
     return CORPUS_DIR.resolve()
+
+
+#: A schedule with one hourly entry that discovers the replica's one partition.
+TICK_SCHEDULE = "schedules:\n  tick:\n    every: 1h\n    discover:\n      report_types: [q1]\n      years: [2025]\n"
+
+
+@pytest.fixture
+def replica_runtime(tmp_path: Path) -> Iterator[tuple[Runtime, Replica]]:
+    """A worker's collaborators on a fresh SQLite data dir, talking to a replica of five reports in one partition,
+    with the schedule entry ``tick`` that discovers them."""
+    from crawler.processing import runtime
+    from crawler.settings import Settings
+    from crawler.storage import upgrade
+    from tests.replica import Replica
+
+    (tmp_path / "s.yaml").write_text(TICK_SCHEDULE, encoding="utf-8")
+    with Replica(generate=5, seed=5, partitions=["FB030010:2025"]) as replica:
+        settings = Settings(source_url=replica.url, data_dir=tmp_path / "data", schedules=tmp_path / "s.yaml",
+                            rate_limit=100, politeness_key_prefix=f"test-runtime-{tmp_path.name}")
+        settings.data_dir.mkdir()
+        upgrade(settings.database)
+        rt = runtime(settings)
+        yield rt, replica
+        rt.close()
 
 
 # --- pytest-xdist: the soak beside everything else --------------------------------------------------------------

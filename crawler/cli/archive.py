@@ -92,7 +92,7 @@ def stats() -> None:
 def cat(page: str) -> None:
     """Write one archived page, exactly as the site served it, to stdout: PAGE is a sha256 or a report id."""
     from crawler.archive import ArchiveError
-    from crawler.flow import runtime
+    from crawler.processing import runtime
     from crawler.storage import ensure_current, make_engine
 
     s = settings()

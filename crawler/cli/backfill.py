@@ -47,8 +47,9 @@ def backfill(report_types: str, years: str, fund_types: str | None, wait: bool) 
     scheduled discovery runs. With --wait, ends with a summary of what was stored and what failed. Exit 3 if some
     partition could not be listed completely (run it again later), 1 if a report failed for good (--wait).
     """
-    from crawler import flow
-    from crawler.backfill import BackfillProgress, plan_backfill, run_backfill
+    from crawler.discovery.backfill import BackfillProgress, plan_backfill, run_backfill
+    from crawler.discovery.runs import enqueue_new
+    from crawler.processing import runtime
     from crawler.storage import ensure_current, make_engine, operations
     from crawler.tasks import publish_reports
 
@@ -58,7 +59,7 @@ def backfill(report_types: str, years: str, fund_types: str | None, wait: bool) 
     types = _codes(TypeAdapter(ReportTypeCode), report_types, "--report-types")
     funds = _codes(TypeAdapter(FundTypeCode), fund_types, "--fund-types")
     year_list = _years(years)
-    rt = flow.runtime(s)
+    rt = runtime(s)
     spec = {"report_types": types, "years": year_list, "fund_types": funds}
     job_id = operations.unfinished_backfill(rt.store.engine, spec)
     if job_id is None:
@@ -72,7 +73,7 @@ def backfill(report_types: str, years: str, fund_types: str | None, wait: bool) 
                             f"{p.found} listed, {p.new} new{', ' + p.current if p.current else ''}")
 
         def publish(ids: list[int]) -> None:
-            flow.enqueue_new(rt, ids, publish_reports)
+            enqueue_new(rt, ids, publish_reports)
 
         result = run_backfill(rt.client, rt.store, job_id, show, on_new=publish)
     click.echo(f"backfill job {job_id}: {result.partitions_done}/{result.partitions_total} partition(s) done, "

@@ -62,7 +62,7 @@ def _archived_pages(ids: tuple[int, ...]) -> list[tuple[str, str, Callable[[], b
     from functools import partial
 
     from crawler.archive import PageMissingError
-    from crawler.flow import runtime
+    from crawler.processing import runtime
     from crawler.storage import ensure_current, make_engine
 
     s = settings()
@@ -174,12 +174,13 @@ def replay(reason: str | None, ids: tuple[int, ...], here: bool) -> None:
     By default they are queued on the configured broker for the running daemon; with --here they are
     fetched, parsed and stored by this command, with progress, and the exit code is 1 if any fails again.
     """
-    from crawler import flow
+    from crawler import processing
+    from crawler.discovery.runs import enqueue_new
     from crawler.storage import ensure_current, make_engine
 
     s = settings()
     ensure_current(make_engine(s.database))
-    rt = flow.runtime(s)
+    rt = processing.runtime(s)
     wanted = set(rt.store.failed_ids(reason))
     if ids:
         wanted &= set(ids)
@@ -187,24 +188,24 @@ def replay(reason: str | None, ids: tuple[int, ...], here: bool) -> None:
     if not here:
         from crawler.tasks import publish_reports
 
-        flow.enqueue_new(rt, sorted(wanted), publish_reports)
+        enqueue_new(rt, sorted(wanted), publish_reports)
         click.echo(f"queued {count} failed report(s) for another attempt")
         return
     sys.exit(_process_here(rt, sorted(wanted)))
 
 
 def _process_here(rt: object, ids: list[int]) -> int:
-    from crawler import flow
+    from crawler import processing
     from crawler.exceptions import TransientError
 
-    assert isinstance(rt, flow.Runtime)
+    assert isinstance(rt, processing.Runtime)
     failed = 0
     with Progress("replaying", len(ids)) as progress:
         for done, upload_info_id in enumerate(ids, 1):
             try:
-                state = flow.process_report(rt, upload_info_id)
+                state = processing.process_report(rt, upload_info_id)
             except TransientError as error:
-                flow.postpone_report(rt, upload_info_id, error, 0)
+                processing.postpone_report(rt, upload_info_id, error, 0)
                 state = "failed"
             failed += state == "failed"
             progress.update(done)
@@ -226,14 +227,14 @@ def reparse(all_: bool, wait: bool, here: bool) -> None:
     Interrupted, the same command resumes the unfinished run. Each report's rows are replaced in one
     transaction; the archived page never changes. Exit 1 if any report could not be re-parsed.
     """
-    from crawler import flow
+    from crawler import processing
     from crawler.celery_app import tune_memory_management
     from crawler.parsing import PARSER_VERSION
     from crawler.storage import ensure_current, make_engine
 
     s = settings()
     ensure_current(make_engine(s.database))
-    rt = flow.runtime(s)
+    rt = processing.runtime(s)
     run_id, resumed = rt.store.start_reparse(PARSER_VERSION, all_)
     pending = rt.store.reparse_pending(run_id)
     total = rt.store.reparse_progress(run_id)["total"]
@@ -244,7 +245,7 @@ def reparse(all_: bool, wait: bool, here: bool) -> None:
         with Progress("re-parsing", total) as progress:
             done = total - len(pending)
             for upload_info_id in pending:
-                flow.reparse_item(rt, run_id, upload_info_id)
+                processing.reparse_item(rt, run_id, upload_info_id)
                 done += 1
                 progress.update(done)
     else:

@@ -12,11 +12,13 @@ from subprocess import Popen
 
 import click
 
-from crawler import flow
+from crawler import upkeep
 from crawler.cli import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, fail
 from crawler.cli.daemon import Stop, _celery_args, start_worker_process, stop_on_signals, stop_process
 from crawler.cli.progress import Progress, relay
+from crawler.discovery.runs import Enqueue, run_schedule_entry
 from crawler.exceptions import TransientError
+from crawler.processing import Runtime, runtime
 from crawler.schedules import load_schedules
 from crawler.settings import Settings
 from crawler.storage import operations
@@ -81,7 +83,7 @@ def _run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbos
     names = [schedule] if schedule else [name for name, entry in schedules.entries.items() if entry.enabled]
     _require_broker(s)
     started = dt.datetime.now(dt.UTC)
-    rt = flow.runtime(s)
+    rt = runtime(s)
     options = WorkerOptions(s, extra, verbose=verbose, log_level=log_level)
     stop_on_signals()
     worker: Popen[bytes] | None = None
@@ -91,7 +93,7 @@ def _run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbos
         worker = options.start()
         for name in names:
             try:
-                result = flow.run_schedule_entry(rt, name, publish_reports, kind="once")
+                result = run_schedule_entry(rt, name, publish_reports, kind="once")
             except TransientError as error:
                 unreached.append(f"{name}: {type(error).__name__}: {error}")
                 click.echo(f"{name}: could not be walked: {error}", err=True)
@@ -118,7 +120,7 @@ def _interrupted(stop: Stop) -> int:
     return 128 + stop.signum
 
 
-def process_pending(rt: flow.Runtime, s: Settings, since: dt.datetime, options: WorkerOptions | None = None,
+def process_pending(rt: Runtime, s: Settings, since: dt.datetime, options: WorkerOptions | None = None,
                     worker: Popen[bytes] | None = None) -> None:
     """Process every pending report with a local worker process; what was published before ``since`` (the
     leftovers of an interrupted run) is published again, what this command published is not."""
@@ -129,13 +131,13 @@ def process_pending(rt: flow.Runtime, s: Settings, since: dt.datetime, options: 
     try:
         grace = (dt.datetime.now(dt.UTC) - since).total_seconds()
         rt.store.release_dead_owners()  # what an interrupted or killed earlier run held, at once
-        flow.requeue_stuck(rt, publish_reports, queue_depth=0, grace_seconds=grace)
+        upkeep.requeue_stuck(rt, publish_reports, queue_depth=0, grace_seconds=grace)
         worker = _drain(rt, s, worker, options, publish_reports)
     finally:
         stop_process(worker)
 
 
-def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], options: WorkerOptions, publish: flow.Enqueue
+def _drain(rt: Runtime, s: Settings, worker: Popen[bytes], options: WorkerOptions, publish: Enqueue
            ) -> Popen[bytes]:
     """Wait until no report is pending; keep the worker alive and the reconciler running meanwhile."""
     pending = rt.store.counts()["pending"]
@@ -154,8 +156,8 @@ def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], options: WorkerO
                 worker = options.start()
             if time.monotonic() - last_reconcile >= s.reconcile_every:
                 rt.store.release_dead_owners()
-                flow.requeue_stuck(rt, publish, queue_depth=None)
-                flow.keep_journal_small(rt)
+                upkeep.requeue_stuck(rt, publish, queue_depth=None)
+                upkeep.keep_journal_small(rt)
                 last_reconcile = time.monotonic()
             now_pending = rt.store.counts()["pending"]
             total = max(progress.total, now_pending)
@@ -164,7 +166,7 @@ def _drain(rt: flow.Runtime, s: Settings, worker: Popen[bytes], options: WorkerO
     return worker
 
 
-def report_summary(rt: flow.Runtime, started: dt.datetime, prefix: str = "") -> bool:
+def report_summary(rt: Runtime, started: dt.datetime, prefix: str = "") -> bool:
     """Print what the database holds and every report that failed since ``started``; True if any did."""
     counts = rt.store.counts()
     failures = operations.failures_since(rt.store.engine, started)
@@ -176,7 +178,7 @@ def report_summary(rt: flow.Runtime, started: dt.datetime, prefix: str = "") -> 
     return bool(failures)
 
 
-def _summary(rt: flow.Runtime, started: dt.datetime, listed: int, new: int, unreached: Sequence[str] = ()) -> int:
+def _summary(rt: Runtime, started: dt.datetime, listed: int, new: int, unreached: Sequence[str] = ()) -> int:
     failures = report_summary(rt, started, prefix=f"listed {listed}, new {new}; ")
     counts = rt.store.counts()
     if counts["total"] == 0 and not unreached:

@@ -10,7 +10,7 @@ Public API (called by the Celery tasks and the CLI):
 - :func:`walk` ``(client, query)`` -> :class:`WalkResult`: the convergent walk of one query
 
 Modules: :mod:`.query` (a search), :mod:`.paging` (one pass), :mod:`.walk` (convergence and splitting),
-:mod:`.sync` (checkpoints), :mod:`.incremental` (runs). Backfill lives in :mod:`crawler.backfill`.
+:mod:`.sync` (checkpoints), :mod:`.incremental` (runs). Backfill lives in :mod:`.backfill`, re-checks of stored pages in :mod:`.reverify`, scheduled runs in :mod:`.runs`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from crawler.backfill import BackfillProgress, run_backfill
+from crawler.discovery.backfill import BackfillProgress, run_backfill
 from crawler.models import ListingPage
 from crawler.sources.eid import EidClient
 from crawler.storage import Store, make_engine

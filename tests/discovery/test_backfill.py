@@ -13,8 +13,8 @@ import urllib.parse
 from collections import Counter
 from pathlib import Path
 
-from crawler.backfill import BackfillProgress, plan_backfill, run_backfill
 from crawler.discovery import DiscoveryPlan, discover
+from crawler.discovery.backfill import BackfillProgress, plan_backfill, run_backfill
 from crawler.sources.eid import EidClient
 from crawler.storage import Store
 from crawler.storage.backfill_jobs import backfill_partition_states

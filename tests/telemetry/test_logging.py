@@ -23,13 +23,13 @@ def _configure(settings: Settings) -> io.StringIO:
 def test_json_lines_carry_level_logger_process_and_extras(tmp_path, restore_root, monkeypatch):
     monkeypatch.setenv("FUNDCRAWL_LOG_FORMAT", "json")
     stream = _configure(load_settings(data_dir=tmp_path))
-    logging.getLogger("crawler.flow").info("report %s stored", 42, extra={"upload_info_id": 42, "fund_code": "000001"})
-    logging.getLogger("crawler.flow").debug("not shown at INFO")
+    logging.getLogger("crawler.processing").info("report %s stored", 42, extra={"upload_info_id": 42, "fund_code": "000001"})
+    logging.getLogger("crawler.processing").debug("not shown at INFO")
 
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1
     line = json.loads(lines[0])
-    assert line["message"] == "report 42 stored" and line["level"] == "INFO" and line["logger"] == "crawler.flow"
+    assert line["message"] == "report 42 stored" and line["level"] == "INFO" and line["logger"] == "crawler.processing"
     assert line["upload_info_id"] == 42 and line["fund_code"] == "000001"
     assert isinstance(line["process"], int) and line["timestamp"].endswith("Z")
 

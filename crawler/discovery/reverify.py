@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crawler.discovery import DiscoveryResult
+from crawler.discovery.incremental import DiscoveryResult
 from crawler.exceptions import CircuitOpenError, PermanentError, RateLimitedError, TransientError
 from crawler.models import FetchedPage
 from crawler.schedules import ReverifySpec

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from crawler.discovery.reverify import due_reports, reverify
 from crawler.models import FetchedPage
-from crawler.reverify import due_reports, reverify
 from crawler.schedules import ReverifySpec
 from crawler.sources import EidClient
 from crawler.storage import Store

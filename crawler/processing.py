@@ -1,8 +1,10 @@
-"""What each Celery task does, as plain functions: process one report, run one schedule entry, requeue stuck work.
+"""One report, from claim to state: claim -> fetch -> archive -> parse -> item pipelines -> stored/failed/retry.
 
-Exactly-once comes from the database, not from the broker (reliability.md §0): discovery inserts report rows first
-and publishes ids second (the row is the outbox); a report task claims its row with a compare-and-set before it does
-anything, so a duplicate or redelivered message is a no-op; the reconciler republishes rows whose lease ran out.
+Exactly-once comes from the database, not from the broker: discovery inserts report rows first and publishes ids
+second (the row is the outbox); a report task claims its row with a compare-and-set before it does anything, so a
+duplicate or redelivered message is a no-op; the reconciler (:mod:`crawler.upkeep`) republishes rows whose lease ran
+out. Re-parsing a stored report from the archive and storing a re-checked page go through the same parse-and-store
+step.
 """
 
 from __future__ import annotations
@@ -13,13 +15,11 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Literal, TypeVar
 
 from crawler.archive import ArchivedPage, ArchiveError, FileArchive, PageArchive, relative_path
-from crawler.discovery import DiscoveryPlan, DiscoveryResult, beijing_today, discover, reconcile_partitions
 from crawler.exceptions import (
     CircuitOpenError,
     DatabaseLockedError,
@@ -32,18 +32,14 @@ from crawler.exceptions import (
 )
 from crawler.models import FetchedPage, ReportItem
 from crawler.parsing import parse_report
-from crawler.reverify import reverify
-from crawler.schedules import Entry, load_schedules
 from crawler.settings import Settings
 from crawler.sources.eid import EidClient
-from crawler.storage import Store, checkpoint, make_store, operations
-from crawler.storage import discovery as discovery_runs
+from crawler.storage import Store, make_store
 from crawler.telemetry import alerts, metrics
 from pipelines.runner import PipelineRunner
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[list[int]], None]
 #: Seconds between two looks at a full disk (plus jitter) by a report given back for a retry.
 OUT_OF_SPACE_RECHECK = 10.0
 #: Seconds between two looks at a full disk by a task that holds its downloaded page, and the share of the soft
@@ -52,7 +48,6 @@ SPACE_RECHECK_IN_TASK = 2.0
 SPACE_WAIT_SHARE = 0.8
 T = TypeVar("T")
 ReportState = Literal["stored", "already_stored", "failed", "skipped"]
-
 
 @dataclass
 class Runtime:
@@ -300,104 +295,3 @@ def crash_point(settings: Settings, point: str) -> None:
     if name == point and random.random() < float(probability):
         log.warning("test fault %s: killing process %s", point, os.getpid())
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def enqueue_new(rt: Runtime, ids: Iterable[int], enqueue: Enqueue) -> int:
-    """Publish report ids (already committed as rows) and remember that they were published."""
-    batch = list(ids)
-    if batch:
-        enqueue(batch)
-        rt.store.mark_enqueued(batch)
-    return len(batch)
-
-
-def requeue_grace(settings: Settings, queue_depth: int | None) -> float:
-    """How long a published report may wait before it counts as lost: its lease, or longer while a backlog drains."""
-    drain = (queue_depth or 0) / settings.rate_limit * 1.5
-    return max(float(settings.lease_seconds), drain)
-
-
-def keep_journal_small(rt: Runtime) -> None:
-    """Checkpoint the embedded database's write-ahead log so it never stays large (a no-op on PostgreSQL).
-
-    Runs with every reconciler pass; a failed checkpoint only means the next pass tries again.
-    """
-    checkpoint(rt.store.engine)
-
-
-def requeue_stuck(rt: Runtime, enqueue: Enqueue, *, queue_depth: int | None, grace_seconds: float | None = None,
-                  limit: int = 5000) -> int:
-    """The outbox relay: republish pending rows whose message was lost (crash, broker wipe, expired lease)."""
-    now = dt.datetime.now(dt.UTC)
-    if grace_seconds is None:
-        grace_seconds = requeue_grace(rt.settings, queue_depth)
-    grace = dt.timedelta(seconds=grace_seconds)
-    ids = rt.store.requeue_candidates(now=now, enqueued_before=now - grace, limit=limit)
-    if ids:
-        log.info("reconciler republishes %d report(s) whose lease expired or whose message was lost", len(ids))
-    return enqueue_new(rt, ids, enqueue)
-
-
-def schedule_tick(period_seconds: int, now: dt.datetime) -> dt.datetime:
-    """The slot a scheduled run belongs to. Two beats firing the same entry share it, so only one runs."""
-    epoch = int(now.timestamp())
-    return dt.datetime.fromtimestamp(epoch - epoch % period_seconds, dt.UTC)
-
-
-def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = "scheduled") -> dict[str, Any]:
-    """Run one schedule entry (discover or reconcile) once per tick and publish every new report."""
-    entry = load_schedules(rt.settings.schedules).get(name)
-    now = dt.datetime.now(dt.UTC)
-    tick = schedule_tick(entry.period_seconds, now) if kind == "scheduled" else now
-    busy_since = now - dt.timedelta(seconds=rt.settings.discovery_limit)
-    if discovery_runs.close_abandoned_runs(rt.store.engine, name):
-        log.warning("schedule %s: a previous run's process ended mid-walk; its run is closed and this one walks "
-                    "again", name)
-    if operations.run_in_progress(rt.store.engine, name, started_after=busy_since):
-        # A long walk (a busy day, a partition that will not converge) is still running: never walk it twice.
-        log.info("schedule %s: the previous run is still walking; this tick is skipped", name)
-        return {"schedule": name, "skipped": True, "new": 0, "listed": 0, "incomplete": []}
-    run_id = discovery_runs.start_run(rt.store.engine, name, tick, kind)
-    if run_id is None:
-        log.info("schedule %s: tick %s already ran (another beat or a redelivery); nothing to do", name, tick)
-        return {"schedule": name, "skipped": True, "new": 0, "listed": 0, "incomplete": []}
-    try:
-        result = _run_entry(rt, entry)
-    except BaseException as error:
-        # Any way out (a transient error, a time limit, Ctrl-C, a bug) closes the run, so the next tick or rerun
-        # walks again. What the walk inserted so far is in the database; the reconciler publishes it. (A killed
-        # process cannot get here: the next run closes its row, see close_abandoned_runs.)
-        _close_failed_run(rt, run_id, error)
-        raise
-    enqueue_new(rt, result.new_ids, enqueue)
-    metrics.count_discovered(len(result.new_ids))
-    summary = result.summary()
-    status = "ok" if result.complete else "incomplete"
-    discovery_runs.finish_run(rt.store.engine, run_id, status=status, partitions_walked=summary["partitions"],
-                              listed=result.listed, new=len(result.new_ids), requests=result.requests,
-                              error=result.interrupted or ("; ".join(summary["incomplete"]) or None))
-    for piece in result.incomplete:
-        alerts.partition_incomplete(str(piece.query), piece.error or "did not converge")
-    log.info("schedule %s: %d listed, %d new, %d requests, %s", name, result.listed, len(result.new_ids),
-             result.requests, status)
-    return {"schedule": name, "skipped": False, **summary}
-
-
-def _close_failed_run(rt: Runtime, run_id: int, error: BaseException) -> None:
-    message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    try:
-        discovery_runs.finish_run(rt.store.engine, run_id, status="failed", partitions_walked=0, listed=0, new=0,
-                                  requests=0, error=message)
-    except Exception:  # the database may be what failed; the next run closes the row as abandoned instead
-        log.warning("could not close discovery run %s after %s", run_id, message, exc_info=True)
-
-
-def _run_entry(rt: Runtime, entry: Entry) -> DiscoveryResult:
-    today = beijing_today()
-    if entry.reverify is not None:
-        result, _stats = reverify(rt.client, rt.store, entry.reverify, today, partial(store_rechecked_page, rt))
-        return result
-    if entry.discover is not None:
-        return discover(rt.client, rt.store, entry.discover, today)
-    plan = DiscoveryPlan.from_spec(entry.spec, today)
-    return reconcile_partitions(rt.client, rt.store, plan.partitions)

@@ -8,6 +8,7 @@ does not rely on any of them: it comes from the database (see ``crawler/processi
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import gc
 import logging
 import os
@@ -18,7 +19,7 @@ from typing import Any
 from celery import Celery, Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 
-from crawler.schedules import beat_schedule, load_schedules
+from crawler.schedules import Schedules, cron_schedule, load_schedules
 from crawler.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,15 @@ DISCOVERY_QUEUE = "discovery"
 REPORTS_QUEUE = "reports"
 #: Re-parsing archived pages: its own queue, so a re-parse of the whole history never delays new reports.
 REPARSE_QUEUE = "reparse"
+#: The queues a worker consumes unless told otherwise.
+ALL_QUEUES = (DISCOVERY_QUEUE, REPORTS_QUEUE, REPARSE_QUEUE)
+#: Task names are part of every message in a queue: a renamed task would leave queued messages unrunnable.
+FETCH_REPORT_TASK = "fundcrawl.fetch_report"
+REPARSE_TASK = "fundcrawl.reparse"
+DISCOVER_TASK = "fundcrawl.discover"
+RECONCILE_TASK = "fundcrawl.reconcile"
+#: The beat entry of the reconciler (also the name its Sentry monitor checks in under).
+RECONCILE_BEAT_ENTRY = "fundcrawl-reconcile"
 #: Seconds between polls of the embedded SQLite broker when it had nothing to deliver. A child that finishes a
 #: report waits half of it on average for the next one (bench/pipeline.py); each idle poll costs well under 1 ms.
 EMBEDDED_POLLING_INTERVAL = 0.05
@@ -84,13 +94,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_accept_content": ["json"],
         "task_default_queue": REPORTS_QUEUE,
         "task_routes": {
-            "fundcrawl.fetch_report": {"queue": REPORTS_QUEUE},
-            "fundcrawl.discover": {"queue": DISCOVERY_QUEUE},
-            "fundcrawl.reconcile": {"queue": DISCOVERY_QUEUE},
-            "fundcrawl.reparse": {"queue": REPARSE_QUEUE},
+            FETCH_REPORT_TASK: {"queue": REPORTS_QUEUE},
+            DISCOVER_TASK: {"queue": DISCOVERY_QUEUE},
+            RECONCILE_TASK: {"queue": DISCOVERY_QUEUE},
+            REPARSE_TASK: {"queue": REPARSE_QUEUE},
         },
         "task_create_missing_queues": True,
-        "task_annotations": {"fundcrawl.discover": {
+        "task_annotations": {DISCOVER_TASK: {
             "time_limit": settings.discovery_limit, "soft_time_limit": settings.discovery_limit - 15}},
         # Celery events feed Flower and the standard Celery Prometheus exporter; they cost every report a few
         # broker messages (1-2 ms of CPU in all, bench/pipeline.py), so they are on only when asked for.
@@ -103,6 +113,29 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
         "beat_max_loop_interval": 30,
     }
+
+
+def beat_schedule(schedules: Schedules, *, reconcile_every: float) -> dict[str, dict[str, Any]]:
+    """Celery beat entries: one per enabled schedule entry, plus the outbox reconciler."""
+    beat: dict[str, dict[str, Any]] = {}
+    for name, entry in schedules.entries.items():
+        if not entry.enabled:
+            continue
+        when: Any = (cron_schedule(entry.cron, schedules.timezone) if entry.cron
+                     else dt.timedelta(seconds=entry.period_seconds))
+        beat[name] = {
+            "task": DISCOVER_TASK,
+            "schedule": when,
+            "args": (name,),
+            # A tick that waited in the queue this long is stale: a later tick supersedes it.
+            "options": {"queue": DISCOVERY_QUEUE, "expires": max(entry.period_seconds, 600)},
+        }
+    beat[RECONCILE_BEAT_ENTRY] = {
+        "task": RECONCILE_TASK,
+        "schedule": dt.timedelta(seconds=reconcile_every),
+        "options": {"queue": DISCOVERY_QUEUE, "expires": max(reconcile_every, 10)},
+    }
+    return beat
 
 
 def _lazy_config() -> dict[str, Any]:

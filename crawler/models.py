@@ -6,8 +6,13 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+#: The site's zone: send dates are Beijing dates, and schedules read cron in it unless they name another zone.
+SITE_TIMEZONE_NAME = "Asia/Shanghai"
+SITE_TIMEZONE = ZoneInfo(SITE_TIMEZONE_NAME)
 
 #: Report kinds by EID reportTypeCode (eid-source.md §5.1). Names are what schedules and the CLI accept.
 REPORT_TYPES: dict[str, str] = {

@@ -33,6 +33,7 @@ from crawler.exceptions import (
 from crawler.models import FetchedPage, ReportItem
 from crawler.parsing import parse_report
 from crawler.settings import Settings
+from crawler.sources.backoff import full_jitter
 from crawler.sources.eid import EidClient
 from crawler.storage import Store, make_store
 from crawler.telemetry import alerts, metrics
@@ -40,6 +41,8 @@ from pipelines.runner import PipelineRunner
 
 log = logging.getLogger(__name__)
 
+#: The first retry of a report waits up to this many seconds; each further retry doubles it.
+RETRY_BASE_SECONDS = 5.0
 #: Seconds between two looks at a full disk (plus jitter) by a report given back for a retry.
 OUT_OF_SPACE_RECHECK = 10.0
 #: Seconds between two looks at a full disk by a task that holds its downloaded page, and the share of the soft
@@ -237,7 +240,7 @@ def fail_report(rt: Runtime, upload_info_id: int, reason: str, error: str, listi
 
 def retry_delay(error: TransientError, retries: int, settings: Settings) -> float:
     """Seconds before the next attempt: exponential backoff with full jitter; the site's Retry-After wins."""
-    backoff = random.uniform(0, min(settings.retry_backoff_max, 2 ** min(retries, 20) * 5))
+    backoff = full_jitter(retries, base=RETRY_BASE_SECONDS, cap=settings.retry_backoff_max)
     if isinstance(error, RateLimitedError) and error.retry_after:
         return min(settings.retry_backoff_max, error.retry_after + backoff / 10)
     if isinstance(error, CircuitOpenError):

@@ -50,9 +50,8 @@ from pydantic import (
 )
 
 from crawler.exceptions import ConfigError
-from crawler.models import FUND_TYPES, REPORT_TYPES
+from crawler.models import FUND_TYPES, REPORT_TYPES, SITE_TIMEZONE_NAME
 
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 _EVERY = re.compile(r"^(\d+)\s*(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _CODE = re.compile(r"^F[ABC]\d{3}(\d{3})?$")
@@ -187,7 +186,7 @@ class Entry(BaseModel):
 class ScheduleFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str = DEFAULT_TIMEZONE
+    timezone: str = SITE_TIMEZONE_NAME
     schedules: dict[str, Entry] = Field(default_factory=dict)
 
     @field_validator("timezone")
@@ -224,7 +223,7 @@ class Schedules:
             raise ConfigError(f"no schedule entry named {name!r} (known: {known})", source="schedules") from None
 
 
-def cron_schedule(expression: str, timezone: str = DEFAULT_TIMEZONE) -> crontab:
+def cron_schedule(expression: str, timezone: str = SITE_TIMEZONE_NAME) -> crontab:
     """A Celery crontab from a 5-field cron expression (minute hour day-of-month month day-of-week), read in
     ``timezone``.
 
@@ -313,27 +312,5 @@ def load_schedules(location: Path) -> Schedules:
             if name in entries:
                 raise ConfigError(f"entry also defined in {sources[name]}", source=str(path), key=f"schedules.{name}")
             entries[name], sources[name] = entry, path
-    return Schedules(timezone=timezone or DEFAULT_TIMEZONE, entries=entries, sources=sources)
+    return Schedules(timezone=timezone or SITE_TIMEZONE_NAME, entries=entries, sources=sources)
 
-
-def beat_schedule(schedules: Schedules, *, reconcile_every: float) -> dict[str, dict[str, Any]]:
-    """Celery beat entries: one per enabled schedule entry, plus the outbox reconciler."""
-    beat: dict[str, dict[str, Any]] = {}
-    for name, entry in schedules.entries.items():
-        if not entry.enabled:
-            continue
-        when: Any = (cron_schedule(entry.cron, schedules.timezone) if entry.cron
-                     else dt.timedelta(seconds=entry.period_seconds))
-        beat[name] = {
-            "task": "fundcrawl.discover",
-            "schedule": when,
-            "args": (name,),
-            # A tick that waited in the queue this long is stale: a later tick supersedes it.
-            "options": {"queue": "discovery", "expires": max(entry.period_seconds, 600)},
-        }
-    beat["fundcrawl-reconcile"] = {
-        "task": "fundcrawl.reconcile",
-        "schedule": dt.timedelta(seconds=reconcile_every),
-        "options": {"queue": "discovery", "expires": max(reconcile_every, 10)},
-    }
-    return beat

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from crawler.exceptions import ConfigError
 
 ENV_PREFIX = "FUNDCRAWL_"
+DEFAULT_DATA_DIR = Path("./data")
 
 #: Scrapy-style ordered pipeline mapping: dotted path -> priority (lower runs first, None disables).
 DEFAULT_PIPELINES: dict[str, int | None] = {
@@ -25,6 +26,11 @@ DEFAULT_PIPELINES: dict[str, int | None] = {
     "pipelines.dedupe.DedupePipeline": 200,
     "pipelines.store.StorePipeline": 300,
 }
+
+
+def embedded_database_url(data_dir: Path) -> str:
+    """The embedded SQLite database in a data dir: the database when none is configured."""
+    return f"sqlite:///{(data_dir / 'fundcrawl.sqlite').resolve()}"
 
 
 class Settings(BaseSettings):
@@ -36,7 +42,7 @@ class Settings(BaseSettings):
 
     # --- where things are -------------------------------------------------------------------------------
     source_url: str = Field("http://eid.csrc.gov.cn", description="Base URL of the EID site (or a replica).")
-    data_dir: Path = Field(Path("./data"), description="Archive, embedded database and embedded broker live here.")
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Archive, embedded database and embedded broker live here.")
     database_url: SecretStr | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
     broker_url: SecretStr | None = Field(None, description="Celery broker URL; default SQLite in the data dir.")
     redis_url: SecretStr | None = Field(
@@ -164,7 +170,7 @@ class Settings(BaseSettings):
         """The SQLAlchemy URL (a secret: never log it unmasked)."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        return f"sqlite:///{(self.data_dir / 'fundcrawl.sqlite').resolve()}"
+        return embedded_database_url(self.data_dir)
 
     @property
     def broker(self) -> str:

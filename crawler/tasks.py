@@ -10,7 +10,16 @@ from celery import Task
 from kombu.exceptions import ChannelError, KombuError
 
 from crawler import processing, upkeep
-from crawler.celery_app import DISCOVERY_QUEUE, REPARSE_QUEUE, REPORTS_QUEUE, app
+from crawler.celery_app import (
+    DISCOVER_TASK,
+    DISCOVERY_QUEUE,
+    FETCH_REPORT_TASK,
+    RECONCILE_TASK,
+    REPARSE_QUEUE,
+    REPARSE_TASK,
+    REPORTS_QUEUE,
+    app,
+)
 from crawler.discovery import runs
 from crawler.exceptions import StorageUnavailableError, TransientError
 from crawler.settings import get_settings
@@ -25,7 +34,7 @@ def publish_reports(ids: list[int]) -> None:
             fetch_report.apply_async((upload_info_id,), queue=REPORTS_QUEUE, producer=producer)
 
 
-@app.task(bind=True, name="fundcrawl.fetch_report", max_retries=None, acks_late=True)
+@app.task(bind=True, name=FETCH_REPORT_TASK, max_retries=None, acks_late=True)
 def fetch_report(self: Task, upload_info_id: int) -> str:
     """Download, archive, parse and store one report; transient failures retry with backoff."""
     settings = get_settings()
@@ -52,7 +61,7 @@ def fetch_report(self: Task, upload_info_id: int) -> str:
     return state
 
 
-@app.task(bind=True, name="fundcrawl.reparse", max_retries=None, acks_late=True)
+@app.task(bind=True, name=REPARSE_TASK, max_retries=None, acks_late=True)
 def reparse(self: Task, run_id: int, upload_info_id: int) -> str:
     """Re-parse one report of a re-parse run from the archive (no network); a database outage retries."""
     settings = get_settings()
@@ -70,13 +79,13 @@ def publish_reparse(run_id: int, ids: list[int]) -> None:
             reparse.apply_async((run_id, upload_info_id), queue=REPARSE_QUEUE, producer=producer)
 
 
-@app.task(name="fundcrawl.discover", acks_late=True)
+@app.task(name=DISCOVER_TASK, acks_late=True)
 def discover(schedule: str, kind: str = "scheduled") -> dict[str, Any]:
     """Run one schedule entry (discover or reconcile) and publish every new report."""
     return runs.run_schedule_entry(processing.runtime(get_settings()), schedule, publish_reports, kind=kind)
 
 
-@app.task(name="fundcrawl.reconcile", acks_late=True)
+@app.task(name=RECONCILE_TASK, acks_late=True)
 def reconcile() -> int:
     """Republish reports whose lease expired or whose message was lost; once an hour, alerts and upkeep."""
     return upkeep.reconcile(processing.runtime(get_settings()), publish_reports, queue_depth=queue_depth(REPORTS_QUEUE))

@@ -13,7 +13,9 @@ import datetime as dt
 import logging
 from typing import Any
 
+from crawler.celery_app import RECONCILE_BEAT_ENTRY
 from crawler.discovery.runs import Enqueue, enqueue_new, schedule_tick
+from crawler.models import SITE_TIMEZONE
 from crawler.processing import Runtime
 from crawler.settings import Settings
 from crawler.storage import checkpoint, operations
@@ -24,7 +26,6 @@ from crawler.telemetry import alerts
 log = logging.getLogger(__name__)
 
 UPKEEP_JOB = "hourly-upkeep"
-SITE_TIMEZONE = dt.timezone(dt.timedelta(hours=8))
 
 
 def reconcile(rt: Runtime, enqueue: Enqueue, *, queue_depth: int | None, now: dt.datetime | None = None) -> int:
@@ -40,7 +41,7 @@ def reconcile(rt: Runtime, enqueue: Enqueue, *, queue_depth: int | None, now: dt
     keep_journal_small(rt)
     prune_delivered_messages(rt.settings.broker)
     # Its interval is under a minute, which Sentry's automatic beat monitors skip: check in by hand.
-    alerts.monitor_checkin("fundcrawl-reconcile", "ok", dt.timedelta(seconds=rt.settings.reconcile_every))
+    alerts.monitor_checkin(RECONCILE_BEAT_ENTRY, "ok", dt.timedelta(seconds=rt.settings.reconcile_every))
     return requeued
 
 

@@ -17,20 +17,17 @@ from scrapy.settings import BaseSettings
 
 from crawler.archive import relative_path
 from crawler.models import ReportItem
+from crawler.settings import DEFAULT_DATA_DIR, embedded_database_url
 from crawler.storage import Store, ensure_current
 
 log = logging.getLogger(__name__)
-
-DEFAULT_DATA_DIR = "./data"
-
 
 def database_url(settings: BaseSettings) -> str:
     """The database to write to; mirrors ``crawler.settings.Settings.database`` for Scrapy settings."""
     url = settings.get("FUNDCRAWL_DATABASE_URL")
     if url:
         return str(url)
-    data_dir = Path(settings.get("FUNDCRAWL_DATA_DIR") or DEFAULT_DATA_DIR)
-    return f"sqlite:///{(data_dir / 'fundcrawl.sqlite').resolve()}"
+    return embedded_database_url(Path(settings.get("FUNDCRAWL_DATA_DIR") or DEFAULT_DATA_DIR))
 
 
 def report_item(item: Any) -> ReportItem:

@@ -6,10 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from celery.schedules import crontab
 
 from crawler.exceptions import ConfigError
-from crawler.schedules import beat_schedule, load_schedules
+from crawler.schedules import load_schedules
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,16 +44,6 @@ def test_the_documented_format_loads_and_resolves(tmp_path: Path) -> None:
     assert entry.spec.resolve_years(dt.date(2026, 1, 20)) == ["2026", "2025"]
     assert schedules.get("profiles").spec.resolve_years(dt.date(2026, 1, 20)) == [""]
     assert schedules.get("profiles").period_seconds == 1800
-
-
-def test_beat_gets_one_entry_per_schedule_plus_the_reconciler(tmp_path: Path) -> None:
-    beat = beat_schedule(load_schedules(write(tmp_path, GOOD)), reconcile_every=30)
-    assert set(beat) == {"recent-periodic-reports", "profiles", "fundcrawl-reconcile"}
-    cron = beat["recent-periodic-reports"]
-    assert cron["task"] == "fundcrawl.discover" and cron["args"] == ("recent-periodic-reports",)
-    assert isinstance(cron["schedule"], crontab) and cron["schedule"].minute == {15}
-    assert beat["profiles"]["schedule"] == dt.timedelta(minutes=30)
-    assert beat["fundcrawl-reconcile"]["task"] == "fundcrawl.reconcile"
 
 
 def test_the_shipped_default_schedule_is_valid() -> None:

@@ -26,7 +26,6 @@ from crawler.settings import Settings
 log = logging.getLogger(__name__)
 
 PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
-QUEUES = "discovery,reports,reparse"
 LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
 #: How long ``discover`` waits for a worker to start the run it asked for before it says none is consuming.
 DISCOVER_WAIT_SECONDS = 20.0
@@ -36,7 +35,9 @@ def _celery_args(s: Settings, extra: Sequence[str]) -> list[str]:
     """Worker options fundcrawl always wants, unless the operator passed their own."""
     args = list(extra)
     if not any(a.startswith(("-Q", "--queues")) for a in args):
-        args += ["-Q", QUEUES]
+        from crawler.celery_app import ALL_QUEUES
+
+        args += ["-Q", ",".join(ALL_QUEUES)]
     if not any(a.startswith(("-c", "--concurrency")) for a in args):
         args += ["-c", str(s.concurrency)]
     if not any(a.startswith(("-n", "--hostname")) for a in args):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import product
 
-from crawler.discovery.sync import DiscoveryStore, SyncOutcome, key_query, sync_range
+from crawler.discovery.sync import DiscoveryStore, SyncOutcome, key_query, partition_label, sync_range
 from crawler.discovery.walk import Piece, SearchClient, WalkPolicy
 from crawler.storage.backfill_jobs import (
     backfill_partition_states,
@@ -97,7 +97,7 @@ def run_backfill(client: SearchClient, store: DiscoveryStore, job_id: int, progr
     result = BackfillResult(job_id, len(states), len(states) - len(todo), found=0)
     started, done_before = time.monotonic(), result.partitions_done
     for key in todo:
-        _report(progress, result, started, done_before, _label(key))
+        _report(progress, result, started, done_before, partition_label(key))
         out = _backfill_partition(client, store, job_id, key, policy)
         result.found += out.listed
         result.new_ids.extend(out.new_ids)
@@ -122,12 +122,8 @@ def _backfill_partition(client: SearchClient, store: DiscoveryStore, job_id: int
     record_partition(store.engine, key, site_total=total, complete=state == "done", last_walked_at=utcnow(),
                      last_error="; ".join(f"{p.query}: {p.error}" for p in out.incomplete)[:2000] or None)
     log.info("backfill job %s partition %s: %s, site total %s, %d listed, %d new, %d requests", job_id,
-             _label(key), state, total, out.listed, len(out.new_ids), out.requests)
+             partition_label(key), state, total, out.listed, len(out.new_ids), out.requests)
     return out
-
-
-def _label(key: PartitionKey) -> str:
-    return "/".join(part for part in (key.report_type_code, key.report_year or "any", key.fund_type) if part)
 
 
 def _report(progress: Progress | None, result: BackfillResult, started: float, done_before: int,

@@ -13,11 +13,18 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
-from crawler.discovery.sync import DiscoveryStore, SyncOutcome, first_page, key_query, sync_range
+from crawler.discovery.sync import (
+    DiscoveryStore,
+    SyncOutcome,
+    first_page,
+    key_query,
+    partition_label,
+    sync_range,
+)
 from crawler.discovery.walk import Piece, SearchClient, WalkPolicy
 from crawler.exceptions import CircuitOpenError
+from crawler.models import SITE_TIMEZONE
 from crawler.storage.discovery import (
     PartitionKey,
     day_checkpoints,
@@ -29,8 +36,6 @@ from crawler.storage.discovery import (
 from crawler.storage.types import utcnow
 
 log = logging.getLogger(__name__)
-
-SITE_TIMEZONE = ZoneInfo("Asia/Shanghai")  # send dates are Beijing dates
 
 
 class PartitionSpecLike(Protocol):
@@ -102,7 +107,7 @@ def discover(client: SearchClient, store: DiscoveryStore, plan: DiscoveryPlan | 
     window = _window(plan.sent_within_days, today)
     try:
         for key in plan.partitions:
-            totals[_label(key)] = _discover_partition(client, store, key, window, out, policy)
+            totals[partition_label(key)] = _discover_partition(client, store, key, window, out, policy)
     except CircuitOpenError as error:
         return _result(out, totals, f"circuit open: {error}")
     return _result(out, totals)
@@ -110,10 +115,6 @@ def discover(client: SearchClient, store: DiscoveryStore, plan: DiscoveryPlan | 
 
 def _window(days: int | None, today: dt.date) -> tuple[dt.date | None, dt.date | None]:
     return (None, None) if days is None else (today - dt.timedelta(days=days), today)
-
-
-def _label(key: PartitionKey) -> str:
-    return "/".join(part for part in (key.report_type_code, key.report_year or "any", key.fund_type) if part)
 
 
 def _result(out: SyncOutcome, totals: dict[str, int | None], interrupted: str | None = None) -> DiscoveryResult:
@@ -153,7 +154,7 @@ def reconcile_partitions(client: SearchClient, store: DiscoveryStore,
     out, totals = SyncOutcome(), {}
     try:
         for key in keys:
-            totals[_label(key)] = _reconcile_one(client, store, key, out, policy)
+            totals[partition_label(key)] = _reconcile_one(client, store, key, out, policy)
     except CircuitOpenError as error:
         return _result(out, totals, f"circuit open: {error}")
     return _result(out, totals)

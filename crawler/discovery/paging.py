@@ -8,14 +8,15 @@ single rows, so a bad row costs only itself, not its 19 neighbours nor the rest 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from crawler.discovery.query import PAGE_SIZE, Query, SearchClient, Spend, WalkPolicy
+from crawler.discovery.query import Query, SearchClient, Spend, WalkPolicy
 from crawler.exceptions import CircuitOpenError, ListingSchemaError, RateLimitedError, SourceError
 from crawler.models import ListingPage, ListingRow, ReportRef
+from crawler.sources.backoff import full_jitter
+from crawler.sources.listing import MAX_PAGE_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class PassResult:
 
 
 def search(client: SearchClient, query: Query, start: int, spend: Spend, policy: WalkPolicy,
-           length: int = PAGE_SIZE) -> ListingPage:
+           length: int = MAX_PAGE_ROWS) -> ListingPage:
     """One listing page, counted; transient failures retried. Open circuits and bad JSON raise at once."""
     for attempt in range(1, policy.page_attempts + 1):
         spend.requests += 1
@@ -45,7 +46,7 @@ def search(client: SearchClient, query: Query, start: int, spend: Spend, policy:
         except SourceError as error:
             if attempt == policy.page_attempts:
                 raise
-            delay = random.uniform(0, min(policy.retry_cap, policy.retry_base * 2**attempt))
+            delay = full_jitter(attempt, base=policy.retry_base, cap=policy.retry_cap)
             if isinstance(error, RateLimitedError) and error.retry_after:
                 delay = min(policy.retry_cap, error.retry_after) + delay / 10
             log.info("search %s offset %d failed (%s), retry %d in %.1fs", query, start, error, attempt, delay)
@@ -98,13 +99,13 @@ def _page(client: SearchClient, query: Query, start: int, spend: Spend, policy: 
     except ListingSchemaError as error:
         log.warning("walk %s: page at offset %d rejected (%s); asking for smaller pages", query, start, error)
     totals: list[int] = []
-    half = PAGE_SIZE // 2
+    half = MAX_PAGE_ROWS // 2
     rows = (_salvage(client, query, start, half, spend, policy, done, totals)
             + _salvage(client, query, start + half, half, spend, policy, done, totals))
     if not totals:
-        raise ListingSchemaError(done.error or f"every row at offsets {start}..{start + PAGE_SIZE} rejected")
+        raise ListingSchemaError(done.error or f"every row at offsets {start}..{start + MAX_PAGE_ROWS} rejected")
     total = totals[-1]
-    return ListingPage(iTotalRecords=total, aaData=rows), min(PAGE_SIZE, max(total - start, 0))
+    return ListingPage(iTotalRecords=total, aaData=rows), min(MAX_PAGE_ROWS, max(total - start, 0))
 
 
 def _salvage(client: SearchClient, query: Query, start: int, size: int, spend: Spend, policy: WalkPolicy,

@@ -7,8 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from crawler.models import ListingPage
-
-PAGE_SIZE = 20  # the site's hard cap on rows per page (eid-source.md §2.1)
+from crawler.sources.listing import MAX_PAGE_ROWS
 
 
 class SearchClient(Protocol):
@@ -16,7 +15,7 @@ class SearchClient(Protocol):
 
     def search(self, report_type_code: str, report_year: str, start: int, *, fund_type: str = "",
                fund_code: str = "", send_from: dt.date | None = None, send_to: dt.date | None = None,
-               length: int = PAGE_SIZE) -> ListingPage: ...
+               length: int = MAX_PAGE_ROWS) -> ListingPage: ...
 
 
 @dataclass(frozen=True)

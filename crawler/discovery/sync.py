@@ -20,10 +20,11 @@ from typing import Protocol
 from sqlalchemy import Engine
 
 from crawler.discovery.paging import salvaged_page, search
-from crawler.discovery.query import PAGE_SIZE, Query, SearchClient, Spend, WalkPolicy
+from crawler.discovery.query import Query, SearchClient, Spend, WalkPolicy
 from crawler.discovery.walk import Piece, WalkResult, walk
 from crawler.exceptions import CircuitOpenError, ListingSchemaError, SourceError
 from crawler.models import ListingPage, ReportRef
+from crawler.sources.listing import MAX_PAGE_ROWS
 from crawler.storage.discovery import DayCheckpoint, PartitionKey, save_day_checkpoints
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,11 @@ class SyncOutcome:
 
 def key_query(key: PartitionKey, send_from: dt.date | None = None, send_to: dt.date | None = None) -> Query:
     return Query(key.report_type_code, key.report_year, key.fund_type, send_from, send_to)
+
+
+def partition_label(key: PartitionKey) -> str:
+    """How logs and run totals name a partition: ``FB010010/2024/6020-6010`` (``any`` for every year)."""
+    return "/".join(part for part in (key.report_type_code, key.report_year or "any", key.fund_type) if part)
 
 
 def first_page(client: SearchClient, query: Query, out: SyncOutcome,
@@ -150,7 +156,7 @@ def catch_up_day(client: SearchClient, store: DiscoveryStore, query: Query, page
     total, front, back, from_front = take(page), len(page.aaData), page.iTotalRecords, True
     try:
         while len(new_ids) < total - known and front < back:
-            start = front if from_front else max(front, back - PAGE_SIZE)
+            start = front if from_front else max(front, back - MAX_PAGE_ROWS)
             listing = search(client, query, start, spend, policy)
             total = take(listing)
             front, back = (front + len(listing.aaData), back) if from_front else (front, start)

@@ -20,9 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from crawler.discovery.paging import Sink, one_pass
-from crawler.discovery.query import PAGE_SIZE, Query, SearchClient, Spend, WalkPolicy
+from crawler.discovery.query import Query, SearchClient, Spend, WalkPolicy
 from crawler.exceptions import CircuitOpenError, ListingSchemaError, SourceError
 from crawler.models import FUND_TYPES, ListingPage, ReportRef
+from crawler.sources.listing import MAX_PAGE_ROWS
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def date_windows(query: Query, dates: Iterable[dt.date]) -> list[Query]:
     starts: list[dt.date] = []
     in_group = 0
     for day, count in counts:
-        if not starts or in_group + count > PAGE_SIZE:
+        if not starts or in_group + count > MAX_PAGE_ROWS:
             starts.append(day)
             in_group = 0
         in_group += count

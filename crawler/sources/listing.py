@@ -20,7 +20,7 @@ from crawler.exceptions import ListingSchemaError, SourceError
 from crawler.models import ListingPage
 
 SEARCH_PATH = "/fund/disclose/advanced_search_xbrl.do"
-#: The site returns at most 20 rows whatever is asked (eid-source.md §2.1, L-inc).
+#: The site returns at most 20 rows per page whatever is asked for.
 MAX_PAGE_ROWS = 20
 #: DataTables column metadata as the browser UI sent it (M-pf capture); the server ignores it.
 _COLUMNS = ("fundCode", "fundId", "organName", "reportSendDate", "reportDesp", "uploadInfoId")

@@ -28,6 +28,9 @@ from crawler.sources.coordination import RedisScript, connect_redis, locked_stat
 
 log = logging.getLogger(__name__)
 
+#: Reads the current time in epoch seconds (``time.time``; tests pass a fake one).
+Clock = Callable[[], float]
+
 #: Called as on_open(reason, cooldown_seconds) by the process whose answer opened the breaker
 #: (e.g. ``crawler.telemetry.alerts.breaker_opened``); its return value is ignored.
 OnOpen = Callable[[str, float], object]
@@ -141,16 +144,20 @@ class RedisCircuitBreaker(CircuitBreaker):
 
 
 class FileCircuitBreaker(CircuitBreaker):
-    """State in a locked JSON file: the embedded-mode equivalent for every process on this machine."""
+    """State in a locked JSON file: the embedded-mode equivalent for every process on this machine.
+
+    Time is read from ``clock`` (every process on one machine shares its clock), so tests can move it on.
+    """
 
     def __init__(self, path: Path, threshold: int, window: float, cooldown: float,
-                 on_open: OnOpen | None = None, trial_lease: float = 60.0) -> None:
+                 on_open: OnOpen | None = None, trial_lease: float = 60.0, *, clock: Clock = time.time) -> None:
         super().__init__(threshold, window, cooldown, on_open, trial_lease)
         self.path = path
+        self.clock = clock
 
     def _run(self, op: str) -> tuple[int, float]:
         with locked_state(self.path) as state:
-            return self._apply(state, op, time.time())
+            return self._apply(state, op, self.clock())
 
     def _apply(self, state: dict[str, Any], op: str, now: float) -> tuple[int, float]:
         """The same transitions as the Lua script, on a plain dict."""

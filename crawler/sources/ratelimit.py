@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 from crawler.exceptions import RateLimitedError
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 #: A hostile or mistaken Retry-After never stops the fleet for longer than this.
 MAX_PAUSE = 3600.0
 DEFAULT_HEADROOM = 0.04
+
+#: Reads the current time in epoch seconds (``time.time``; tests pass a fake one).
+Clock = Callable[[], float]
+#: Waits a number of seconds (``time.sleep``; a fake clock's sleep moves its time on instead).
+Sleep = Callable[[float], None]
 
 _ACQUIRE_LUA = """
 local t = redis.call('TIME')
@@ -56,13 +62,20 @@ return string.format('%.6f', untl - now)
 
 
 class RateLimiter(ABC):
-    """Blocks each caller until the shared bucket grants it a request."""
+    """Blocks each caller until the shared bucket grants it a request.
 
-    def __init__(self, rate: float, headroom: float = DEFAULT_HEADROOM) -> None:
+    ``clock`` is this process's time (it turns an HTTP-date ``Retry-After`` into seconds) and ``sleep`` how it
+    waits for a token; tests pass fakes for both.
+    """
+
+    def __init__(self, rate: float, headroom: float = DEFAULT_HEADROOM, *, clock: Clock = time.time,
+                 sleep: Sleep = time.sleep) -> None:
         if rate <= 0 or not 0 <= headroom < 0.5:
             raise ValueError("rate must be positive and headroom in [0, 0.5)")
         self.rate = rate
         self.interval = 1.0 / (rate * (1.0 - headroom))
+        self.clock = clock
+        self.sleep = sleep
 
     def acquire(self, max_wait: float | None = None) -> float:
         """Wait for a token and return the grant time on the shared clock (epoch seconds).
@@ -77,7 +90,7 @@ class RateLimiter(ABC):
                 return value
             if max_wait is not None and waited + value > max_wait:
                 raise RateLimitedError(f"politeness budget busy for {value:.1f}s", retry_after=value)
-            time.sleep(value)
+            self.sleep(value)
             waited += value
 
     def pause(self, seconds: float) -> float:
@@ -89,7 +102,7 @@ class RateLimiter(ABC):
 
     def pause_until(self, when: float) -> float:
         """Hold back every process until epoch time ``when`` (an HTTP-date ``Retry-After``)."""
-        return self.pause(when - time.time())
+        return self.pause(when - self.clock())
 
     @abstractmethod
     def _attempt(self) -> tuple[bool, float]:
@@ -103,8 +116,9 @@ class RateLimiter(ABC):
 class RedisRateLimiter(RateLimiter):
     """The bucket in one Redis hash, updated atomically by Lua on Redis's clock."""
 
-    def __init__(self, url: str, rate: float, prefix: str, headroom: float = DEFAULT_HEADROOM) -> None:
-        super().__init__(rate, headroom)
+    def __init__(self, url: str, rate: float, prefix: str, headroom: float = DEFAULT_HEADROOM, *,
+                 clock: Clock = time.time, sleep: Sleep = time.sleep) -> None:
+        super().__init__(rate, headroom, clock=clock, sleep=sleep)
         client = connect_redis(url)
         self._key = f"{prefix}:ratelimit"
         self._acquire = RedisScript(client, _ACQUIRE_LUA, "rate limiter")
@@ -119,15 +133,19 @@ class RedisRateLimiter(RateLimiter):
 
 
 class FileRateLimiter(RateLimiter):
-    """The bucket in a state file under the data dir, for every process on this machine (embedded mode)."""
+    """The bucket in a state file under the data dir, for every process on this machine (embedded mode).
 
-    def __init__(self, path: Path, rate: float, headroom: float = DEFAULT_HEADROOM) -> None:
-        super().__init__(rate, headroom)
+    Grants are on ``clock``: every process on one machine shares it.
+    """
+
+    def __init__(self, path: Path, rate: float, headroom: float = DEFAULT_HEADROOM, *, clock: Clock = time.time,
+                 sleep: Sleep = time.sleep) -> None:
+        super().__init__(rate, headroom, clock=clock, sleep=sleep)
         self.path = path
 
     def _attempt(self) -> tuple[bool, float]:
         with locked_state(self.path) as state:
-            now = time.time()
+            now = self.clock()
             # Clamp values a clock step or a reboot left in the future, so they cannot stall us for long.
             tat = min(float(state.get("tat", 0.0)), now + self.interval)
             ready = max(tat, min(float(state.get("paused", 0.0)), now + MAX_PAUSE))
@@ -138,7 +156,7 @@ class FileRateLimiter(RateLimiter):
 
     def _pause(self, seconds: float) -> float:
         with locked_state(self.path) as state:
-            now = time.time()
+            now = self.clock()
             until = max(float(state.get("paused", 0.0)), now + seconds)
             state["paused"] = until
             return until - now

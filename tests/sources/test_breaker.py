@@ -1,4 +1,8 @@
-"""The fleet-wide circuit breaker on real Redis and on the file backend: open, half-open trial, close."""
+"""The fleet-wide circuit breaker on real Redis and on the file backend: open, half-open trial, close.
+
+The file backend runs on a fake clock. The Redis backend reads Redis's own clock (``TIME``), which no test can
+move, so its cooldowns are short and really waited out.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,28 +24,39 @@ from crawler.sources.breaker import (
     RedisCircuitBreaker,
     breaker_from_settings,
 )
+from tests.fakes.clock import FakeClock
 from tests.sources.conftest import REDIS_URL
 
 COOLDOWN = 0.5
-Factory = Callable[..., CircuitBreaker]
+
+
+@dataclass
+class Breakers:
+    """Breakers that share one state, as breakers in different processes do, and the clock they share."""
+
+    make: Callable[..., CircuitBreaker]
+    pass_time: Callable[[float], None]
 
 
 @pytest.fixture(params=["redis", "file"])
-def make_breaker(request: pytest.FixtureRequest, redis_prefix: str, tmp_path: Path) -> Factory:
-    """Build breakers that share one state, as breakers in different processes do."""
+def breakers(request: pytest.FixtureRequest, redis_prefix: str, tmp_path: Path) -> Breakers:
+    if request.param == "redis":
+        def make_redis(on_open: OnOpen | None = None) -> CircuitBreaker:
+            return RedisCircuitBreaker(REDIS_URL, redis_prefix, 3, 60, COOLDOWN, on_open, trial_lease=30)
 
-    def make(on_open: OnOpen | None = None, cooldown: float = COOLDOWN) -> CircuitBreaker:
-        if request.param == "redis":
-            return RedisCircuitBreaker(REDIS_URL, redis_prefix, 3, 60, cooldown, on_open, trial_lease=30)
-        return FileCircuitBreaker(tmp_path / "breaker.json", 3, 60, cooldown, on_open, trial_lease=30)
+        return Breakers(make_redis, time.sleep)
+    clock = FakeClock()
 
-    return make
+    def make_file(on_open: OnOpen | None = None) -> CircuitBreaker:
+        return FileCircuitBreaker(tmp_path / "breaker.json", 3, 60, COOLDOWN, on_open, trial_lease=30, clock=clock)
+
+    return Breakers(make_file, clock.advance)
 
 
-def test_opens_at_the_threshold_for_everyone_and_says_why(make_breaker: Factory, caplog) -> None:
+def test_opens_at_the_threshold_for_everyone_and_says_why(breakers: Breakers, caplog) -> None:
     opened: list[tuple[str, float]] = []
-    worker_a = make_breaker(lambda why, seconds: opened.append((why, seconds)))
-    worker_b = make_breaker()
+    worker_a = breakers.make(lambda why, seconds: opened.append((why, seconds)))
+    worker_b = breakers.make()
     worker_a.record_throttle(429)
     worker_b.record_throttle(403)
     assert worker_a.check() is False
@@ -60,10 +76,10 @@ def _open(breaker: CircuitBreaker) -> None:
         breaker.record_throttle(429)
 
 
-def test_half_open_lets_one_trial_through_and_success_closes(make_breaker: Factory) -> None:
-    worker_a, worker_b = make_breaker(), make_breaker()
+def test_half_open_lets_one_trial_through_and_success_closes(breakers: Breakers) -> None:
+    worker_a, worker_b = breakers.make(), breakers.make()
     _open(worker_a)
-    time.sleep(COOLDOWN + 0.1)
+    breakers.pass_time(COOLDOWN + 0.1)
     assert worker_a.check() is True
     with pytest.raises(CircuitOpenError):
         worker_b.check()
@@ -72,11 +88,11 @@ def test_half_open_lets_one_trial_through_and_success_closes(make_breaker: Facto
     assert worker_a.check() is False
 
 
-def test_throttled_trial_reopens_at_once(make_breaker: Factory) -> None:
+def test_throttled_trial_reopens_at_once(breakers: Breakers) -> None:
     opened: list[float] = []
-    worker = make_breaker(lambda why, seconds: opened.append(seconds))
+    worker = breakers.make(lambda why, seconds: opened.append(seconds))
     _open(worker)
-    time.sleep(COOLDOWN + 0.1)
+    breakers.pass_time(COOLDOWN + 0.1)
     assert worker.check() is True
     worker.record_throttle(429)
     with pytest.raises(CircuitOpenError):
@@ -85,10 +101,11 @@ def test_throttled_trial_reopens_at_once(make_breaker: Factory) -> None:
 
 
 def test_throttles_outside_the_window_do_not_add_up(tmp_path: Path) -> None:
-    breaker = FileCircuitBreaker(tmp_path / "b.json", threshold=3, window=0.3, cooldown=60)
+    clock = FakeClock()
+    breaker = FileCircuitBreaker(tmp_path / "b.json", threshold=3, window=0.3, cooldown=60, clock=clock)
     for _ in range(4):
         breaker.record_throttle(429)
-        time.sleep(0.2)
+        clock.advance(0.2)
     assert breaker.check() is False
 
 

@@ -1,7 +1,8 @@
 """The fleet-wide rate limiter with real processes, on real Redis and on the local file backend.
 
 The property checked is correctness, not speed: grant times (on the limiter's shared clock) never put more
-than R grants in any one-second window, however many processes ask.
+than R grants in any one-second window, however many processes ask. Single-process tests of the file backend
+run on a fake clock; the Redis backend reads Redis's own clock (``TIME``), which no test can move.
 """
 
 from __future__ import annotations
@@ -20,16 +21,20 @@ from crawler.sources.ratelimit import (
     RedisRateLimiter,
     limiter_from_settings,
 )
+from tests.fakes.clock import FakeClock
 from tests.sources.conftest import REDIS_URL
 
 RATE = 10
 PROCESSES = 4
 
 
-def make_limiter(backend: str, where: str, rate: float = RATE) -> RateLimiter:
+def make_limiter(backend: str, where: str, rate: float = RATE, clock: FakeClock | None = None) -> RateLimiter:
+    """A limiter on the shared state at ``where``; a file one on ``clock`` when given."""
     if backend == "redis":
         return RedisRateLimiter(REDIS_URL, rate, prefix=where)
-    return FileRateLimiter(Path(where), rate)
+    if clock is None:
+        return FileRateLimiter(Path(where), rate)
+    return FileRateLimiter(Path(where), rate, clock=clock, sleep=clock.sleep)
 
 
 def _hammer(backend: str, where: str, until: float, results: multiprocessing.Queue) -> None:
@@ -64,19 +69,35 @@ def test_processes_share_one_budget_never_above_rate_per_second(backend: tuple[s
 
 
 def test_pause_holds_back_another_process(backend: tuple[str, str]) -> None:
-    first, second = make_limiter(*backend), make_limiter(*backend)
+    clock = FakeClock()
+    first, second = make_limiter(*backend, clock=clock), make_limiter(*backend, clock=clock)
     before = first.acquire()
     second.pause(0.6)
     after = first.acquire()
-    assert after - before >= 0.6
+    assert round(after - before, 6) >= 0.6
 
 
 def test_wait_beyond_max_wait_raises_instead_of_blocking(backend: tuple[str, str]) -> None:
-    limiter = make_limiter(*backend)
+    limiter = make_limiter(*backend, clock=FakeClock())
     limiter.pause(300)
     with pytest.raises(RateLimitedError) as caught:
         limiter.acquire(max_wait=0.1)
     assert 290 < caught.value.retry_after <= 300
+
+
+def test_file_grants_are_one_interval_apart_on_its_clock(tmp_path: Path) -> None:
+    clock = FakeClock()
+    limiter = make_limiter("file", str(tmp_path / "limiter.json"), clock=clock)
+    grants = [limiter.acquire() for _ in range(3)]
+    assert grants[1] - grants[0] == pytest.approx(limiter.interval)
+    assert grants[2] - grants[1] == pytest.approx(limiter.interval)
+    assert clock.slept == [pytest.approx(limiter.interval)] * 2
+
+
+def test_an_http_date_retry_after_pauses_until_that_time(tmp_path: Path) -> None:
+    clock = FakeClock()
+    limiter = make_limiter("file", str(tmp_path / "limiter.json"), clock=clock)
+    assert limiter.pause_until(clock() + 42) == pytest.approx(42)
 
 
 def test_hostile_retry_after_is_capped_at_an_hour(backend: tuple[str, str]) -> None:

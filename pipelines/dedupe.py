@@ -1,6 +1,6 @@
 """``DedupePipeline``: drop a report already stored with exactly this result.
 
-A redelivered or duplicated task then writes nothing at all (reliability.md I4). A new page (another sha256),
+A redelivered or duplicated task then writes nothing at all, so storing a report is idempotent. A new page (another sha256),
 a new parser version, or the same page and version parsing to another result (a parser fixed without a version
 bump, then ``fundcrawl reparse --all``) goes through and replaces the stored rows.
 """
@@ -10,18 +10,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from scrapy.exceptions import DropItem
-
 from crawler.models import ReportItem
+from pipelines.runner import NothingToStore
 from pipelines.store import DatabasePipeline, report_item
 
 log = logging.getLogger(__name__)
 
 
-class AlreadyStored(DropItem):
+class AlreadyStored(NothingToStore):
     """The same report, page, parser version and result are already in the database: nothing to do."""
-
-    already_stored = True
 
 
 class DedupePipeline(DatabasePipeline):

@@ -4,7 +4,8 @@ Scrapy deprecated using its ``ItemPipelineManager`` without a running crawler, s
 same job: it builds each class of the ordered ``pipelines`` setting (dotted path -> priority, lower first,
 ``None`` disables) through ``from_crawler`` with a stand-in crawler that carries real Scrapy settings, opens
 them, passes the item along, and closes them. Like Scrapy it stops at the first ``DropItem``; it catches
-nothing else, so transient errors reach the task's retry.
+nothing else, so transient errors reach the task's retry. A pipeline that finds the item's result already
+stored raises :class:`NothingToStore`, a drop that is not a failure; the runner knows no pipeline by name.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from crawler.telemetry import metrics
 log = logging.getLogger(__name__)
 
 Status = Literal["stored", "already_stored", "dropped"]
+
+
+class NothingToStore(DropItem):
+    """Raised by a pipeline when the item's result is already stored exactly: the chain stops, but nothing
+    failed, so the outcome is ``already_stored`` and no drop is logged."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ class PipelineRunner:
 def _dropped(pipeline: Any, drop: DropItem, item: Any) -> Outcome:
     metrics.count_dropped(type(pipeline).__name__)
     reason = str(drop) or type(drop).__name__
-    if getattr(drop, "already_stored", False):  # pipelines.dedupe.AlreadyStored
+    if isinstance(drop, NothingToStore):
         return Outcome("already_stored", reason, item)
     log.info("item dropped by %s: %s", type(pipeline).__name__, reason)
     return Outcome("dropped", reason, item)

@@ -6,6 +6,8 @@ from typing import Any
 
 from scrapy.exceptions import DropItem
 
+from pipelines.runner import NothingToStore
+
 EVENTS: list[str] = []
 
 
@@ -50,6 +52,13 @@ class Dropper(_Recorder):
         if item.get("drop"):
             raise DropItem("asked to drop")
         return super().process_item(item)
+
+
+class Done(_Recorder):
+    name = "done"
+
+    def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
+        raise NothingToStore("already there")
 
 
 class Broken(_Recorder):

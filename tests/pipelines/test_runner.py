@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from scrapy.settings import Settings as ScrapySettings
 
@@ -59,6 +61,16 @@ def test_a_drop_stops_the_chain_and_is_reported() -> None:
 
     assert dropped.dropped and dropped.reason == "asked to drop" and dropped.item["seen"] == ["first"]
     assert passed.stored and passed.item["seen"] == ["first", "dropper", "second"]
+
+
+def test_a_drop_with_nothing_to_store_stops_the_chain_without_failing(caplog: pytest.LogCaptureFixture) -> None:
+    with (runner({R + "First": 1, R + "Done": 2, R + "Second": 3}) as pipelines,
+          caplog.at_level(logging.INFO, logger="pipelines.runner")):
+        outcome = pipelines.run({})
+
+    assert outcome.status == "already_stored" and outcome.reason == "already there"
+    assert outcome.item["seen"] == ["first"]
+    assert not [r for r in caplog.records if r.name == "pipelines.runner"]
 
 
 def test_anything_but_a_drop_propagates() -> None:

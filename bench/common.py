@@ -32,8 +32,7 @@ import psutil
 from crawler.discovery import DiscoveryPlan, DiscoveryResult, discover
 from crawler.models import ReportRef
 from crawler.sources.eid import EidClient
-from crawler.storage import Store, make_store, upgrade
-from crawler.storage.discovery import PartitionKey
+from crawler.storage import PartitionKey, Store, make_store, upgrade
 from tests.e2e.harness import Daemon, redis_broker
 from tests.replica import Replica
 from tests.storage.fixtures import temporary_database

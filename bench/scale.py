@@ -31,7 +31,7 @@ from typing import Any
 from common import EMBEDDED, PRODUCTION, Setup, machine, timed_incremental_discovery
 
 from crawler.cli.status import collect_status
-from crawler.storage import discovery, dispose_engines, make_store, operations
+from crawler.storage import dispose_engines, make_store
 from crawler.storage.bulk import insert_report_rows
 
 NOW = dt.datetime(2025, 4, 1, tzinfo=dt.UTC)
@@ -77,11 +77,10 @@ def median_ms(fn: Callable[[], object], repeat: int = 5) -> float:
 def status_parts(database_url: str) -> dict[str, float]:
     """Each query of ``collect_status`` on its own (the same calls it makes)."""
     store = make_store(database_url)
-    engine = store.engine
     parts: dict[str, Callable[[], object]] = {
         "counts": store.counts, "oldest_pending": store.oldest_pending,
-        "partitions": lambda: discovery.partition_status(engine), "last_runs": lambda: operations.recent_runs(engine),
-        "recent_failures": store.recent_failures, "parse_flags": lambda: operations.parse_flag_summary(engine),
+        "partitions": store.partitions.status, "last_runs": store.runs.recent,
+        "recent_failures": store.recent_failures, "parse_flags": store.health.parse_flag_summary,
     }
     return {name: median_ms(fn) for name, fn in parts.items()}
 

@@ -45,9 +45,9 @@ EMBEDDED_POLLING_INTERVAL = 0.05
 def transport_options(settings: Settings) -> dict[str, Any]:
     """Broker transport options: socket timeouts and visibility for Redis, a busy timeout for embedded SQLite."""
     if settings.embedded:
-        from crawler.storage.broker import embedded_engine_options
+        from crawler.storage.broker import embedded_transport_options
 
-        return embedded_engine_options()
+        return embedded_transport_options()
     return {
         "visibility_timeout": settings.visibility_timeout,
         "socket_timeout": 30,
@@ -148,15 +148,11 @@ def _tune_embedded_broker() -> None:
     """Poll the SQLite broker every :data:`EMBEDDED_POLLING_INTERVAL` seconds instead of kombu's 1 s default.
 
     With prefetch 1 a worker process asks for its next task only after acking the last one; at 1 s per poll the
-    embedded daemon could never do more than one report per second per process. The option cannot go through
-    ``broker_transport_options``: kombu hands those to ``create_engine``, which rejects unknown keys.
+    embedded daemon could never do more than one report per second per process.
     """
-    from kombu.transport import sqlalchemy as kombu_sqla
+    from crawler.storage.broker import tune_embedded_transport
 
-    from crawler.storage.broker import ClosingChannel
-
-    kombu_sqla.Transport.polling_interval = EMBEDDED_POLLING_INTERVAL
-    kombu_sqla.Transport.Channel = ClosingChannel
+    tune_embedded_transport(EMBEDDED_POLLING_INTERVAL)
 
 
 _tune_embedded_broker()
@@ -203,12 +199,10 @@ def tune_memory_management(**_: Any) -> None:
 
 @signals.worker_process_init.connect
 def _after_fork(**_: Any) -> None:
-    """A forked child must not reuse its parent's database sockets (reliability.md F12)."""
-    from kombu.transport import sqlalchemy as kombu_sqla
+    """A forked child must not reuse the broker database sockets of its parent."""
+    from crawler.storage.broker import forget_inherited_connections
 
-    for engine, _session in kombu_sqla.Channel._engines.values():
-        engine.dispose(close=False)
-    kombu_sqla.Channel._engines.clear()
+    forget_inherited_connections()
 
 
 @signals.celeryd_init.connect

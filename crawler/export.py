@@ -14,15 +14,13 @@ import decimal
 import json
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
-
-from crawler.storage import Store, operations
-from crawler.storage.queries import document_filters
+from crawler.storage import Store
+from crawler.storage.exports import EXPORT_TABLES, ExportSnapshot, export_columns, primary_key
 from crawler.storage.types import tidy
 
 
@@ -74,12 +72,17 @@ def export_jsonl(store: Store, out: Path, where: ExportFilter, tick: Callable[[]
     return count
 
 
-def _table_batches(connection: Connection, where: ExportFilter, batch_size: int
+def _snapshot(store: Store, where: ExportFilter, *, current_only: bool) -> AbstractContextManager[ExportSnapshot]:
+    """One snapshot of the stored reports ``where`` selects."""
+    return store.exports.snapshot(fund_codes=where.fund_codes, report_types=where.report_types,
+                                  period_from=where.period_from, period_to=where.period_to,
+                                  current_only=current_only)
+
+
+def _table_batches(snapshot: ExportSnapshot, batch_size: int
                    ) -> Iterator[tuple[str, Iterator[list[dict[str, Any]]]]]:
-    filters = document_filters(where.fund_codes, where.report_types, where.period_from, where.period_to,
-                               current_only=not where.all_versions)
-    for name in operations.EXPORT_TABLES:
-        yield name, operations.iter_table_rows(connection, name, filters, batch_size=batch_size)
+    for name in EXPORT_TABLES:
+        yield name, snapshot.table_rows(name, batch_size=batch_size)
 
 
 def _cell(value: object) -> object:
@@ -100,10 +103,10 @@ def datapackage(counts: dict[str, int]) -> dict[str, Any]:
     """The Frictionless Data Package describing a CSV export: every column's type (codes are strings, so
     ``016146`` and ``0700`` stay text), each table's key and its link to ``reports``."""
     resources = []
-    for name in operations.EXPORT_TABLES:
+    for name in EXPORT_TABLES:
         fields = [{"name": column, "type": FRICTIONLESS_TYPES[kind], **_describe(column)}
-                  for column, kind in operations.export_columns(name)]
-        schema: dict[str, Any] = {"fields": fields, "primaryKey": operations.primary_key(name),
+                  for column, kind in export_columns(name)]
+        schema: dict[str, Any] = {"fields": fields, "primaryKey": primary_key(name),
                                   "missingValues": [""]}
         if name != "reports":
             schema["foreignKeys"] = [{"fields": "upload_info_id",
@@ -143,10 +146,10 @@ def export_csv(store: Store, out_dir: Path, where: ExportFilter, *, batch_size: 
     read from one snapshot of the database."""
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    with store.snapshot() as connection:
-        for name, batches in _table_batches(connection, where, batch_size):
+    with _snapshot(store, where, current_only=not where.all_versions) as snapshot:
+        for name, batches in _table_batches(snapshot, batch_size):
             counts[name] = 0
-            columns = [column for column, _kind in operations.export_columns(name)]
+            columns = [column for column, _kind in export_columns(name)]
             with _atomic(out_dir / f"{name}.csv") as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
                 writer = csv.DictWriter(handle, fieldnames=columns)
                 writer.writeheader()
@@ -163,7 +166,7 @@ def _arrow_schema(table_name: str) -> Any:
 
     types = {"decimal": pa.decimal128(38, 8), "int": pa.int64(), "date": pa.date32(), "bool": pa.bool_(),
              "datetime": pa.timestamp("us", tz="UTC"), "json": pa.string(), "text": pa.string()}
-    return pa.schema([(name, types[kind]) for name, kind in operations.export_columns(table_name)])
+    return pa.schema([(name, types[kind]) for name, kind in export_columns(table_name)])
 
 
 def export_parquet(store: Store, out_dir: Path, where: ExportFilter, *, batch_size: int = 5000
@@ -174,8 +177,8 @@ def export_parquet(store: Store, out_dir: Path, where: ExportFilter, *, batch_si
 
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    with store.snapshot() as connection:
-        for name, batches in _table_batches(connection, where, batch_size):
+    with _snapshot(store, where, current_only=not where.all_versions) as snapshot:
+        for name, batches in _table_batches(snapshot, batch_size):
             schema = _arrow_schema(name)
             counts[name] = 0
             with _atomic(out_dir / f"{name}.parquet") as tmp, pq.ParquetWriter(tmp, schema) as writer:
@@ -221,22 +224,21 @@ def export_parquet_partitioned(store: Store, out_dir: Path, where: ExportFilter,
     manifest_file = out_dir / MANIFEST
     scope = {"fund_codes": where.fund_codes, "report_types": where.report_types,
              "period_from": str(where.period_from), "period_to": str(where.period_to),
-             "tables": list(operations.EXPORT_TABLES),
+             "tables": list(EXPORT_TABLES),
              # A fundcrawl whose tables gained or changed columns rewrites every partition, so no dataset mixes
              # files of two schemas.
-             "columns": {name: [list(column) for column in operations.export_columns(name)]
-                         for name in operations.EXPORT_TABLES}}
+             "columns": {name: [list(column) for column in export_columns(name)]
+                         for name in EXPORT_TABLES}}
     before: dict[str, str] = {}
     if manifest_file.exists():
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
         if manifest.get("scope") == scope:
             before = manifest.get("partitions", {})
-    filters = document_filters(where.fund_codes, where.report_types, where.period_from, where.period_to)
     written = 0
-    with store.snapshot() as connection:
+    with _snapshot(store, where, current_only=True) as snapshot:
         digests: dict[str, Any] = {}
         keys: dict[str, tuple[str | None, dt.date | None]] = {}
-        for row in operations.partition_reports(connection, filters):
+        for row in snapshot.partition_reports():
             path = _partition_path(row["report_kind"], row["period_end"])
             keys[path] = (row["report_kind"], row["period_end"])
             digests.setdefault(path, hashlib.sha256()).update(
@@ -246,18 +248,17 @@ def export_parquet_partitioned(store: Store, out_dir: Path, where: ExportFilter,
         for path, fingerprint in after.items():
             if before.get(path) == fingerprint and (out_dir / "reports" / path / "part-0.parquet").exists():
                 continue
-            part = [*filters, *operations.partition_filter(*keys[path])]
-            for name in operations.EXPORT_TABLES:
+            for name in EXPORT_TABLES:
                 target = out_dir / name / path / "part-0.parquet"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 schema = _arrow_schema(name)
                 with _atomic(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-                    for batch in operations.iter_table_rows(connection, name, part, batch_size=batch_size):
+                    for batch in snapshot.table_rows(name, batch_size=batch_size, partition=keys[path]):
                         _write_batch(writer, schema, batch)
             written += 1
     removed = [path for path in before if path not in after]
     for path in removed:
-        for name in operations.EXPORT_TABLES:
+        for name in EXPORT_TABLES:
             shutil.rmtree(out_dir / name / path, ignore_errors=True)
     with _atomic(manifest_file) as tmp:
         tmp.write_text(json.dumps({"scope": scope, "partitions": after}, indent=1) + "\n", encoding="utf-8")

@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: SecretStr | None) -> SecretStr | None:
-        # Only the two engines the schema and the tests cover; anything else fails at start, not mid-crawl.
+        # Only the two databases the schema and the tests cover; anything else fails at start, not mid-crawl.
         if value is not None:
             scheme = urlsplit(value.get_secret_value()).scheme.split("+")[0]
             if scheme not in ("sqlite", "postgresql", "postgres"):

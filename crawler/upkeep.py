@@ -18,8 +18,7 @@ from crawler.discovery.runs import Enqueue, enqueue_new, schedule_tick
 from crawler.models import SITE_TIMEZONE
 from crawler.processing import Runtime
 from crawler.settings import Settings
-from crawler.storage import checkpoint, operations
-from crawler.storage import discovery as discovery_runs
+from crawler.storage import Store
 from crawler.storage.broker import prune_delivered_messages
 from crawler.telemetry import alerts
 
@@ -56,7 +55,7 @@ def keep_journal_small(rt: Runtime) -> None:
 
     Runs with every reconciler pass; a failed checkpoint only means the next pass tries again.
     """
-    checkpoint(rt.store.engine)
+    rt.store.checkpoint_journal()
 
 
 def requeue_stuck(rt: Runtime, enqueue: Enqueue, *, queue_depth: int | None, grace_seconds: float | None = None,
@@ -84,27 +83,25 @@ def hourly_upkeep(rt: Runtime, now: dt.datetime) -> None:
     """Once an hour: a freshness alert per report that just passed its deadline unstored, a layout alert
     when many reports stored in the last hour had unknown sections or failing cross-checks, and removal of the
     temp files that file-archive writers killed mid-write left behind (installations not migrated yet)."""
-    engine = rt.store.engine
-    previous = operations.last_run_started(engine, UPKEEP_JOB)
-    run_id = discovery_runs.start_run(engine, UPKEEP_JOB, schedule_tick(3600, now), kind="upkeep")
+    previous = rt.store.runs.last_started(UPKEEP_JOB)
+    run_id = rt.store.runs.try_lock_upkeep(UPKEEP_JOB, schedule_tick(3600, now))
     if run_id is None:
         return
     since = previous or now - dt.timedelta(hours=1)
-    late = _alert_late_reports(engine, since, now, rt.settings.freshness_delay_hours)
-    signals = operations.layout_signals(engine, since)
+    late = _alert_late_reports(rt.store, since, now, rt.settings.freshness_delay_hours)
+    signals = rt.store.health.layout_signals(since)
     _alert_layout(signals)
     if rt.archive.legacy is not None:
         rt.archive.legacy.sweep_temp_files()
-    discovery_runs.finish_run(engine, run_id, status="ok", partitions_walked=0, listed=late, new=len(signals),
-                              requests=0, error=None)
+    rt.store.runs.finish_upkeep(run_id, late_reports=late, layout_signals=len(signals))
 
 
-def _alert_late_reports(engine: Any, since: dt.datetime, now: dt.datetime, delay_hours: float) -> int:
+def _alert_late_reports(store: Store, since: dt.datetime, now: dt.datetime, delay_hours: float) -> int:
     delay = dt.timedelta(hours=delay_hours)
     # deadline(day) is in (since, now]  <=>  day is in (since - delay - 1 day, now - delay - 1 day] in Beijing.
     first = (since - delay).astimezone(SITE_TIMEZONE).date() - dt.timedelta(days=1)
     last = (now - delay).astimezone(SITE_TIMEZONE).date() - dt.timedelta(days=1)
-    late = operations.late_reports(engine, first, last) if last > first else []
+    late = store.health.late_reports(first, last) if last > first else []
     for row in late:
         hours = (now - freshness_deadline(row["send_date"], delay_hours)).total_seconds() / 3600
         log.warning("report %s (fund %s, sent %s) is still %s %.1fh after its freshness deadline",

@@ -18,7 +18,7 @@ from scrapy.settings import BaseSettings
 from crawler.archive import relative_path
 from crawler.models import ReportItem
 from crawler.settings import DEFAULT_DATA_DIR, embedded_database_url
-from crawler.storage import Store, ensure_current
+from crawler.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ class DatabasePipeline:
         self.store = Store.from_url(self.url)
 
     def close_spider(self, spider: object = None) -> None:
-        # The engine belongs to the process (shared with other users of the same URL); only drop our handle.
+        # The database connections belong to the process (shared with other users of the same URL); only drop our
+        # handle.
         self.store = None
 
     def opened_store(self) -> Store:
@@ -67,9 +68,7 @@ class StorePipeline(DatabasePipeline):
 
     def open_spider(self, spider: object = None) -> None:
         """Connect, and refuse to run on a schema that is missing or behind (the error names the fix)."""
-        super().open_spider(spider)
-        assert self.store is not None
-        ensure_current(self.store.engine)
+        self.store = Store.open(self.url)
 
     def process_item(self, item: Any, spider: object = None) -> ReportItem:
         report = report_item(item)

@@ -8,7 +8,6 @@ import os
 from crawler import upkeep
 from crawler.models import ReportRef
 from crawler.processing import Runtime
-from crawler.storage import operations
 from tests.replica import Replica
 
 
@@ -29,6 +28,6 @@ def test_hourly_upkeep_alerts_late_reports_once_and_sweeps_temp_files(
     os.utime(temp, (stale, stale))
     upkeep.hourly_upkeep(rt, now)
     upkeep.hourly_upkeep(rt, now + dt.timedelta(minutes=5))  # the same hour: nothing more
-    runs = [run for run in operations.recent_runs(rt.store.engine) if run["schedule"] == upkeep.UPKEEP_JOB]
+    runs = [run for run in rt.store.runs.recent() if run["schedule"] == upkeep.UPKEEP_JOB]
     assert len(runs) == 1 and runs[0]["listed"] == 1  # one late report alerted, once
     assert not temp.exists()

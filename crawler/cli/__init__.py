@@ -69,12 +69,12 @@ class FundcrawlGroup(click.Group):
         except Exception as error:
             if _debug_wanted(ctx):
                 raise
-            from sqlalchemy.exc import DBAPIError
+            from crawler.storage import database_error
 
-            if isinstance(error, DBAPIError):
+            refused = database_error(error)
+            if refused is not None:
                 # Not a passing outage (those are StorageUnavailableError): a path or URL that cannot work.
-                first = (str(error.orig).strip().splitlines() or [""])[0][:200]
-                fail(f"the database cannot be used ({type(error.orig).__name__}: {first}); check "
+                fail(f"the database cannot be used ({refused}); check "
                      "FUNDCRAWL_DATABASE_URL, and that FUNDCRAWL_DATA_DIR exists and is writable")
             logging.getLogger("crawler").debug("unexpected error", exc_info=True)
             fail(f"{type(error).__name__}: {error} (run again with --debug for the traceback)", EXIT_FAILED)

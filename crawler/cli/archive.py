@@ -26,11 +26,10 @@ def migrate(keep_files: bool) -> None:
     (it is left where it is and named).
     """
     from crawler.archive import ArchiveError, FileArchive, PageArchive, sha256_of
-    from crawler.storage import ensure_current, make_engine, make_store
+    from crawler.storage import Store
 
     s = settings()
-    ensure_current(make_engine(s.database))
-    store = make_store(s.database)
+    store = Store.open(s.database)
     files = FileArchive(s.archive_dir)
     pages = PageArchive(store)
     todo = list(files.iter_files())
@@ -76,11 +75,9 @@ def migrate(keep_files: bool) -> None:
 @archive.command()
 def stats() -> None:
     """Pages archived, their raw size and what they take compressed."""
-    from crawler.storage import ensure_current, make_engine, make_store
+    from crawler.storage import Store
 
-    s = settings()
-    ensure_current(make_engine(s.database))
-    totals = make_store(s.database).archive_totals()
+    totals = Store.open(settings().database).archive_totals()
     stored = totals["page_bytes"] + totals["reference_bytes"]
     ratio = totals["raw_bytes"] / stored if stored else 0.0
     click.echo(f"pages: {totals['pages']}, raw {totals['raw_bytes']} bytes, stored {stored} bytes "
@@ -93,10 +90,10 @@ def cat(page: str) -> None:
     """Write one archived page, exactly as the site served it, to stdout: PAGE is a sha256 or a report id."""
     from crawler.archive import ArchiveError
     from crawler.processing import runtime
-    from crawler.storage import ensure_current, make_engine
+    from crawler.storage import Store
 
     s = settings()
-    ensure_current(make_engine(s.database))
+    Store.open(s.database)
     rt = runtime(s)
     report = int(page) if page.isdigit() else None
     sha256 = page

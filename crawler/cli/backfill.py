@@ -50,18 +50,18 @@ def backfill(report_types: str, years: str, fund_types: str | None, wait: bool) 
     from crawler.discovery.backfill import BackfillProgress, plan_backfill, run_backfill
     from crawler.discovery.runs import enqueue_new
     from crawler.processing import runtime
-    from crawler.storage import ensure_current, make_engine, operations
+    from crawler.storage import Store
     from crawler.tasks import publish_reports
 
     s = settings()
     started = dt.datetime.now(dt.UTC)
-    ensure_current(make_engine(s.database))
+    Store.open(s.database)
     types = _codes(TypeAdapter(ReportTypeCode), report_types, "--report-types")
     funds = _codes(TypeAdapter(FundTypeCode), fund_types, "--fund-types")
     year_list = _years(years)
     rt = runtime(s)
     spec = {"report_types": types, "years": year_list, "fund_types": funds}
-    job_id = operations.unfinished_backfill(rt.store.engine, spec)
+    job_id = rt.store.jobs.unfinished(spec)
     if job_id is None:
         job_id = plan_backfill(rt.store, types, year_list, funds)
         click.echo(f"backfill job {job_id}: {len(types) * len(year_list) * max(len(funds), 1)} partition(s)", err=True)

@@ -36,11 +36,9 @@ def check_beat(s: Settings) -> str:
 
 
 def check_database(s: Settings) -> str:
-    from crawler.storage import ensure_current, head_revision, make_engine
+    from crawler.storage import Store, head_revision
 
-    engine = make_engine(s.database)
-    ensure_current(engine)
-    return f"{engine.url.render_as_string(hide_password=True)} at schema {head_revision()}"
+    return f"{Store.open(s.database).location} at schema {head_revision()}"
 
 
 def check_broker(s: Settings) -> str:

@@ -68,17 +68,14 @@ def _ready(s: Settings, *, create_schema: bool = False) -> None:
     ``create_schema``: the embedded daemon (``run``) on SQLite owns its database file, so it creates or upgrades
     the schema itself; production processes on a shared database keep that an explicit ``db upgrade`` step.
     """
-    from crawler.storage import current_revision, ensure_current, head_revision, make_engine, upgrade
+    from crawler.storage import Store, upgrade_embedded
 
     ensure_data_dir(s)
-    engine = make_engine(s.database)
-    if create_schema and engine.dialect.name == "sqlite":
-        before = current_revision(s.database)
-        if before != head_revision():
-            revision = upgrade(s.database)
-            click.echo(f"database schema {'created' if before is None else 'upgraded'} at revision {revision} "
-                       f"({engine.url.database})", err=True)
-    ensure_current(engine)
+    if create_schema:
+        done = upgrade_embedded(s.database)
+        if done is not None:
+            click.echo(done, err=True)
+    Store.open(s.database)
 
 
 def beat_preview(s: Settings, state_file: Path) -> list[tuple[str, dt.datetime]]:
@@ -400,13 +397,13 @@ def discover(schedule: str | None, timeout: float) -> None:
 
 def _wait_for_runs(s: Settings, names: set[str], since: dt.datetime, timeout: float) -> set[str]:
     """The entries no worker has started a run of since ``since``, after waiting up to ``timeout`` seconds."""
-    from crawler.storage import make_engine, operations
+    from crawler.storage import make_store
 
-    engine = make_engine(s.database)
+    store = make_store(s.database)
     deadline = time.monotonic() + timeout
     waiting = set(names)
     while waiting and time.monotonic() < deadline:
-        for run in operations.recent_runs(engine, 50):
+        for run in store.runs.recent(50):
             started = run["started_at"]
             if started.tzinfo is None:
                 started = started.replace(tzinfo=dt.UTC)

@@ -63,10 +63,10 @@ def _archived_pages(ids: tuple[int, ...]) -> list[tuple[str, str, Callable[[], b
 
     from crawler.archive import PageMissingError
     from crawler.processing import runtime
-    from crawler.storage import ensure_current, make_engine
+    from crawler.storage import Store
 
     s = settings()
-    ensure_current(make_engine(s.database))
+    Store.open(s.database)
     rt = runtime(s)
 
     def read(upload_info_id: int) -> bytes:
@@ -127,7 +127,7 @@ def export(fmt: str, out: Path, fund_code: list[str] | None, report_type: list[s
     writes every version (jsonl: every page ever stored; csv/parquet: every report id's latest page).
     Every export reads one snapshot of the database, so it is consistent while the daemon stores."""
     from crawler import export as exporting
-    from crawler.storage import ensure_current, make_engine, make_store
+    from crawler.storage import Store
 
     if partitioned and fmt != "parquet":
         raise click.UsageError("--partitioned needs --format parquet")
@@ -138,9 +138,7 @@ def export(fmt: str, out: Path, fund_code: list[str] | None, report_type: list[s
         raise click.BadParameter(f"{out} is a file; {fmt} writes one file per table into a folder",
                                  param_hint="--out")
     report_type = _report_types(report_type)
-    s = settings()
-    ensure_current(make_engine(s.database))
-    store = make_store(s.database)
+    store = Store.open(settings().database)
     where = ExportFilter(fund_code, report_type, period_from, period_to, all_versions=versions == "all")
     if partitioned:
         parts = exporting.export_parquet_partitioned(store, out, where)
@@ -176,10 +174,10 @@ def replay(reason: str | None, ids: tuple[int, ...], here: bool) -> None:
     """
     from crawler import processing
     from crawler.discovery.runs import enqueue_new
-    from crawler.storage import ensure_current, make_engine
+    from crawler.storage import Store
 
     s = settings()
-    ensure_current(make_engine(s.database))
+    Store.open(s.database)
     rt = processing.runtime(s)
     wanted = set(rt.store.failed_ids(reason))
     if ids:
@@ -230,10 +228,10 @@ def reparse(all_: bool, wait: bool, here: bool) -> None:
     from crawler import processing
     from crawler.celery_app import tune_memory_management
     from crawler.parsing import PARSER_VERSION
-    from crawler.storage import ensure_current, make_engine
+    from crawler.storage import Store
 
     s = settings()
-    ensure_current(make_engine(s.database))
+    Store.open(s.database)
     rt = processing.runtime(s)
     run_id, resumed = rt.store.start_reparse(PARSER_VERSION, all_)
     pending = rt.store.reparse_pending(run_id)

@@ -21,7 +21,6 @@ from crawler.exceptions import TransientError
 from crawler.processing import Runtime, runtime
 from crawler.schedules import load_schedules
 from crawler.settings import Settings
-from crawler.storage import operations
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +168,7 @@ def _drain(rt: Runtime, s: Settings, worker: Popen[bytes], options: WorkerOption
 def report_summary(rt: Runtime, started: dt.datetime, prefix: str = "") -> bool:
     """Print what the database holds and every report that failed since ``started``; True if any did."""
     counts = rt.store.counts()
-    failures = operations.failures_since(rt.store.engine, started)
+    failures = rt.store.health.failures_since(started)
     click.echo(f"{prefix}database now holds {counts['stored']} stored, {counts['failed']} failed, "
                f"{counts['pending']} pending report(s)")
     for failure in failures:

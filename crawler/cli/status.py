@@ -14,19 +14,17 @@ from crawler.models import REPORT_KINDS_BY_CODE
 
 def collect_status(database_url: str, *, failures: int = 20, runs: int = 10) -> dict[str, Any]:
     """Everything ``status`` shows, as JSON-ready data."""
-    from crawler.storage import discovery, ensure_current, make_engine, make_store, operations
+    from crawler.storage import Store
 
-    engine = make_engine(database_url)
-    ensure_current(engine)
-    store = make_store(database_url)
+    store = Store.open(database_url)
     return {
         "reports": store.counts(),
         "corrections": store.corrections(),
         "oldest_pending": store.oldest_pending(),
-        "partitions": discovery.partition_status(engine),
-        "last_runs": operations.recent_runs(engine, runs),
+        "partitions": store.partitions.status(),
+        "last_runs": store.runs.recent(runs),
         "recent_failures": store.recent_failures(failures),
-        "parse_flags": operations.parse_flag_summary(engine),
+        "parse_flags": store.health.parse_flag_summary(),
     }
 
 

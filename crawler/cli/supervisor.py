@@ -225,4 +225,4 @@ def release_dead_work(settings: Settings) -> None:
             log.warning("%d report(s) held by processes that no longer exist were released and will be "
                         "published again", released)
     finally:
-        store.engine.dispose()
+        store.close_connections()

@@ -26,13 +26,12 @@ from crawler.discovery.incremental import (
 )
 from crawler.discovery.sync import DiscoveryStore
 from crawler.discovery.walk import Piece, Query, WalkPolicy, WalkResult, walk
-from crawler.storage import discovery as _queries
-from crawler.storage.discovery import PartitionKey
+from crawler.storage.partitions import PartitionKey
 
 
 def partition_status(store: DiscoveryStore) -> list[dict[str, Any]]:
     """Per partition: site total, discovered, stored, failed, complete, last checked, last error."""
-    return _queries.partition_status(store.engine)
+    return store.partitions.status()
 
 
 __all__ = [

@@ -17,13 +17,7 @@ from itertools import product
 
 from crawler.discovery.sync import DiscoveryStore, SyncOutcome, key_query, partition_label, sync_range
 from crawler.discovery.walk import Piece, SearchClient, WalkPolicy
-from crawler.storage.backfill_jobs import (
-    backfill_partition_states,
-    create_backfill_job,
-    finish_backfill_job,
-    update_backfill_partition,
-)
-from crawler.storage.discovery import PartitionKey, day_checkpoints, record_partition
+from crawler.storage.partitions import PartitionKey
 from crawler.storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -80,7 +74,7 @@ def plan_backfill(store: DiscoveryStore, report_types: Iterable[str], years: Ite
     types, year_list, funds = list(report_types), [str(y) for y in years], list(fund_types) or [""]
     keys = [PartitionKey(*combo) for combo in product(types, year_list, funds)]
     spec = {"report_types": types, "years": year_list, "fund_types": [f for f in funds if f]}
-    job_id = create_backfill_job(store.engine, spec, keys)
+    job_id = store.jobs.create(spec, keys)
     log.info("backfill job %s planned: %d partitions", job_id, len(keys))
     return job_id
 
@@ -92,7 +86,7 @@ def run_backfill(client: SearchClient, store: DiscoveryStore, job_id: int, progr
 
     Raises :class:`CircuitOpenError` when crawling is paused: the job stays resumable.
     """
-    states = backfill_partition_states(store.engine, job_id)
+    states = store.jobs.partition_states(job_id)
     todo = [key for key, state in sorted(states.items()) if state["state"] != "done"]
     result = BackfillResult(job_id, len(states), len(states) - len(todo), found=0)
     started, done_before = time.monotonic(), result.partitions_done
@@ -107,20 +101,19 @@ def run_backfill(client: SearchClient, store: DiscoveryStore, job_id: int, progr
         if on_new is not None and out.new_ids:
             on_new(out.new_ids)
     _report(progress, result, started, done_before, "")
-    finish_backfill_job(store.engine, job_id, "done" if result.complete else "incomplete")
+    store.jobs.finish(job_id, "done" if result.complete else "incomplete")
     return result
 
 
 def _backfill_partition(client: SearchClient, store: DiscoveryStore, job_id: int, key: PartitionKey,
                         policy: WalkPolicy | None) -> SyncOutcome:
     out = SyncOutcome()
-    known = {day: cp.site_total for day, cp in day_checkpoints(store.engine, key, None, None).items() if cp.complete}
+    known = {day: cp.site_total for day, cp in store.checkpoints.between(key, None, None).items() if cp.complete}
     total = sync_range(client, store, key_query(key), known, out, policy=policy)
     state = "done" if total is not None and not out.incomplete else "incomplete"
-    update_backfill_partition(store.engine, job_id, key, state=state, site_total=total, seen=out.listed,
-                              new=len(out.new_ids))
-    record_partition(store.engine, key, site_total=total, complete=state == "done", last_walked_at=utcnow(),
-                     last_error="; ".join(f"{p.query}: {p.error}" for p in out.incomplete)[:2000] or None)
+    store.jobs.update_partition(job_id, key, state=state, site_total=total, seen=out.listed, new=len(out.new_ids))
+    store.partitions.record(key, site_total=total, complete=state == "done", last_walked_at=utcnow(),
+                            last_error="; ".join(f"{p.query}: {p.error}" for p in out.incomplete)[:2000] or None)
     log.info("backfill job %s partition %s: %s, site total %s, %d listed, %d new, %d requests", job_id,
              partition_label(key), state, total, out.listed, len(out.new_ids), out.requests)
     return out

@@ -25,14 +25,7 @@ from crawler.discovery.sync import (
 from crawler.discovery.walk import Piece, SearchClient, WalkPolicy
 from crawler.exceptions import CircuitOpenError
 from crawler.models import SITE_TIMEZONE
-from crawler.storage.discovery import (
-    PartitionKey,
-    day_checkpoints,
-    known_partitions,
-    record_partition,
-    stored_by_day,
-    stored_count,
-)
+from crawler.storage.partitions import PartitionKey
 from crawler.storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -124,7 +117,7 @@ def _result(out: SyncOutcome, totals: dict[str, int | None], interrupted: str | 
 def _discover_partition(client: SearchClient, store: DiscoveryStore, key: PartitionKey,
                         window: tuple[dt.date | None, dt.date | None], out: SyncOutcome,
                         policy: WalkPolicy | None) -> int | None:
-    checkpoints = day_checkpoints(store.engine, key, *window)
+    checkpoints = store.checkpoints.between(key, *window)
     known = {day: cp.site_total for day, cp in checkpoints.items() if cp.complete}
     before = len(out.incomplete)
     total = sync_range(client, store, key_query(key, *window), known, out, policy=policy)
@@ -132,7 +125,7 @@ def _discover_partition(client: SearchClient, store: DiscoveryStore, key: Partit
     values: dict[str, Any] = {"last_walked_at": utcnow(), "last_error": _errors(failures)}
     if window == (None, None) and total is not None:
         values.update(site_total=total, complete=not failures)
-    record_partition(store.engine, key, **values)
+    store.partitions.record(key, **values)
     return total
 
 
@@ -150,7 +143,7 @@ def reconcile_partitions(client: SearchClient, store: DiscoveryStore,
     reconciliation works on whole (type x year) partitions. Defaults to every partition discovery knows.
     """
     keys = sorted({PartitionKey(k.report_type_code, k.report_year) for k in
-                   (partitions if partitions is not None else known_partitions(store.engine))})
+                   (partitions if partitions is not None else store.partitions.known())})
     out, totals = SyncOutcome(), {}
     try:
         for key in keys:
@@ -165,15 +158,15 @@ def _reconcile_one(client: SearchClient, store: DiscoveryStore, key: PartitionKe
     query = key_query(key)
     before = len(out.incomplete)
     page = first_page(client, query, out, policy)
-    stored = stored_count(store.engine, key)
+    stored = store.partitions.stored_count(key)
     if page is not None and page.iTotalRecords > stored:
         log.warning("partition %s: site lists %d, %d stored: scanning the days that fall short", query,
                     page.iTotalRecords, stored)
-        sync_range(client, store, query, stored_by_day(store.engine, key), out, first=page, policy=policy)
-        stored = stored_count(store.engine, key)
+        sync_range(client, store, query, store.partitions.stored_by_day(key), out, first=page, policy=policy)
+        stored = store.partitions.stored_count(key)
     failures = out.incomplete[before:]
     values: dict[str, Any] = {"discovered": stored, "last_checked_at": utcnow(), "last_error": _errors(failures)}
     if page is not None:
         values.update(site_total=page.iTotalRecords, complete=stored >= page.iTotalRecords and not failures)
-    record_partition(store.engine, key, **values)
+    store.partitions.record(key, **values)
     return page.iTotalRecords if page is not None else None

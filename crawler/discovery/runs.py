@@ -22,8 +22,6 @@ from crawler.discovery.incremental import (
 from crawler.discovery.reverify import reverify
 from crawler.processing import Runtime, store_rechecked_page
 from crawler.schedules import Entry, load_schedules
-from crawler.storage import discovery as discovery_runs
-from crawler.storage import operations
 from crawler.telemetry import alerts, metrics
 
 log = logging.getLogger(__name__)
@@ -52,14 +50,14 @@ def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = 
     now = dt.datetime.now(dt.UTC)
     tick = schedule_tick(entry.period_seconds, now) if kind == "scheduled" else now
     busy_since = now - dt.timedelta(seconds=rt.settings.discovery_limit)
-    if discovery_runs.close_abandoned_runs(rt.store.engine, name):
+    if rt.store.runs.close_abandoned(name):
         log.warning("schedule %s: a previous run's process ended mid-walk; its run is closed and this one walks "
                     "again", name)
-    if operations.run_in_progress(rt.store.engine, name, started_after=busy_since):
+    if rt.store.runs.in_progress(name, started_after=busy_since):
         # A long walk (a busy day, a partition that will not converge) is still running: never walk it twice.
         log.info("schedule %s: the previous run is still walking; this tick is skipped", name)
         return {"schedule": name, "skipped": True, "new": 0, "listed": 0, "incomplete": []}
-    run_id = discovery_runs.start_run(rt.store.engine, name, tick, kind)
+    run_id = rt.store.runs.start(name, tick, kind)
     if run_id is None:
         log.info("schedule %s: tick %s already ran (another beat or a redelivery); nothing to do", name, tick)
         return {"schedule": name, "skipped": True, "new": 0, "listed": 0, "incomplete": []}
@@ -68,16 +66,16 @@ def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = 
     except BaseException as error:
         # Any way out (a transient error, a time limit, Ctrl-C, a bug) closes the run, so the next tick or rerun
         # walks again. What the walk inserted so far is in the database; the reconciler publishes it. (A killed
-        # process cannot get here: the next run closes its row, see close_abandoned_runs.)
+        # process cannot get here: the next run closes its row, see ``Runs.close_abandoned``.)
         _close_failed_run(rt, run_id, error)
         raise
     enqueue_new(rt, result.new_ids, enqueue)
     metrics.count_discovered(len(result.new_ids))
     summary = result.summary()
     status = "ok" if result.complete else "incomplete"
-    discovery_runs.finish_run(rt.store.engine, run_id, status=status, partitions_walked=summary["partitions"],
-                              listed=result.listed, new=len(result.new_ids), requests=result.requests,
-                              error=result.interrupted or ("; ".join(summary["incomplete"]) or None))
+    rt.store.runs.finish(run_id, status=status, partitions_walked=summary["partitions"], listed=result.listed,
+                         new=len(result.new_ids), requests=result.requests,
+                         error=result.interrupted or ("; ".join(summary["incomplete"]) or None))
     for piece in result.incomplete:
         alerts.partition_incomplete(str(piece.query), piece.error or "did not converge")
     log.info("schedule %s: %d listed, %d new, %d requests, %s", name, result.listed, len(result.new_ids),
@@ -88,8 +86,8 @@ def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = 
 def _close_failed_run(rt: Runtime, run_id: int, error: BaseException) -> None:
     message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     try:
-        discovery_runs.finish_run(rt.store.engine, run_id, status="failed", partitions_walked=0, listed=0, new=0,
-                                  requests=0, error=message)
+        rt.store.runs.finish(run_id, status="failed", partitions_walked=0, listed=0, new=0, requests=0,
+                             error=message)
     except Exception:  # the database may be what failed; the next run closes the row as abandoned instead
         log.warning("could not close discovery run %s after %s", run_id, message, exc_info=True)
 

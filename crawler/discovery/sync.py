@@ -17,15 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import Engine
-
 from crawler.discovery.paging import salvaged_page, search
 from crawler.discovery.query import Query, SearchClient, Spend, WalkPolicy
 from crawler.discovery.walk import Piece, WalkResult, walk
 from crawler.exceptions import CircuitOpenError, ListingSchemaError, SourceError
 from crawler.models import ListingPage, ReportRef
 from crawler.sources.listing import MAX_PAGE_ROWS
-from crawler.storage.discovery import DayCheckpoint, PartitionKey, save_day_checkpoints
+from crawler.storage.backfill_jobs import BackfillJobs
+from crawler.storage.checkpoints import DayCheckpoint, DayCheckpoints
+from crawler.storage.partitions import PartitionKey, Partitions
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,13 @@ class DiscoveryStore(Protocol):
     """The part of :class:`crawler.storage.Store` discovery uses."""
 
     @property
-    def engine(self) -> Engine: ...
+    def partitions(self) -> Partitions: ...
+
+    @property
+    def checkpoints(self) -> DayCheckpoints: ...
+
+    @property
+    def jobs(self) -> BackfillJobs: ...
 
     def add_discovered(self, refs: list[ReportRef]) -> list[int]: ...
 
@@ -169,8 +175,8 @@ def catch_up_day(client: SearchClient, store: DiscoveryStore, query: Query, page
         return
     out.new_ids.extend(new_ids)
     out.listed += len(seen)
-    save_day_checkpoints(store.engine, PartitionKey(query.report_type_code, query.report_year, query.fund_type),
-                         {query.send_from: DayCheckpoint(total, total, True)} if query.send_from else {})
+    store.checkpoints.save(PartitionKey(query.report_type_code, query.report_year, query.fund_type),
+                           {query.send_from: DayCheckpoint(total, total, True)} if query.send_from else {})
     log.info("caught up %s: %d new of %d, %d requests", query, len(new_ids), total, spend.requests)
 
 
@@ -187,13 +193,13 @@ def walk_and_store(client: SearchClient, store: DiscoveryStore, query: Query, ou
                   sink=lambda refs: new_ids.extend(store.add_discovered(refs)))
     out.absorb(result, new_ids)
     key = PartitionKey(query.report_type_code, query.report_year, query.fund_type)
-    save_day_checkpoints(store.engine, key, day_checkpoints(result))
+    store.checkpoints.save(key, checkpoints_from_walk(result))
     log.info("walked %s: site total %s, %d listed, %d new, %d requests%s", query, result.site_total,
              len(result.refs), len(new_ids), result.requests, "" if result.complete else " (INCOMPLETE)")
     return result
 
 
-def day_checkpoints(result: WalkResult) -> dict[dt.date, DayCheckpoint]:
+def checkpoints_from_walk(result: WalkResult) -> dict[dt.date, DayCheckpoint]:
     """Per send date: rows seen, complete unless an unconverged piece covers that date."""
     counts = Counter(ref.send_date for ref in result.refs.values() if result.query.covers(ref.send_date))
     days: dict[dt.date, DayCheckpoint] = {}

@@ -42,9 +42,28 @@ def prune_delivered_messages(broker_url: str, older_than: dt.timedelta = dt.time
     return run_unit(work)
 
 
-def embedded_engine_options() -> dict[str, Any]:
-    """``create_engine`` options of the embedded broker (kombu passes its transport options on to it)."""
+def embedded_transport_options() -> dict[str, Any]:
+    """Transport options of the embedded broker: kombu passes them on to SQLAlchemy's ``create_engine``."""
     return {"connect_args": {"timeout": 30}, "poolclass": NullPool}
+
+
+def tune_embedded_transport(polling_interval: float) -> None:
+    """Make kombu's SQLAlchemy transport poll every ``polling_interval`` seconds instead of its 1 s default, and
+    close each channel's session when the channel closes.
+
+    The interval cannot go through the transport options: kombu hands those to ``create_engine``, which rejects
+    unknown keys.
+    """
+    kombu_sqla.Transport.polling_interval = polling_interval
+    kombu_sqla.Transport.Channel = ClosingChannel
+
+
+def forget_inherited_connections() -> None:
+    """Drop the embedded broker's database connections a forked child inherited, without closing them (they
+    belong to the parent); the child opens its own on first use."""
+    for engine, _session in kombu_sqla.Channel._engines.values():
+        engine.dispose(close=False)
+    kombu_sqla.Channel._engines.clear()
 
 
 class ClosingChannel(kombu_sqla.Channel):  # type: ignore[misc]

@@ -296,3 +296,19 @@ def run_unit(work: Callable[[], T], *, attempts: int = 3, pause: float = 0.5) ->
             log.warning("database unavailable (attempt %d/%d): %s", attempt, attempts, reason)
             time.sleep(pause * attempt)
     raise AssertionError("unreachable")
+
+
+def sentry_integration() -> Any:
+    """Sentry's integration for this database library: a breadcrumb for every statement before an event."""
+    from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
+
+    return SqlalchemyIntegration()
+
+
+def database_error(error: BaseException) -> str | None:
+    """``DriverError: first line`` when ``error`` is the database refusing what was asked of it (a path or URL
+    that cannot work, a permission); None for any other error."""
+    if not isinstance(error, DBAPIError):
+        return None
+    first = (str(error.orig).strip().splitlines() or [""])[0][:200]
+    return f"{type(error.orig).__name__}: {first}"

@@ -107,3 +107,18 @@ def ensure_current(engine: Engine) -> None:
         raise SchemaError(
             f"database schema is at {shown}, this fundcrawl needs {need}: run `fundcrawl db upgrade`"
         )
+
+
+def upgrade_embedded(url: str | URL) -> str | None:
+    """On an embedded SQLite database, which belongs to the one daemon that uses it, create or upgrade the schema;
+    returns a line saying what was done, or None when nothing was (already current, or not SQLite: a shared
+    database keeps its upgrade an explicit ``fundcrawl db upgrade`` step)."""
+    engine = make_engine(url)
+    if engine.dialect.name != "sqlite":
+        return None
+    before = current_revision(url)
+    if before == head_revision():
+        return None
+    revision = upgrade(url)
+    return (f"database schema {'created' if before is None else 'upgraded'} at revision {revision} "
+            f"({engine.url.database})")

@@ -1,9 +1,15 @@
-"""The repository every other module uses: the report state machine and its bookkeeping.
+"""The repository every other module uses: the report state machine, its bookkeeping, and the smaller
+repositories hanging off it.
 
 Exactly-once comes from here, not from the broker: discovery gets back only the ids it inserted (I3), a task
 claims its row with a compare-and-set before doing anything (I2, I4), and the attempt counter is committed
 when a task starts (I5). The statements live in :mod:`crawler.storage.transitions`, :mod:`~.saving` and
 :mod:`~.queries`; every public method here is one unit of work, retried whole on a transient database error.
+
+The rest of the database is reached through the store's repositories, each a few units of work over one
+concern: ``store.runs`` (run records of schedule entries and upkeep), ``store.partitions`` and
+``store.checkpoints`` (what discovery knows of the site's listing), ``store.jobs`` (backfill jobs),
+``store.health`` (failed, late and oddly parsed reports) and ``store.exports`` (snapshots for exports).
 """
 
 from __future__ import annotations
@@ -21,8 +27,15 @@ from sqlalchemy.engine import URL
 from crawler.exceptions import FAILURE_REASONS
 from crawler.models import ReportItem, ReportRef
 from crawler.storage import owners, pages, queries, transitions
-from crawler.storage.engine import READ_ONLY, make_engine, run_unit
+from crawler.storage.backfill_jobs import BackfillJobs
+from crawler.storage.checkpoints import DayCheckpoints
+from crawler.storage.engine import READ_ONLY, WalState, checkpoint, make_engine, run_unit
+from crawler.storage.exports import Exports
+from crawler.storage.health import Health
+from crawler.storage.partitions import Partitions
+from crawler.storage.runs import Runs
 from crawler.storage.saving import Saved, save_report
+from crawler.storage.schema import ensure_current
 from crawler.storage.tables import reports
 from crawler.storage.transitions import Claim, rowcount, scalars
 from crawler.storage.types import utcnow
@@ -53,11 +66,45 @@ class Store:
         self.engine = engine
         self.requeue_grace = requeue_grace
         self.clock = clock
+        self.runs = Runs(self)
+        self.partitions = Partitions(self)
+        self.checkpoints = DayCheckpoints(self)
+        self.jobs = BackfillJobs(self)
+        self.health = Health(self)
+        self.exports = Exports(self)
 
     @classmethod
     def from_url(cls, url: str | URL, **options: Any) -> Store:
         """A store on this process's engine for ``url``."""
         return cls(make_engine(url), **options)
+
+    @classmethod
+    def open(cls, url: str | URL, **options: Any) -> Store:
+        """A store on ``url`` after checking that its schema is exactly the one this code needs: how every
+        command starts. Raises :class:`SchemaError` (naming the fix) for a missing, older or newer schema."""
+        store = cls.from_url(url, **options)
+        store.ensure_current()
+        return store
+
+    # --- the database itself -------------------------------------------------------------------------------
+    def ensure_current(self) -> None:
+        """Raise :class:`SchemaError` unless the schema is exactly at the head revision (one attempt, so a
+        database that is down is one clear error at once)."""
+        ensure_current(self.engine)
+
+    @property
+    def location(self) -> str:
+        """The database's URL with its password hidden, for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close_connections(self) -> None:
+        """Close this process's pooled connections to the database; the next use opens new ones."""
+        self.engine.dispose()
+
+    def checkpoint_journal(self) -> WalState | None:
+        """Shrink the embedded database's write-ahead log (see :func:`crawler.storage.engine.checkpoint`);
+        None on PostgreSQL, which manages its own log, or when the checkpoint could not run."""
+        return checkpoint(self.engine)
 
     # --- units of work -------------------------------------------------------------------------------------
     def write(self, work: Callable[[Connection], T]) -> T:

@@ -26,7 +26,6 @@ from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.httpx import HttpxIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.redis import RedisIntegration
-from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.utils import BadDsn
 
@@ -87,6 +86,8 @@ def _release() -> str:
 
 def sentry_options(settings: Settings) -> dict[str, Any]:
     """The ``sentry_sdk.init`` keyword arguments for ``settings`` (the DSN included)."""
+    from crawler.storage import sentry_integration as database_integration
+
     scrub = _Scrub(SecretMasker(secret_values(settings)))
     return {
         "dsn": settings.sentry,
@@ -99,7 +100,7 @@ def sentry_options(settings: Settings) -> dict[str, Any]:
             LoggingIntegration(level=logging.INFO, event_level=logging.ERROR),
             HttpxIntegration(),
             RedisIntegration(),
-            SqlalchemyIntegration(),
+            database_integration(),
         ],
         # Only the integrations above: probing every installed library (aiohttp, ...) costs seconds at start.
         "auto_enabling_integrations": False,

@@ -16,9 +16,7 @@ from pathlib import Path
 from crawler.discovery import DiscoveryPlan, discover
 from crawler.discovery.backfill import BackfillProgress, plan_backfill, run_backfill
 from crawler.sources.eid import EidClient
-from crawler.storage import Store
-from crawler.storage.backfill_jobs import backfill_partition_states
-from crawler.storage.discovery import PartitionKey
+from crawler.storage import PartitionKey, Store
 from tests.discovery.conftest import SEARCH_PATH, log_position, publish, stored_ids
 from tests.replica import Replica
 
@@ -52,7 +50,7 @@ def test_backfill_lists_every_partition_and_reports_progress(site: Replica, clie
     assert result.complete and result.partitions_done == 4
     assert sorted(result.new_ids) == sorted(enqueued) == sorted(ids)
     assert seen[-1].partitions_done == 4 and seen[-1].found == 480 and seen[-1].eta == 0
-    assert all(state["state"] == "done" for state in backfill_partition_states(store.engine, job).values())
+    assert all(state["state"] == "done" for state in store.jobs.partition_states(job).values())
 
 
 def test_a_backfill_killed_mid_walk_resumes_without_duplicates(site: Replica, client: EidClient, store: Store,
@@ -67,7 +65,7 @@ def test_a_backfill_killed_mid_walk_resumes_without_duplicates(site: Replica, cl
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
 
-    states = backfill_partition_states(store.engine, job)
+    states = store.jobs.partition_states(job)
     done = {key for key, state in states.items() if state["state"] == "done"}
     assert 1 <= len(done) < 4
     inserted_before = set(stored_ids(store))

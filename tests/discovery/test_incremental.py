@@ -10,8 +10,7 @@ import pytest
 
 from crawler.discovery import DiscoveryPlan, WalkPolicy, discover
 from crawler.sources.eid import EidClient
-from crawler.storage import Store, make_engine, upgrade
-from crawler.storage.discovery import PartitionKey, day_checkpoints
+from crawler.storage import PartitionKey, Store, make_engine, upgrade
 from tests.discovery.conftest import log_position, publish, search_requests, stored_ids
 from tests.replica import Replica
 
@@ -53,7 +52,7 @@ def test_checkpoints_record_each_send_date_of_the_window(site: Replica, client: 
     publish(site, 300)
     discover(client, store, DiscoveryPlan((Q1,), sent_within_days=3), TODAY)
 
-    checkpoints = day_checkpoints(store.engine, Q1, None, None)
+    checkpoints = store.checkpoints.between(Q1, None, None)
     per_day: dict[dt.date, int] = {}
     for report in site.catalogue():
         day = dt.date.fromisoformat(report["send_date"])

@@ -6,8 +6,7 @@ import datetime as dt
 
 from crawler.discovery import DiscoveryPlan, discover, partition_status, reconcile_partitions
 from crawler.sources.eid import EidClient
-from crawler.storage import Store
-from crawler.storage.discovery import PartitionKey
+from crawler.storage import PartitionKey, Store
 from tests.discovery.conftest import log_position, publish, search_requests
 from tests.replica import Replica
 

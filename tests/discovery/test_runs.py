@@ -6,7 +6,6 @@ import datetime as dt
 
 from crawler.discovery.runs import run_schedule_entry
 from crawler.processing import Runtime
-from crawler.storage import discovery as discovery_runs
 from tests.replica import Replica
 
 
@@ -19,6 +18,6 @@ def test_one_run_per_tick_and_never_two_walks_at_once(replica_runtime: tuple[Run
     assert again["skipped"] is True  # same hourly tick: another beat, or a redelivered message
 
     stale = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    assert discovery_runs.start_run(rt.store.engine, "tick", stale, "manual") is not None  # left "running"
+    assert rt.store.runs.start("tick", stale, "manual") is not None  # left "running"
     manual = run_schedule_entry(rt, "tick", published.extend, kind="manual")
     assert manual["skipped"] is True and len(published) == 5

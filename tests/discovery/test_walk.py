@@ -7,8 +7,7 @@ import math
 from crawler.discovery import Query, WalkPolicy, discover, walk
 from crawler.discovery.incremental import DiscoveryPlan
 from crawler.sources.eid import EidClient
-from crawler.storage import Store
-from crawler.storage.discovery import PartitionKey
+from crawler.storage import PartitionKey, Store
 from tests.discovery.conftest import log_position, publish, search_requests, stored_ids
 from tests.replica import Replica
 

@@ -12,7 +12,6 @@ from crawler.exceptions import SchemaError
 from crawler.parsing import PARSER_VERSION, parse_report
 from crawler.settings import Settings
 from crawler.storage import Store
-from crawler.storage.operations import parse_flag_summary
 from pipelines.dedupe import AlreadyStored, DedupePipeline
 from pipelines.runner import PipelineRunner
 from pipelines.store import StorePipeline
@@ -141,6 +140,6 @@ def test_a_section_the_parser_could_not_read_is_a_parse_flag_in_status(settings:
         assert runner.run(report).stored
 
     assert store.state(1)["check_failures"] == 1
-    flags = parse_flag_summary(store.engine)
+    flags = store.health.parse_flag_summary()
     assert flags["flagged"] == [{"upload_info_id": 1, "failed_checks": ["sections_read"]}]
     assert store.document(1)["unread_sections"] == {"期末基金份额持有人户数及持有人结构": "holders: no known column"}

@@ -19,7 +19,8 @@ from alembic import command
 from sqlalchemy import text
 
 from crawler.export import ExportFilter, export_csv, export_jsonl, export_parquet, export_parquet_partitioned
-from crawler.storage import Store, make_engine, operations, upgrade
+from crawler.storage import Store, make_engine, upgrade
+from crawler.storage.exports import EXPORT_TABLES, export_columns
 from crawler.storage.schema import alembic_config
 from crawler.storage.types import SQLITE_SCALE
 from tests.storage.helpers import document, item, ref
@@ -247,8 +248,8 @@ def test_the_readme_data_dictionary_lists_every_exported_column() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     dictionary = readme.split("**Data dictionary**", 1)[1].split("\n\n", 2)[1]
     rows = {line.split("|")[1].strip().strip("`"): line for line in dictionary.splitlines()[2:]}
-    for table in operations.EXPORT_TABLES:
-        missing = [column for column, _kind in operations.export_columns(table) if f"`{column}`" not in rows[table]]
+    for table in EXPORT_TABLES:
+        missing = [column for column, _kind in export_columns(table) if f"`{column}`" not in rows[table]]
         assert missing == [], f"README data dictionary misses {table}.{missing}"
 
 

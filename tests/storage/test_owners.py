@@ -11,8 +11,7 @@ import subprocess
 
 import pytest
 
-from crawler.storage import Store, operations, owners
-from crawler.storage import discovery as discovery_runs
+from crawler.storage import Store, owners
 from crawler.storage.tables import discovery_runs as discovery_runs_table
 from tests.storage.helpers import ref
 
@@ -57,16 +56,15 @@ def test_a_reused_pid_with_another_start_time_is_a_dead_owner(store: Store) -> N
 
 def test_a_run_whose_process_is_gone_is_closed_and_the_schedule_walks_again(db_url: str) -> None:
     store = Store.from_url(db_url)
-    engine = store.engine
     now = dt.datetime.now(dt.UTC)
-    run_id = discovery_runs.start_run(engine, "daily", now, kind="once")
+    run_id = store.runs.start("daily", now, kind="once")
     assert run_id is not None
-    assert discovery_runs.close_abandoned_runs(engine, "daily") == 0, "its owner (this process) is alive"
-    with engine.begin() as connection:
+    assert store.runs.close_abandoned("daily") == 0, "its owner (this process) is alive"
+    with store.engine.begin() as connection:
         connection.execute(discovery_runs_table.update().values(owner=_gone_process()))
-    assert operations.run_in_progress(engine, "daily", started_after=now - dt.timedelta(hours=1))
+    assert store.runs.in_progress("daily", started_after=now - dt.timedelta(hours=1))
 
-    assert discovery_runs.close_abandoned_runs(engine, "daily") == 1
-    assert not operations.run_in_progress(engine, "daily", started_after=now - dt.timedelta(hours=1))
-    [run] = operations.recent_runs(engine)
+    assert store.runs.close_abandoned("daily") == 1
+    assert not store.runs.in_progress("daily", started_after=now - dt.timedelta(hours=1))
+    [run] = store.runs.recent()
     assert run["status"] == "failed" and "ended without finishing" in run["error"]

@@ -130,7 +130,7 @@ PRODUCTION = Setup("redis_postgresql", "postgresql", "redis")
 
 
 def publish(daemon: Daemon, ids: list[int]) -> None:
-    """Send one fetch task per id to the deployment's broker, from a process with the deployment's settings."""
+    """Send one report task per id to the deployment's broker, from a process with the deployment's settings."""
     code = "import sys; from crawler.tasks import publish_reports; publish_reports([int(a) for a in sys.argv[1:]])"
     subprocess.run([sys.executable, "-c", code, *map(str, ids)], env=daemon.env, cwd=REPO, check=True,
                    capture_output=True, timeout=300)

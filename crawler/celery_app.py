@@ -12,8 +12,10 @@ import datetime as dt
 import gc
 import logging
 import os
+import random
 import resource
 import signal
+from functools import partial
 from typing import Any
 
 from celery import Celery, Task, signals
@@ -30,13 +32,18 @@ REPORTS_QUEUE = "reports"
 REPARSE_QUEUE = "reparse"
 #: The queues a worker consumes unless told otherwise.
 ALL_QUEUES = (DISCOVERY_QUEUE, REPORTS_QUEUE, REPARSE_QUEUE)
-#: Task names are part of every message in a queue: a renamed task would leave queued messages unrunnable.
-FETCH_REPORT_TASK = "fundcrawl.fetch_report"
+#: Task names are part of every message in a queue: a renamed task would leave queued messages unrunnable, so the
+#: report task's former name stays registered (running the same work) beside its current one.
+PROCESS_REPORT_TASK = "fundcrawl.process_report"
+LEGACY_PROCESS_REPORT_TASK = "fundcrawl.fetch_report"
 REPARSE_TASK = "fundcrawl.reparse"
 DISCOVER_TASK = "fundcrawl.discover"
 RECONCILE_TASK = "fundcrawl.reconcile"
 #: The beat entry of the reconciler (also the name its Sentry monitor checks in under).
 RECONCILE_BEAT_ENTRY = "fundcrawl-reconcile"
+#: Where the chaos battery's fault hook (FUNDCRAWL_TEST_FAULT) kills a worker process: a report task returned,
+#: so its state is committed, and its message is not acked yet.
+AFTER_COMMIT_BEFORE_ACK = "after_commit_before_ack"
 #: Seconds between polls of the embedded SQLite broker when it had nothing to deliver. A child that finishes a
 #: report waits half of it on average for the next one (bench/pipeline.py); each idle poll costs well under 1 ms.
 EMBEDDED_POLLING_INTERVAL = 0.05
@@ -94,7 +101,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_accept_content": ["json"],
         "task_default_queue": REPORTS_QUEUE,
         "task_routes": {
-            FETCH_REPORT_TASK: {"queue": REPORTS_QUEUE},
+            PROCESS_REPORT_TASK: {"queue": REPORTS_QUEUE},
+            LEGACY_PROCESS_REPORT_TASK: {"queue": REPORTS_QUEUE},
             DISCOVER_TASK: {"queue": DISCOVERY_QUEUE},
             RECONCILE_TASK: {"queue": DISCOVERY_QUEUE},
             REPARSE_TASK: {"queue": REPARSE_QUEUE},
@@ -213,6 +221,28 @@ def _init_worker_sentry(**_: Any) -> None:
 
     configure_logging(get_settings())  # celeryd_init runs before Celery's setup_logging
     init_sentry(get_settings(), process="worker")
+
+
+@signals.worker_init.connect
+def _arm_test_fault(**_: Any) -> None:
+    """Connect the chaos battery's fault hook when FUNDCRAWL_TEST_FAULT asks for it; otherwise nothing is connected.
+
+    Connected in the worker main process before the pool forks, so every child (recycled ones too) has it.
+    """
+    fault = get_settings().test_fault
+    if fault:
+        signals.task_success.connect(partial(_kill_after_commit, fault), weak=False)
+
+
+def _kill_after_commit(fault: str, sender: Task | None = None, **_: Any) -> None:
+    """SIGKILL this process after a report task returned (its state committed, its message not acked yet), with
+    the probability ``fault`` (``<point>:p=<probability>``) gives."""
+    point, _sep, probability = fault.partition(":p=")
+    if point != AFTER_COMMIT_BEFORE_ACK or sender is None:
+        return
+    if sender.name in (PROCESS_REPORT_TASK, LEGACY_PROCESS_REPORT_TASK) and random.random() < float(probability):
+        log.warning("test fault %s: killing process %s", point, os.getpid())
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @signals.worker_process_shutdown.connect

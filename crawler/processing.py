@@ -13,10 +13,9 @@ import datetime as dt
 import logging
 import os
 import random
-import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from crawler.archive import ArchivedPage, ArchiveError, FileArchive, PageArchive, relative_path
@@ -52,19 +51,31 @@ SPACE_WAIT_SHARE = 0.8
 T = TypeVar("T")
 ReportState = Literal["stored", "already_stored", "failed", "skipped"]
 
+
 @dataclass
 class Runtime:
-    """Per-process collaborators, built lazily after fork (sockets are never shared across processes)."""
+    """Per-process collaborators, built lazily after fork (sockets are never shared across processes).
+
+    The site client (with its rate limiter and circuit breaker) is built on first use: re-parsing from the
+    archive never touches the network, so a process that only re-parses never builds one.
+    """
 
     settings: Settings
     store: Store
-    client: EidClient
     archive: PageArchive
     runner: PipelineRunner
+    _client: EidClient | None = field(default=None, repr=False)
+
+    @property
+    def client(self) -> EidClient:
+        if self._client is None:
+            self._client = EidClient.from_settings(self.settings, on_breaker_open=alerts.breaker_opened)
+        return self._client
 
     def close(self) -> None:
         self.runner.close()
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
 
 _runtimes: dict[int, Runtime] = {}
@@ -88,14 +99,9 @@ def runtime(settings: Settings, *, space_wait: float = 0.0) -> Runtime:
 
 def _new_runtime(settings: Settings) -> Runtime:
     store = make_store(settings.database)
-    client = EidClient.from_settings(settings, on_breaker_open=alerts.breaker_opened)
-    try:
-        runner = PipelineRunner.from_settings(settings)
-    except BaseException:
-        client.close()
-        raise
-    return Runtime(settings=settings, store=store, client=client,
-                   archive=PageArchive(store, legacy=FileArchive(settings.archive_dir)), runner=runner)
+    runner = PipelineRunner.from_settings(settings)
+    return Runtime(settings=settings, store=store, archive=PageArchive(store, legacy=FileArchive(settings.archive_dir)),
+                   runner=runner)
 
 
 def process_report(rt: Runtime, upload_info_id: int, *, token: str = "") -> ReportState:
@@ -286,15 +292,3 @@ def _record_retry(rt: Runtime, upload_info_id: int, error: TransientError, count
     else:
         log.info("report %s will retry in %.0fs: %s", upload_info_id, countdown, error)
     return True
-
-
-def crash_point(settings: Settings, point: str) -> None:
-    """Test-only fault hook: SIGKILL this process at ``point`` with the probability ``settings.test_fault`` gives.
-
-    Off unless FUNDCRAWL_TEST_FAULT is set (``<point>:p=<probability>``). The chaos battery uses it to die
-    exactly inside the window between a database commit and the broker ack (reliability.md §3).
-    """
-    name, _, probability = settings.test_fault.partition(":p=")
-    if name == point and random.random() < float(probability):
-        log.warning("test fault %s: killing process %s", point, os.getpid())
-        os.kill(os.getpid(), signal.SIGKILL)

@@ -13,7 +13,8 @@ from crawler import processing, upkeep
 from crawler.celery_app import (
     DISCOVER_TASK,
     DISCOVERY_QUEUE,
-    FETCH_REPORT_TASK,
+    LEGACY_PROCESS_REPORT_TASK,
+    PROCESS_REPORT_TASK,
     RECONCILE_TASK,
     REPARSE_QUEUE,
     REPARSE_TASK,
@@ -28,37 +29,45 @@ log = logging.getLogger(__name__)
 
 
 def publish_reports(ids: list[int]) -> None:
-    """Send one fetch task per report id to the reports queue."""
+    """Send one report task per report id to the reports queue."""
     with app.producer_or_acquire() as producer:
         for upload_info_id in ids:
-            fetch_report.apply_async((upload_info_id,), queue=REPORTS_QUEUE, producer=producer)
+            process_report.apply_async((upload_info_id,), queue=REPORTS_QUEUE, producer=producer)
 
 
-@app.task(bind=True, name=FETCH_REPORT_TASK, max_retries=None, acks_late=True)
-def fetch_report(self: Task, upload_info_id: int) -> str:
+@app.task(bind=True, name=PROCESS_REPORT_TASK, max_retries=None, acks_late=True)
+def process_report(self: Task, upload_info_id: int) -> str:
     """Download, archive, parse and store one report; transient failures retry with backoff."""
+    return _process_report(self, int(upload_info_id))
+
+
+@app.task(bind=True, name=LEGACY_PROCESS_REPORT_TASK, max_retries=None, acks_late=True)
+def fetch_report(self: Task, upload_info_id: int) -> str:
+    """The report task under its former name: messages queued before an upgrade still run (and retry under it)."""
+    return _process_report(self, int(upload_info_id))
+
+
+def _process_report(task: Task, upload_info_id: int) -> str:
     settings = get_settings()
     try:
         rt = processing.runtime(settings, space_wait=processing.SPACE_WAIT_SHARE * settings.task_soft_time_limit)
     except TransientError as error:
         # Nothing is claimed yet: the message comes back later (and if it is lost, the row is still pending).
-        raise self.retry(exc=error, countdown=processing.retry_delay(error, self.request.retries, settings)) from error
-    token = self.request.id or ""
+        raise task.retry(exc=error, countdown=processing.retry_delay(error, task.request.retries, settings)) from error
+    token = task.request.id or ""
     try:
-        state = processing.process_report(rt, int(upload_info_id), token=token)
+        return processing.process_report(rt, upload_info_id, token=token)
     except TransientError as error:
-        countdown = processing.retry_delay(error, self.request.retries, settings)
+        countdown = processing.retry_delay(error, task.request.retries, settings)
         if settings.embedded and not isinstance(error, StorageUnavailableError):
             # The embedded broker's consumers would hold a retry message in memory until its countdown, and it
             # dies with a killed process. The row is the retry instead: the reconciler republishes it once the
             # countdown has passed.
-            postponed = processing.postpone_report(rt, int(upload_info_id), error, countdown, token, by_reconciler=True)
+            postponed = processing.postpone_report(rt, upload_info_id, error, countdown, token, by_reconciler=True)
             return "postponed" if postponed else "failed"
-        if not processing.postpone_report(rt, int(upload_info_id), error, countdown, token):
+        if not processing.postpone_report(rt, upload_info_id, error, countdown, token):
             return "failed"
-        raise self.retry(exc=error, countdown=countdown) from error
-    processing.crash_point(settings, "after_commit_before_ack")
-    return state
+        raise task.retry(exc=error, countdown=countdown) from error
 
 
 @app.task(bind=True, name=REPARSE_TASK, max_retries=None, acks_late=True)

@@ -1,13 +1,16 @@
-"""The reconciler's pass: the hourly upkeep runs once per hour, alerts late reports and sweeps temp files."""
+"""The reconciler's pass: lost reports are republished, the hourly upkeep runs once per hour (alerting late
+reports and sweeping temp files)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
 
 from crawler import upkeep
 from crawler.models import ReportRef
 from crawler.processing import Runtime
+from crawler.storage import owners
 from tests.replica import Replica
 
 
@@ -31,3 +34,41 @@ def test_hourly_upkeep_alerts_late_reports_once_and_sweeps_temp_files(
     runs = [run for run in rt.store.runs.recent() if run["schedule"] == upkeep.UPKEEP_JOB]
     assert len(runs) == 1 and runs[0]["listed"] == 1  # one late report alerted, once
     assert not temp.exists()
+
+
+def _listed(upload_info_id: int, sent: dt.date) -> ReportRef:
+    return ReportRef(upload_info_id=upload_info_id, report_type_code="FB030010", fund_code="000001",
+                     fund_short_name="x", organ_name="y", report_year="2025", report_desp="第一季度报告",
+                     send_date=sent)
+
+
+def test_a_reconciler_pass_republishes_what_a_dead_worker_held_once_and_runs_the_hourly_upkeep(
+        replica_runtime: tuple[Runtime, Replica]) -> None:
+    rt, _replica = replica_runtime
+    rt.store.add_discovered([_listed(7, dt.date.today()), _listed(8, dt.date.today())])
+    assert rt.store.claim(7, lease_seconds=600, max_attempts=8, owner=_gone_process()) is not None
+    assert rt.store.claim(8, lease_seconds=600, max_attempts=8) is not None  # this live process holds it
+    published: list[int] = []
+
+    # The dead worker's lease is released and its report republished in the same pass; the live one is left.
+    assert upkeep.reconcile(rt, published.extend, queue_depth=0) == 1
+    assert published == [7]
+    assert upkeep.reconcile(rt, published.extend, queue_depth=0) == 0  # published now: not lost again
+    assert published == [7]
+    runs = [run for run in rt.store.runs.recent() if run["schedule"] == upkeep.UPKEEP_JOB]
+    assert len(runs) == 1  # the hourly upkeep ran on the first pass only
+
+
+def _gone_process() -> str:
+    """The lease owner identity of a process of this machine that has already exited."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return f"{owners.host()}:{child.pid}:1"
+
+
+def test_a_backlog_lengthens_the_grace_before_a_published_report_counts_as_lost(
+        replica_runtime: tuple[Runtime, Replica]) -> None:
+    settings = replica_runtime[0].settings
+    assert upkeep.requeue_grace(settings, None) == settings.lease_seconds
+    backlog = int(settings.rate_limit * settings.lease_seconds)  # drains in lease_seconds at the rate limit
+    assert upkeep.requeue_grace(settings, backlog) == 1.5 * settings.lease_seconds

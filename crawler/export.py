@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.models import ReportDocument
 from crawler.storage import Store
 from crawler.storage.exports import EXPORT_TABLES, ExportSnapshot, export_columns, primary_key
 from crawler.storage.types import tidy
@@ -43,7 +44,7 @@ def json_default(value: object) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def dumps_document(document: dict[str, Any]) -> str:
+def dumps_document(document: ReportDocument) -> str:
     return json.dumps(document, ensure_ascii=False, default=json_default)
 
 

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from types import NoneType, UnionType
+from typing import (
+    Annotated,
+    Any,
+    NotRequired,
+    Required,
+    TypedDict,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
@@ -119,6 +133,525 @@ class FetchedPage:
         return hashlib.sha256(self.body).hexdigest()
 
 
+# --- The ``fundcrawl.report/1`` document ------------------------------------------------------------------------
+# One TypedDict per row kind and one for the document, so the parser, storage, the checks, the exports and the
+# validate pipeline share one definition that mypy follows. ``document_problems`` checks a value against the same
+# types at run time: the parser turns a problem into a ParseError, validation into a drop, storage into an error.
+# Conventions (docs: field catalogue): money and shares are numbers (``float``; an ``int`` is a number too),
+# percentages in percent units, codes are text, dates ISO text, a printed empty cell is None; figures per share
+# class are keyed by the class's short name plus ``total`` for the fund.
+
+
+class _IsoDate:
+    """Marks text that must read as an ISO ``YYYY-MM-DD`` date (checked at run time, ``str`` to mypy)."""
+
+
+IsoDate = Annotated[str, _IsoDate]
+#: A per-class figure: class short name (or ``total``) -> number, None where the page prints an empty cell.
+ByClass = dict[str, float | None]
+
+
+class ShareClass(TypedDict):
+    """One entry of ``share_classes``, in printed order."""
+
+    name: str
+    code: str
+
+
+class AllocationRow(TypedDict):
+    """A row of ``asset_allocation``; the percentage key names its basis (``pct_of_<basis>``)."""
+
+    seq: int | None
+    category: str | None
+    parent: NotRequired[str | None]
+    amount_yuan: float | None
+    pct_of_total_assets: NotRequired[float | None]
+    pct_of_non_abs_portfolio: NotRequired[float | None]
+
+
+class OtherAsset(TypedDict):
+    """A row of ``other_assets`` (the breakdown of the 其他资产 line)."""
+
+    seq: int | None
+    name: str | None
+    amount_yuan: float | None
+
+
+class IndustryRow(TypedDict):
+    """A row of ``industry_allocation``; ``market`` is domestic, hk_connect or overseas."""
+
+    market: str
+    code: str | None
+    industry: str | None
+    fair_value_yuan: float | None
+    pct_of_nav: float | None
+    sleeve: NotRequired[str]
+
+
+class CountryRow(TypedDict):
+    """A row of ``country_allocation`` (QDII)."""
+
+    country: str | None
+    fair_value_yuan: float | None
+    pct_of_nav: float | None
+
+
+class BondTypeRow(TypedDict):
+    """A row of ``bond_types`` (money-market funds value at amortised cost)."""
+
+    seq: int | None
+    category: str | None
+    fair_value_yuan: float | None
+    pct_of_nav: float | None
+    amortised_cost_yuan: NotRequired[float | None]
+
+
+class Holding(TypedDict):
+    """A row of a holdings table (``top_stocks``, ``top_bonds``, ``top_funds``, ...): six keys always, and the
+    extra columns a QDII, FOF, derivative or money-market table prints."""
+
+    rank: int | None
+    code: str | None
+    name: str | None
+    quantity: float | None
+    fair_value_yuan: float | None
+    pct_of_nav: float | None
+    name_en: NotRequired[str | None]
+    category: NotRequired[str | None]
+    fund_type: NotRequired[str | None]
+    operation_mode: NotRequired[str | None]
+    manager: NotRequired[str | None]
+    exchange: NotRequired[str | None]
+    country: NotRequired[str | None]
+    amortised_cost_yuan: NotRequired[float | None]
+    #: 是/否 as True/False, any other printed answer as its text
+    related_party: NotRequired[bool | str | None]
+    sleeve: NotRequired[str]
+
+
+class FuturesRow(TypedDict):
+    """A row of ``futures``."""
+
+    code: str | None
+    name: str | None
+    position: float | None
+    contract_value_yuan: float | None
+    fair_value_change_yuan: float | None
+    risk_note: NotRequired[str | None]
+
+
+class Trade(TypedDict):
+    """A row of ``top_buys`` or ``top_sells`` (cumulative trading, not a holding)."""
+
+    rank: int | None
+    code: str | None
+    name: str | None
+    amount_yuan: float | None
+    pct_of_beginning_nav: float | None
+    name_en: NotRequired[str | None]
+    sleeve: NotRequired[str]
+
+
+class TradeTotals(TypedDict, total=False):
+    """``trade_totals``: the cost of all buys and the income of all sells."""
+
+    buy_cost_yuan: float | None
+    sell_income_yuan: float | None
+
+
+class ShareChange(TypedDict):
+    """One class's (or the fund's) entry of ``share_changes``."""
+
+    beginning: float | None
+    subscriptions: float | None
+    redemptions: float | None
+    split: float | None
+    ending: float | None
+    at_contract_effective: NotRequired[float | None]
+
+
+class ClassIndicators(TypedDict, total=False):
+    """One class's (or the fund's) main indicators; ``other`` keeps printed rows no field names."""
+
+    realized_income: float | None
+    period_profit: float | None
+    weighted_avg_profit_per_unit: float | None
+    weighted_avg_nav_return_pct: float | None
+    nav_growth_pct: float | None
+    distributable_profit_end: float | None
+    distributable_profit_per_unit: float | None
+    net_assets_end: float | None
+    nav_per_unit_end: float | None
+    cumulative_nav_growth_pct: float | None
+    revenue: float | None
+    net_profit: float | None
+    operating_cash_flow: float | None
+    cash_distribution_rate_pct: float | None
+    annualized_cash_distribution_rate_pct: float | None
+    total_assets_end: float | None
+    assets_to_net_assets_pct: float | None
+    irr_pct: float | None
+    fair_value_reference_nav_per_unit: float | None
+    yield_7d_annualized_pct: float | None
+    income_per_10k_units: float | None
+    other: dict[str, float | None]
+
+
+#: Where a NAV per unit stated in words was read (``from`` is always ``text``).
+NavSource = TypedDict("NavSource", {"from": str, "section": str, "text": str})
+
+
+class PerformanceRow(TypedDict):
+    """A horizon of ``nav_performance``: growth and benchmark return with their deviations, in percent."""
+
+    horizon: str
+    nav_growth: NotRequired[float | None]
+    nav_growth_std: NotRequired[float | None]
+    benchmark_return: NotRequired[float | None]
+    benchmark_std: NotRequired[float | None]
+    excess_return: NotRequired[float | None]
+    std_diff: NotRequired[float | None]
+
+
+class HolderStructure(TypedDict, total=False):
+    """One class's (or the fund's) holder structure; ``feeder_*`` when a feeder fund holds shares."""
+
+    holder_count: int | None
+    avg_shares: float | None
+    institutional_shares: float | None
+    institutional_pct: float | None
+    individual_shares: float | None
+    individual_pct: float | None
+    feeder_shares: float | None
+    feeder_pct: float | None
+
+
+class ListedHolder(TypedDict):
+    """A row of ``listed_holders`` or ``reit_top_holders``."""
+
+    rank: int | None
+    name: str
+    shares: float | None
+    pct: float | None
+
+
+class Distribution(TypedDict):
+    """A year of ``distributions``."""
+
+    year: str
+    per_10_units: float | None
+    cash: float | None
+    reinvested: float | None
+    total: float | None
+    note: str | None
+
+
+class Manager(TypedDict, total=False):
+    """A row of ``managers``: the columns the table prints, dates as ISO text."""
+
+    name: str | None
+    title: str | None
+    start_date: IsoDate | None
+    end_date: IsoDate | None
+    years_text: str | None
+    years_experience: float | None
+    infra_experience: str | None
+    bio: str | None
+
+
+class ProfileManager(TypedDict):
+    """``profile_manager`` of a product profile."""
+
+    name: str
+    start_date: IsoDate | None
+    industry_start_date: IsoDate | None
+
+
+class SingleInvestor(TypedDict):
+    """A row of ``single_investors_over_20pct``."""
+
+    investor_type: str
+    seq: int | None
+    period_start: IsoDate | None
+    period_end: IsoDate | None
+    beginning: float | None
+    subscriptions: float | None
+    redemptions: float | None
+    ending: float | None
+    pct: float | None
+    periods: NotRequired[list[list[IsoDate]]]
+
+
+class DistributableItem(TypedDict):
+    """A line of a REIT's distributable-amount calculation (调增项 and 调减项 print no amount)."""
+
+    item: str
+    amount: float | None
+
+
+class ReitProject(TypedDict, total=False):
+    """An infrastructure project of a REIT."""
+
+    name: Required[str]
+    company: str
+    type: str
+    operating_model: str
+    location: str
+
+
+class ReitFigures(TypedDict, total=False):
+    """``reit``: distributions of the period, the distributable-amount calculation and the projects."""
+
+    distributable_amount: float | None
+    distributable_amount_per_unit: float | None
+    actual_distribution: float | None
+    actual_distribution_per_unit: float | None
+    distributable_calc: list[DistributableItem]
+    projects: list[ReitProject]
+
+
+class ReportDocument(TypedDict, total=False):
+    """The public ``fundcrawl.report/1`` document of one report page.
+
+    The leading keys are always present (None when the page does not print them); every other key is present
+    when the page prints its section and absent when it does not (an empty list: printed, nothing held).
+    """
+
+    schema: Required[str]
+    parser_version: Required[str]
+    fund_code: Required[str | None]
+    fund_name: Required[str | None]
+    report_title: Required[str | None]
+    report_kind: Required[str | None]
+    report_year: Required[int | None]
+    period_start: Required[IsoDate | None]
+    period_end: Required[IsoDate | None]
+    send_date: Required[IsoDate | None]
+    manager: Required[str | None]
+    custodian: Required[str | None]
+    compile_date: IsoDate | None
+    # fund profile
+    short_name: str
+    exchange_short_name: str
+    operation_mode: str
+    contract_term: str
+    contract_effective_date: IsoDate | None
+    listing_exchange: str
+    listing_date: IsoDate | None
+    front_end_code: str
+    back_end_code: str
+    abs_manager: str
+    operating_manager: str
+    investment_objective: str
+    investment_strategy: str
+    investment_scope: str
+    benchmark: str
+    risk_return_profile: str
+    distribution_policy: str
+    fund_type: str
+    open_frequency: str
+    currency: str
+    other: str
+    profile_manager: ProfileManager | None
+    fees: list[dict[str, str]]
+    share_classes: list[ShareClass]
+    class_risk_profiles: dict[str, str]
+    # figures by class
+    total_net_assets: ByClass
+    nav_per_unit: ByClass
+    nav_per_unit_source: dict[str, NavSource]
+    ending_shares: ByClass
+    indicators: dict[str, ClassIndicators]
+    share_changes: dict[str, ShareChange]
+    nav_performance: dict[str, list[PerformanceRow]]
+    holders: dict[str, HolderStructure]
+    listed_holders: dict[str, list[ListedHolder]]
+    reit_top_holders: dict[str, list[ListedHolder]]
+    distributions: dict[str, list[Distribution]]
+    # statements and audit: label as printed -> current-period value
+    balance_sheet: dict[str, float | None]
+    income_statement: dict[str, float | None]
+    audited: bool | None
+    audit_opinion: str
+    audit_report_no: str
+    managers: list[Manager]
+    single_investors_over_20pct: list[SingleInvestor]
+    reit: ReitFigures
+    # portfolio
+    asset_allocation: list[AllocationRow]
+    asset_allocation_basis: str
+    total_assets: float | None
+    reit_portfolio_total: float | None
+    other_assets: list[OtherAsset]
+    industry_allocation: list[IndustryRow]
+    industry_classification: dict[str, str]
+    country_allocation: list[CountryRow]
+    bond_types: list[BondTypeRow]
+    top_stocks: list[Holding]
+    top_bonds: list[Holding]
+    top_abs: list[Holding]
+    precious_metals: list[Holding]
+    top_warrants: list[Holding]
+    top_derivatives: list[Holding]
+    top_funds: list[Holding]
+    convertible_bonds: list[Holding]
+    futures: list[FuturesRow]
+    top_buys: list[Trade]
+    top_sells: list[Trade]
+    trade_totals: TradeTotals
+    #: sections the page prints but the parser could not read: heading (or section name) -> why
+    unread_sections: dict[str, str]
+
+
+class Supersession(TypedDict):
+    """What superseded a stored report: the report and page that replaced it, and when (ISO text)."""
+
+    upload_info_id: int
+    page_sha256: NotRequired[str | None]
+    at: str | None
+
+
+class ExportedDocument(ReportDocument, total=False):
+    """A stored document as exports print it: the document plus the facts of the stored report."""
+
+    upload_info_id: Required[int]
+    page_sha256: Required[str | None]
+    is_current: Required[bool]
+    superseded_by: Required[Supersession | None]
+
+
+def document_problems(document: object, *, partial: bool = False) -> list[str]:
+    """Why ``document`` is not a :class:`ReportDocument`, one message per bad value (empty when it is one).
+
+    ``partial`` checks the keys present without requiring any (a section parser's share of a document). Keys
+    the type does not name are not looked at: the document is open to keys a newer parser adds.
+    """
+    if partial and isinstance(document, Mapping):
+        hints, _ = _fields(ReportDocument)
+        return [problem for key, hint in hints.items() if key in document
+                for problem in _problems(document[key], hint, f"document.{key}")]
+    return list(_problems(document, ReportDocument, "document"))
+
+
+def problem_summary(problems: list[str], listed: int = 5) -> str:
+    """The first ``listed`` problems, and how many more there are (what an error message or a drop reason shows)."""
+    more = len(problems) - listed
+    return "; ".join(problems[:listed]) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _problems(value: object, hint: Any, path: str) -> Iterator[str]:
+    origin = get_origin(hint)
+    if origin is Annotated:
+        yield from _annotated_problems(value, hint, path)
+    elif origin in (Union, UnionType):
+        yield from _union_problems(value, get_args(hint), path)
+    elif origin is list:
+        yield from _list_problems(value, get_args(hint)[0], path)
+    elif origin is dict:
+        yield from _dict_problems(value, get_args(hint)[1], path)
+    elif isinstance(hint, type) and hasattr(hint, "__required_keys__"):
+        yield from _typed_dict_problems(value, hint, path)
+    elif hint is float and isinstance(value, float) and not math.isfinite(value):
+        yield f"{path}: {value} is not a finite number"
+    elif not _is_instance(value, hint):
+        yield f"{path}: {_kind(value)} where {_name(hint)} was expected"
+
+
+def _is_instance(value: object, hint: type) -> bool:
+    """``isinstance`` as the type's readers mean it: a bool is not a number, an int is a float, and a number is
+    finite (a page prints no infinity, and JSON has none)."""
+    if isinstance(value, bool):
+        return hint is bool
+    if hint is float:
+        return isinstance(value, int | float) and math.isfinite(value)
+    return isinstance(value, hint)
+
+
+def _annotated_problems(value: object, hint: Any, path: str) -> Iterator[str]:
+    base, *marks = get_args(hint)
+    found = list(_problems(value, base, path))
+    yield from found
+    if not found and _IsoDate in marks and not _is_iso_date(str(value)):
+        yield f"{path}: {str(value)[:40]!r} is not an ISO date"
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
+
+
+def _union_problems(value: object, arms: tuple[Any, ...], path: str) -> Iterator[str]:
+    if value is None and NoneType in arms:
+        return
+    found = [list(_problems(value, arm, path)) for arm in arms if arm is not NoneType]
+    if any(not problems for problems in found):
+        return
+    yield from found[0] if len(found) == 1 else [f"{path}: {_kind(value)} where {_name(arms)} was expected"]
+
+
+def _list_problems(value: object, item: Any, path: str) -> Iterator[str]:
+    if not isinstance(value, list):
+        yield f"{path}: {_kind(value)} where a list was expected"
+        return
+    for index, element in enumerate(value):
+        yield from _problems(element, item, f"{path}[{index}]")
+
+
+def _dict_problems(value: object, item: Any, path: str) -> Iterator[str]:
+    if not isinstance(value, Mapping):
+        yield f"{path}: {_kind(value)} where an object was expected"
+        return
+    for key, element in value.items():
+        if not isinstance(key, str):
+            yield f"{path}: key {key!r} is not text"
+        yield from _problems(element, item, f"{path}.{key}")
+
+
+def _typed_dict_problems(value: object, kind: type, path: str) -> Iterator[str]:
+    if not isinstance(value, Mapping):
+        yield f"{path}: {_kind(value)} where an object was expected"
+        return
+    hints, required = _fields(kind)
+    for key in sorted(required - value.keys()):
+        yield f"{path}: no {key!r}"
+    for key, hint in hints.items():
+        if key in value:
+            yield from _problems(value[key], hint, f"{path}.{key}")
+
+
+@cache
+def _fields(kind: type) -> tuple[dict[str, Any], frozenset[str]]:
+    """A TypedDict's field types and its required keys.
+
+    ``__required_keys__`` cannot be used: on Python 3.11 it ignores ``Required``/``NotRequired`` written in a
+    module with postponed annotations, as this one is.
+    """
+    hints: dict[str, Any] = {}
+    required: set[str] = set()
+    total = bool(getattr(kind, "__total__", True))
+    for key, hint in get_type_hints(kind, include_extras=True).items():
+        marker = get_origin(hint)
+        if marker in (Required, NotRequired):
+            hint = get_args(hint)[0]
+        if marker is Required or (marker is not NotRequired and total):
+            required.add(key)
+        hints[key] = hint
+    return hints, frozenset(required)
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _name(hint: object) -> str:
+    if isinstance(hint, tuple):
+        return " or ".join(_name(arm) for arm in hint if arm is not NoneType)
+    return getattr(hint, "__name__", str(hint))
+
+
 @dataclass
 class ParsedReport:
     """What the parser makes of one page.
@@ -127,7 +660,7 @@ class ParsedReport:
     parser does not know; ``section_errors`` maps a known section whose table could not be read to why.
     """
 
-    document: dict[str, Any]
+    document: ReportDocument
     parser_version: str
     unknown_sections: list[str] = field(default_factory=list)
     section_errors: dict[str, str] = field(default_factory=dict)
@@ -141,7 +674,7 @@ class ReportItem:
     """
 
     upload_info_id: int
-    document: dict[str, Any]
+    document: ReportDocument
     parser_version: str
     page_sha256: str
     final_url: str = ""

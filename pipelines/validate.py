@@ -1,7 +1,9 @@
-"""``ValidatePipeline``: run the parser's cross-checks and record them on the item.
+"""``ValidatePipeline``: check the document's types, run the parser's cross-checks and record them on the item.
 
-A failed check flags the report (kept, marked, visible in ``fundcrawl status``); it never drops data
-(issue 3). Only an item that is not a report at all (no document, no fund code) is dropped.
+A failed cross-check flags the report (kept, marked, visible in ``fundcrawl status``); it never drops data. An
+item that is not a report at all (no document, no fund code) is dropped, and so is one whose document does not
+fit ``fundcrawl.report/1`` (a value of the wrong type or shape, see :class:`crawler.models.ReportDocument`): the
+drop names the bad values, and storage never has to guess what such a value meant.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from typing import Any
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from crawler.models import ReportItem
+from crawler.models import ReportDocument, ReportItem, document_problems, problem_summary
 from pipelines.store import report_item
 
 log = logging.getLogger(__name__)
 
 CHECKS_MODULE = "crawler.parsing.checks"
-Checks = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, str | None]]
+Checks = Callable[[ReportDocument, dict[str, Any] | None], dict[str, str | None]]
 
 
 def load_checks() -> Checks | None:
@@ -62,6 +64,10 @@ class ValidatePipeline:
             raise DropItem(f"report {report.upload_info_id} has no document")
         if not report.document.get("fund_code"):
             raise DropItem(f"report {report.upload_info_id} has no fund code: not a report")
+        problems = document_problems(report.document)
+        if problems:
+            why = problem_summary(problems)
+            raise DropItem(f"report {report.upload_info_id} does not fit fundcrawl.report/1: {why}")
         if not self.opened:
             self.open_spider()
         if self.run_checks is not None:
@@ -70,3 +76,4 @@ class ValidatePipeline:
             if failed:
                 log.info("report %s flagged by checks: %s", report.upload_info_id, ", ".join(failed))
         return report
+

@@ -1,4 +1,4 @@
-"""Turn one EID report page into the ``fundcrawl.report/1`` document (issue 3).
+"""Turn one EID report page into the ``fundcrawl.report/1`` document.
 
 ``parse_report`` is pure: bytes in, ``ParsedReport`` out. It raises ``ParseError`` only when the page is not
 a report page at all. Every section parser runs on its own: one that cannot read its table is recorded in
@@ -8,6 +8,9 @@ a report page at all. Every section parser runs on its own: one that cannot read
 No silent empties: a data section whose heading is printed but whose table fed nothing is a section error
 too, and the document carries every section error as ``unread_sections`` (heading -> why), so "printed but
 unreadable" never looks like an absent key ("no such section") and the cross-checks flag the report.
+
+Every value has the type :class:`crawler.models.ReportDocument` gives its key: a section parser whose result
+does not fit is an unreadable section like any other, so no later stage has to guess what a value means.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from crawler.exceptions import ParseError
-from crawler.models import ParsedReport
+from crawler.models import ParsedReport, document_problems, problem_summary
 from crawler.parsing.assemble import assemble
 from crawler.parsing.coverage import unread_sections
 from crawler.parsing.dom import Page, load_page
@@ -59,6 +62,9 @@ def parse_report(html: bytes | str) -> ParsedReport:
     errors.update(unread_sections(page, document, errors))
     if errors:
         document["unread_sections"] = dict(errors)
+    problems = document_problems(document)
+    if problems:
+        raise ParseError(f"document does not fit fundcrawl.report/1: {problem_summary(problems)}")
     class_names = [c["name"] for c in document.get("share_classes", [])]
     fund_names = [n for n in (document.get("short_name"), document.get("fund_name")) if n]
     return ParsedReport(
@@ -121,7 +127,7 @@ def _run(
     section is reported instead of half-filled.
     """
     try:
-        return parser(*args)
+        return _typed(parser(*args), name)
     except ParseError as exc:
         key, message = exc.section or name, exc.message
     except (ValueError, LookupError) as exc:
@@ -129,6 +135,14 @@ def _run(
     errors[key] = message
     logger.info("section %r unreadable: %s", key, message)
     return {}
+
+
+def _typed(part: dict[str, Any], name: str) -> dict[str, Any]:
+    """``part`` when every document key it holds has its documented type, else ``ParseError``."""
+    problems = document_problems(part, partial=True)
+    if problems:
+        raise ParseError(f"values of an unexpected type: {problem_summary(problems)}", section=name)
+    return part
 
 
 KNOWN_HEADINGS = known_patterns()

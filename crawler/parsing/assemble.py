@@ -8,8 +8,9 @@ quarterly indicator header or the income-statement heading (``本报告期：…
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from crawler.models import ReportDocument
 from crawler.parsing.sections.tables import TOTAL
 
 #: Top-level keys in the order the document prints them (others follow in insertion order).
@@ -38,8 +39,12 @@ _INTERNAL = (
 )
 
 
-def assemble(parts: dict[str, dict[str, Any]], *, schema: str, parser_version: str) -> dict[str, Any]:
-    """One document from the per-section results (absent sections simply add no keys)."""
+def assemble(parts: dict[str, dict[str, Any]], *, schema: str, parser_version: str) -> ReportDocument:
+    """One document from the per-section results (absent sections simply add no keys).
+
+    The parts are untyped dicts, but the parser checks each against :class:`ReportDocument`'s types before it
+    gets here (and the whole document after), so the result is one.
+    """
     meta, basic, profile = parts["metadata"], parts["basic"], parts["profile"]
     doc: dict[str, Any] = {"schema": schema, "parser_version": parser_version}
     doc.update(meta)
@@ -60,7 +65,8 @@ def assemble(parts: dict[str, dict[str, Any]], *, schema: str, parser_version: s
     _reit_total_assets(doc)
     for key in _INTERNAL:
         doc.pop(key, None)
-    return {**{k: doc.get(k) for k in _LEADING}, **{k: v for k, v in doc.items() if k not in _LEADING}}
+    ordered = {**{k: doc.get(k) for k in _LEADING}, **{k: v for k, v in doc.items() if k not in _LEADING}}
+    return cast(ReportDocument, ordered)
 
 
 def _reit_total_assets(doc: dict[str, Any]) -> None:

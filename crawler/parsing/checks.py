@@ -1,4 +1,4 @@
-"""Cross-checks on a parsed document (issue 3 "Correctness"): does the page agree with itself?
+"""Cross-checks on a parsed document: does the page agree with itself?
 
 ``run_checks`` is pure: document (and the listing row, when known) in, ``name -> None | message`` out. A
 check that does not apply to the page (no such section, no listing) is left out rather than passed.
@@ -9,16 +9,14 @@ its 3 or 4 printed decimals. A failed check flags the report; it never drops dat
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from crawler.models import AllocationRow, ByClass, Holding, IndustryRow, ReportDocument
 from crawler.parsing.sections.allocation import PCT_KEYS, TOTAL_KEYS
 
-Doc = dict[str, Any]
-Result = str | None
+Doc = ReportDocument
 
-#: Holding tables whose ``pct_of_nav`` is value / fund net assets.
-HOLDING_KEYS = ("top_stocks", "top_bonds", "top_funds", "precious_metals", "industry_allocation")
 #: Half a unit of the last printed decimal of a percentage, plus float slack.
 PCT_TOLERANCE = 0.0051
 
@@ -28,7 +26,7 @@ def run_checks(document: Doc, listing: dict[str, Any] | None) -> dict[str, str |
     results: dict[str, str | None] = {}
     for name, check in _CHECKS:
         outcome = check(document)
-        if outcome is not _NOT_APPLICABLE:
+        if not isinstance(outcome, _NotApplicable):
             results[name] = outcome
     if listing:
         results.update(_listing_checks(document, listing))
@@ -39,7 +37,9 @@ class _NotApplicable:
     """Marker for a check that has nothing to look at on this page."""
 
 
-_NOT_APPLICABLE: Any = _NotApplicable()
+_NOT_APPLICABLE = _NotApplicable()
+#: What a check says: None when it passed, a message when it failed, or that it does not apply.
+Result = str | None | _NotApplicable
 
 
 def _close(a: float, b: float, tolerance: float) -> bool:
@@ -51,7 +51,7 @@ def _cents(*values: float) -> float:
     return 0.005 + 1e-9 * sum(abs(v) for v in values)
 
 
-def _allocation(doc: Doc) -> tuple[list[dict[str, Any]], str, float] | None:
+def _allocation(doc: Doc) -> tuple[list[AllocationRow], str, float] | None:
     """The allocation rows, their percentage key and the printed 合计 those percentages are shares of.
 
     The percentage key names the basis the page printed (total assets, or for REITs the portfolio held
@@ -61,8 +61,9 @@ def _allocation(doc: Doc) -> tuple[list[dict[str, Any]], str, float] | None:
     if not rows:
         return None
     pct_key = next((k for k in PCT_KEYS if k in rows[0]), None)
-    total = doc.get(TOTAL_KEYS[pct_key]) if pct_key is not None else None
-    if pct_key is None or total is None:
+    printed: Mapping[str, object] = doc
+    total = printed.get(TOTAL_KEYS[pct_key]) if pct_key is not None else None
+    if pct_key is None or not isinstance(total, int | float):
         return None
     return rows, pct_key, float(total)
 
@@ -73,7 +74,7 @@ def check_asset_total(doc: Doc) -> Result:
     if found is None:
         return _NOT_APPLICABLE
     rows, _, total = found
-    amounts = [r["amount_yuan"] for r in rows if r.get("parent") is None and r.get("amount_yuan") is not None]
+    amounts = [amount for r in rows if r.get("parent") is None and (amount := r["amount_yuan"]) is not None]
     if not _close(sum(amounts), total, _cents(*amounts)):
         return f"asset items add up to {sum(amounts):.2f}, total printed {total:.2f}"
     return None
@@ -110,31 +111,56 @@ def check_asset_pct(doc: Doc) -> Result:
         return _NOT_APPLICABLE
     rows, pct_key, total = found
     for row in rows:
-        amount, pct = row.get("amount_yuan"), row.get(pct_key)
+        amount, pct = row["amount_yuan"], _number(row, pct_key)
         if amount is not None and pct is not None and not _close(amount / total * 100, pct, PCT_TOLERANCE):
             return f"{row.get('category')}: {pct}% printed, {amount / total * 100:.4f}% computed"
     return None
 
 
+def _number(row: Mapping[str, object], key: str) -> float | None:
+    """A figure whose key is known only at run time (a percentage key naming its basis)."""
+    value = row.get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
 def fund_net_assets(doc: Doc) -> float | None:
     """Fund-level net assets: the printed total, else the sum of the class figures."""
     net = doc.get("total_net_assets") or {}
-    if net.get("total") is not None:
-        return float(net["total"])
-    classes = [v for k, v in net.items() if k != "total" and v is not None]
+    total = net.get("total")
+    if total is not None:
+        return float(total)
+    return _class_sum(net)
+
+
+def _class_sum(values: ByClass) -> float | None:
+    """The sum of the share classes' figures (the fund's ``total`` left out), None when no class has one."""
+    classes = [v for k, v in values.items() if k != "total" and v is not None]
     return float(sum(classes)) if classes else None
+
+
+def _percentage_rows(doc: Doc) -> list[tuple[str, Holding | IndustryRow]]:
+    """Rows of the tables whose ``pct_of_nav`` is value / fund net assets, with their table's key."""
+    tables: tuple[tuple[str, list[Holding] | list[IndustryRow]], ...] = (
+        ("top_stocks", doc.get("top_stocks", [])),
+        ("top_bonds", doc.get("top_bonds", [])),
+        ("top_funds", doc.get("top_funds", [])),
+        ("precious_metals", doc.get("precious_metals", [])),
+        ("industry_allocation", doc.get("industry_allocation", [])),
+    )
+    return [(key, row) for key, rows in tables for row in rows]
 
 
 def check_holding_pct(doc: Doc) -> Result:
     """Holding and industry percentages equal fair value / fund net assets."""
     nav = fund_net_assets(doc)
-    items = [(key, row) for key in HOLDING_KEYS for row in doc.get(key) or []]
+    items = _percentage_rows(doc)
     if not nav or not items:
         return _NOT_APPLICABLE
     for key, row in items:
         value, pct = row.get("fair_value_yuan"), row.get("pct_of_nav")
         if value is not None and pct is not None and not _close(value / nav * 100, pct, PCT_TOLERANCE):
-            name = row.get("name") or row.get("industry") or row.get("code")
+            printed: Mapping[str, object] = row
+            name = printed.get("name") or printed.get("industry") or printed.get("code")
             return f"{key} {name}: {pct}% printed, {value / nav * 100:.4f}% of net assets computed"
     return None
 
@@ -143,7 +169,7 @@ def _decimals_tolerance(value: float) -> float:
     """Half a unit of the last printed decimal (NAV prints 3 or 4 decimals; repr keeps the digits)."""
     text = repr(value)
     places = len(text.split(".")[1]) if "." in text else 0
-    return 0.5 * 10 ** -max(places, 3) + 1e-9
+    return 0.5 * 10.0 ** -max(places, 3) + 1e-9
 
 
 def check_nav_per_unit(doc: Doc) -> Result:
@@ -151,8 +177,10 @@ def check_nav_per_unit(doc: Doc) -> Result:
     navs = doc.get("nav_per_unit") or {}
     net = doc.get("total_net_assets") or {}
     shares = doc.get("ending_shares") or {}
-    pairs: list[tuple[str, float, float, float]] = [
-        (k, v, net[k], shares[k]) for k, v in navs.items() if net.get(k) is not None and shares.get(k)
+    pairs = [
+        (k, v, assets, count)
+        for k, v in navs.items()
+        if v is not None and (assets := net.get(k)) is not None and (count := shares.get(k))
     ]
     if not pairs:
         return _NOT_APPLICABLE
@@ -165,29 +193,31 @@ def check_nav_per_unit(doc: Doc) -> Result:
 def check_share_changes(doc: Doc) -> Result:
     """Beginning + subscriptions − redemptions (+ split) = ending, per class."""
     changes = doc.get("share_changes") or {}
-    complete = {
-        k: c for k, c in changes.items() if c.get("beginning") is not None and c.get("ending") is not None
-    }
+    complete = [
+        (k, beginning, c, ending)
+        for k, c in changes.items()
+        if (beginning := c.get("beginning")) is not None and (ending := c.get("ending")) is not None
+    ]
     if not complete:
         return _NOT_APPLICABLE
-    for key, c in complete.items():
+    for key, beginning, c, ending in complete:
         parts = [
-            c["beginning"],
+            beginning,
             c.get("subscriptions") or 0.0,
             -(c.get("redemptions") or 0.0),
             c.get("split") or 0.0,
         ]
-        if not _close(sum(parts), c["ending"], _cents(*parts)):
-            return f"{key}: {sum(parts):.2f} computed, ending {c['ending']:.2f} printed"
+        if not _close(sum(parts), ending, _cents(*parts)):
+            return f"{key}: {sum(parts):.2f} computed, ending {ending:.2f} printed"
     return None
 
 
 def _class_sums(doc: Doc) -> Iterator[tuple[str, float, float]]:
-    for field in ("ending_shares", "total_net_assets"):
-        values = doc.get(field) or {}
-        classes = [v for k, v in values.items() if k != "total" and v is not None]
-        if values.get("total") is not None and classes:
-            yield field, float(sum(classes)), float(values["total"])
+    for field, values in (("ending_shares", doc.get("ending_shares")), ("total_net_assets", doc.get("total_net_assets"))):
+        total = (values or {}).get("total")
+        summed = _class_sum(values or {})
+        if total is not None and summed is not None:
+            yield field, summed, float(total)
 
 
 def check_class_totals(doc: Doc) -> Result:
@@ -205,14 +235,17 @@ def check_holder_totals(doc: Doc) -> Result:
     """Institutional + individual holdings equal the class's ending shares."""
     holders = doc.get("holders") or {}
     shares = doc.get("ending_shares") or {}
-    rows = [(k, h) for k, h in holders.items() if shares.get(k) is not None]
-    rows = [(k, h) for k, h in rows if h.get("institutional_shares") is not None]
+    rows = [
+        (k, h, ending)
+        for k, h in holders.items()
+        if (ending := shares.get(k)) is not None and h.get("institutional_shares") is not None
+    ]
     if not rows:
         return _NOT_APPLICABLE
-    for key, h in rows:
+    for key, h, ending in rows:
         held = (h.get("institutional_shares") or 0.0) + (h.get("individual_shares") or 0.0)
-        if not _close(held, shares[key], _cents(held, shares[key])):
-            return f"{key}: holders hold {held:.2f}, ending shares {shares[key]:.2f}"
+        if not _close(held, ending, _cents(held, ending)):
+            return f"{key}: holders hold {held:.2f}, ending shares {ending:.2f}"
     return None
 
 

@@ -1,8 +1,9 @@
 """From a ``fundcrawl.report/1`` document to rows of the normalized tables (pure functions, no I/O).
 
-The document is the product and is stored whole; these rows make its core numbers queryable in SQL. The
-mapping is tolerant: a section with an unexpected shape yields no rows instead of failing the save, because
-the full document is kept either way and the checks flag the anomaly.
+The document is the product and is stored whole; these rows make its core numbers queryable in SQL. The row
+functions trust the document's types (:class:`crawler.models.ReportDocument`): the parser and the validate
+pipeline keep a wrongly typed value from ever reaching a save, and :func:`require_document` guards the door
+for a pipeline configuration that stores without validating, so a bad value is an error, never a guess.
 
 NUL rule: PostgreSQL ``text`` and ``json`` cannot hold U+0000, and a NUL in a fund name is never meaningful,
 so every string written to the database has its NUL characters removed (on both engines, so they agree).
@@ -12,12 +13,21 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table
 
+from crawler.models import (
+    AllocationRow,
+    Holding,
+    IndustryRow,
+    ReportDocument,
+    ShareChange,
+    document_problems,
+    problem_summary,
+)
 from crawler.storage.tables import (
     asset_allocation,
     holdings,
@@ -29,6 +39,7 @@ from crawler.storage.tables import (
 from crawler.storage.types import to_decimal
 
 Row = dict[str, Any]
+_Item = TypeVar("_Item")
 
 #: Document keys holding lists of holdings, and the ``holdings.kind`` their rows get. Trading activity
 #: (``top_buys``/``top_sells``) and note tables are not holdings: they stay in the document only.
@@ -88,8 +99,26 @@ def iso_date(value: object) -> dt.date | None:
     return None
 
 
+class DocumentError(ValueError):
+    """A document handed to storage does not fit ``fundcrawl.report/1``: a value of the wrong type or shape."""
+
+
+def require_document(document: object, upload_info_id: int) -> ReportDocument:
+    """``document`` as the typed report document it is, or :class:`DocumentError` naming its bad values."""
+    problems = document_problems(document)
+    if problems:
+        raise DocumentError(f"report {upload_info_id}: the document does not fit fundcrawl.report/1: "
+                            f"{problem_summary(problems)}")
+    return cast(ReportDocument, document)
+
+
+def document_date(value: str | None) -> dt.date | None:
+    """A document date (ISO text, or None where the page prints none) as a date."""
+    return None if value is None else dt.date.fromisoformat(value)
+
+
 def normalized_rows(
-    document: Mapping[str, Any], upload_info_id: int, parser_version: str
+    document: ReportDocument, upload_info_id: int, parser_version: str
 ) -> dict[Table, list[Row]]:
     """Every normalized row of one report, by table."""
     base = {"upload_info_id": upload_info_id, "parser_version": parser_version}
@@ -98,66 +127,44 @@ def normalized_rows(
         nav_values: nav_rows(document),
         share_changes: share_change_rows(document),
         asset_allocation: asset_allocation_rows(document),
-        industry_allocation: _positioned(document.get("industry_allocation"), _industry_row),
+        industry_allocation: _positioned(document.get("industry_allocation", []), _industry_row),
         holdings: list(_holdings(document)),
     }
     return {table: [{**base, **row} for row in rows] for table, rows in produced.items()}
 
 
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
-def _int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _dicts(value: object) -> list[Mapping[str, Any]]:
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
-
-
-def _share_classes(document: Mapping[str, Any]) -> list[Row]:
+def _share_classes(document: ReportDocument) -> list[Row]:
     return [
-        {"position": position, "class_name": _text(item.get("name")) or "", "code": _text(item.get("code"))}
-        for position, item in enumerate(_dicts(document.get("share_classes")))
+        {"position": position, "class_name": item["name"], "code": item.get("code")}
+        for position, item in enumerate(document.get("share_classes", []))
     ]
 
 
-def report_facts(document: Mapping[str, Any]) -> Row:
+def report_facts(document: ReportDocument) -> Row:
     """The report-level columns the parsed page fills: names, kind, period, parties and fund-level totals."""
     facts: Row = {
-        "fund_name": _text(document.get("fund_name")),
-        "report_kind": _text(document.get("report_kind")),
-        "period_start": iso_date(document.get("period_start")),
-        "manager": _text(document.get("manager")),
-        "custodian": _text(document.get("custodian")),
+        "fund_name": document.get("fund_name"),
+        "report_kind": document.get("report_kind"),
+        "period_start": document_date(document.get("period_start")),
+        "manager": document.get("manager"),
+        "custodian": document.get("custodian"),
+        "total_net_assets": to_decimal(document.get("total_net_assets", {}).get(TOTAL)),
+        "ending_shares": to_decimal(document.get("ending_shares", {}).get(TOTAL)),
     }
-    for field in ("total_net_assets", "ending_shares"):
-        values = document.get(field)
-        facts[field] = to_decimal(values.get(TOTAL)) if isinstance(values, Mapping) else None
-    if facts["ending_shares"] is None:
+    fund = document.get("share_changes", {}).get(TOTAL)
+    if facts["ending_shares"] is None and fund is not None:
         # The share-change table's fund-level column is the same figure (its only one on a multi-class page).
-        changes = document.get("share_changes")
-        fund = changes.get(TOTAL) if isinstance(changes, Mapping) else None
-        facts["ending_shares"] = to_decimal(fund.get("ending")) if isinstance(fund, Mapping) else None
+        facts["ending_shares"] = to_decimal(fund.get("ending"))
     return facts
 
 
-def list_scope(report_kind: object, holding_kind: str) -> str:
+def list_scope(report_kind: str | None, holding_kind: str) -> str:
     """``complete`` when the report's table of this kind lists every holding, else ``top_n``."""
     complete = report_kind in FULL_REPORT_KINDS and holding_kind in COMPLETE_IN_FULL_REPORTS
     return "complete" if complete else "top_n"
 
 
-def per_class(document: Mapping[str, Any], by_key: Mapping[str, Row]) -> list[tuple[str, str | None, Row]]:
+def per_class(document: ReportDocument, by_key: Mapping[str, Row]) -> list[tuple[str, str | None, Row]]:
     """``(class name, class code, figures)`` of each share class, from figures keyed as the document keys them.
 
     The fund-level ``total`` of a multi-class fund is not a class: its figures are on the reports row
@@ -166,21 +173,23 @@ def per_class(document: Mapping[str, Any], by_key: Mapping[str, Row]) -> list[tu
     """
     codes = {row["class_name"]: row["code"] for row in _share_classes(document)}
     if TOTAL in by_key and len(by_key) == 1 and not codes:
-        fund_code = _text(document.get("fund_code"))
-        return [(_text(document.get("fund_name")) or fund_code or TOTAL, fund_code, by_key[TOTAL])]
+        fund_code = document.get("fund_code")
+        return [(document.get("fund_name") or fund_code or TOTAL, fund_code, by_key[TOTAL])]
     return [(name, codes.get(name), figures) for name, figures in by_key.items() if name != TOTAL]
 
 
-def nav_rows(document: Mapping[str, Any]) -> list[Row]:
+def nav_rows(document: ReportDocument) -> list[Row]:
     """One row per share class (see :func:`per_class`), with its code and the period end."""
+    by_field = {
+        "total_net_assets": document.get("total_net_assets", {}),
+        "nav_per_unit": document.get("nav_per_unit", {}),
+        "ending_shares": document.get("ending_shares", {}),
+    }
     by_key: dict[str, Row] = {}
     for field in NAV_FIELDS:
-        values = document.get(field)
-        if not isinstance(values, Mapping):
-            continue
-        for key, value in values.items():
-            by_key.setdefault(str(key), {})[field] = to_decimal(value)
-    period_end = iso_date(document.get("period_end"))
+        for key, value in by_field[field].items():
+            by_key.setdefault(key, {})[field] = to_decimal(value)
+    period_end = document_date(document.get("period_end"))
     return [
         {
             "class_name": name,
@@ -192,41 +201,41 @@ def nav_rows(document: Mapping[str, Any]) -> list[Row]:
     ]
 
 
-def share_change_rows(document: Mapping[str, Any]) -> list[Row]:
+def share_change_rows(document: ReportDocument) -> list[Row]:
     """One row per share class (see :func:`per_class`): beginning, subscriptions, redemptions, split, ending."""
-    changes = document.get("share_changes")
-    if not isinstance(changes, Mapping):
-        return []
-    by_key = {
-        str(key): {field: to_decimal(values.get(field)) for field in SHARE_CHANGE_FIELDS}
-        for key, values in changes.items()
-        if isinstance(values, Mapping)
-    }
+    by_key = {key: _share_change(values) for key, values in document.get("share_changes", {}).items()}
     return [
         {"class_name": name, "class_code": code, **figures} for name, code, figures in per_class(document, by_key)
     ]
 
 
-def _positioned(items: object, make: Any) -> list[Row]:
-    return [{"position": position, **make(item)} for position, item in enumerate(_dicts(items))]
+def _share_change(values: ShareChange) -> Row:
+    return {field: to_decimal(values.get(field)) for field in SHARE_CHANGE_FIELDS}
 
 
-def asset_allocation_rows(document: Mapping[str, Any]) -> list[Row]:
+def _positioned(items: Sequence[_Item], make: Callable[[_Item], Row]) -> list[Row]:
+    return [{"position": position, **make(item)} for position, item in enumerate(items)]
+
+
+def asset_allocation_rows(document: ReportDocument) -> list[Row]:
     """The asset-allocation rows in printed order (see :func:`asset_row`)."""
-    return _positioned(document.get("asset_allocation"), asset_row)
+    return _positioned(document.get("asset_allocation", []), asset_row)
 
 
-def asset_row(item: Mapping[str, Any]) -> Row:
+def asset_row(item: AllocationRow) -> Row:
     """One asset-allocation row: the printed percentage under ``pct`` and its basis under ``pct_basis``.
 
     A row's percentage key names its basis (``pct_of_total_assets``, a REIT's ``pct_of_non_abs_portfolio``);
     the basis code is that key without ``pct_of_``, so a basis the parser learns later is stored as it names it.
+    The printed sequence number is stored as text (``1``; sub-rows print none).
     """
-    key = next((str(name) for name in item if str(name).startswith(PCT_PREFIX)), None)
-    pct = to_decimal(item.get(key)) if key else None
+    printed: Mapping[str, object] = item
+    key = next((name for name in printed if name.startswith(PCT_PREFIX)), None)
+    pct = to_decimal(printed[key]) if key else None
+    seq = item.get("seq")
     return {
-        "seq": _text(item.get("seq")),
-        "category": _text(item.get("category")),
+        "seq": None if seq is None else str(seq),
+        "category": item.get("category"),
         "amount_yuan": to_decimal(item.get("amount_yuan")),
         "pct_of_total_assets": pct if key == TOTAL_ASSETS_PCT else None,
         "pct": pct,
@@ -234,30 +243,32 @@ def asset_row(item: Mapping[str, Any]) -> Row:
     }
 
 
-def _industry_row(item: Mapping[str, Any]) -> Row:
+def _industry_row(item: IndustryRow) -> Row:
     return {
-        "market": _text(item.get("market")),
-        "sleeve": _text(item.get("sleeve")),
-        "code": _text(item.get("code")),
-        "industry": _text(item.get("industry")),
+        "market": item.get("market"),
+        "sleeve": item.get("sleeve"),
+        "code": item.get("code"),
+        "industry": item.get("industry"),
         "fair_value_yuan": to_decimal(item.get("fair_value_yuan")),
         "pct_of_nav": to_decimal(item.get("pct_of_nav")),
     }
 
 
-def _holdings(document: Mapping[str, Any]) -> Iterator[Row]:
+def _holdings(document: ReportDocument) -> Iterator[Row]:
+    printed: Mapping[str, object] = document
     for key, kind in HOLDING_KINDS.items():
         scope = list_scope(document.get("report_kind"), kind)
-        for position, item in enumerate(_dicts(document.get(key))):
+        rows: list[Holding] = printed.get(key, [])  # type: ignore[assignment]  # HOLDING_KINDS keys hold Holdings
+        for position, item in enumerate(rows):
             yield {"kind": kind, "position": position, "list_scope": scope, **_holding_row(item)}
 
 
-def _holding_row(item: Mapping[str, Any]) -> Row:
+def _holding_row(item: Holding) -> Row:
     extra = {key: value for key, value in item.items() if key not in HOLDING_FIELDS}
     return {
-        "rank": _int(item.get("rank")),
-        "code": _text(item.get("code")),
-        "name": _text(item.get("name")),
+        "rank": item.get("rank"),
+        "code": item.get("code"),
+        "name": item.get("name"),
         "quantity": to_decimal(item.get("quantity")),
         "fair_value_yuan": to_decimal(item.get("fair_value_yuan")),
         "pct_of_nav": to_decimal(item.get("pct_of_nav")),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, Row, func, select, true
 
-from crawler.models import REPORT_TYPES, ReportItem
+from crawler.models import REPORT_TYPES, ExportedDocument, ReportDocument, ReportItem, Supersession
 from crawler.storage.documents import storable
 from crawler.storage.tables import ACTIVE_STATES, report_documents, report_versions, reports
 
@@ -179,10 +179,10 @@ def referenced_pages(connection: Connection) -> set[str]:
     return found | {str(sha) for sha in connection.scalars(select(report_versions.c.page_sha256).distinct())}
 
 
-def document(connection: Connection, upload_info_id: int) -> dict[str, Any] | None:
+def document(connection: Connection, upload_info_id: int) -> ReportDocument | None:
     statement = select(report_documents.c.document).where(report_documents.c.upload_info_id == upload_info_id)
     found = connection.execute(statement).first()
-    return None if found is None else dict(found.document)
+    return None if found is None else cast(ReportDocument, dict(found.document))
 
 
 def document_filters(
@@ -213,7 +213,7 @@ def document_filters(
 
 def iter_documents(
     connection: Connection, filters: list[ColumnElement[bool]], batch_size: int, all_versions: bool = False
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Iterator[tuple[int, ExportedDocument]]:
     """Every matching ``(upload_info_id, document)`` in id order, ``batch_size`` at a time, on one connection;
     with ``all_versions``, every version's ``(version id, document)`` in version order."""
     page = version_documents_after if all_versions else documents_after
@@ -228,7 +228,7 @@ def iter_documents(
 
 def documents_after(
     connection: Connection, filters: list[ColumnElement[bool]], after: int, limit: int
-) -> list[tuple[int, dict[str, Any]]]:
+) -> list[tuple[int, ExportedDocument]]:
     """One keyset page of ``(upload_info_id, document)`` with ids above ``after``; each document also says its
     ``upload_info_id``, ``page_sha256``, ``is_current`` and ``superseded_by`` (the report's latest page)."""
     statement = (
@@ -245,13 +245,13 @@ def documents_after(
                                                      "at": _iso(row.superseded_at)}
         facts = {"upload_info_id": int(row.upload_info_id), "page_sha256": row.page_sha256,
                  "is_current": bool(row.is_current), "superseded_by": by}
-        found.append((int(row.upload_info_id), {**dict(row.document), **facts}))
+        found.append((int(row.upload_info_id), _exported(row.document, facts)))
     return found
 
 
 def version_documents_after(
     connection: Connection, filters: list[ColumnElement[bool]], after: int, limit: int
-) -> list[tuple[int, dict[str, Any]]]:
+) -> list[tuple[int, ExportedDocument]]:
     """One keyset page of ``(version id, version facts + document)`` of every version, ids above ``after``.
 
     A report's latest page has its document in ``report_documents``; earlier pages of the same report keep
@@ -273,11 +273,16 @@ def version_documents_after(
         document = row.document if row.page_sha256 == row.latest_sha256 else row.kept
         facts = {"upload_info_id": int(row.upload_info_id), "page_sha256": row.page_sha256,
                  "is_current": bool(row.is_current), "superseded_by": superseded_by(row)}
-        found.append((int(row.id), {**dict(document or {}), **facts}))
+        found.append((int(row.id), _exported(document or {}, facts)))
     return found
 
 
-def superseded_by(row: Any) -> dict[str, Any] | None:
+def _exported(document: dict[str, Any], facts: dict[str, Any]) -> ExportedDocument:
+    """A stored document (storage checked its types when it saved it) with the stored report's facts."""
+    return cast(ExportedDocument, {**dict(document), **facts})
+
+
+def superseded_by(row: Any) -> Supersession | None:
     """What superseded a version, as exports show it: ``{"upload_info_id", "page_sha256", "at"}`` or None."""
     if row.superseded_by_upload_info_id is None:
         return None

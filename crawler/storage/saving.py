@@ -7,14 +7,20 @@ ones, so it is a no-op in effect; a report that already ended ``failed`` is left
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, delete, func, literal, select, update
 
-from crawler.models import REPORT_TYPES, ReportItem
-from crawler.storage.documents import iso_date, normalized_rows, report_facts, storable
+from crawler.models import REPORT_TYPES, ReportDocument, ReportItem
+from crawler.storage.documents import (
+    document_date,
+    iso_date,
+    normalized_rows,
+    report_facts,
+    require_document,
+    storable,
+)
 from crawler.storage.tables import NORMALIZED, report_documents, reports
 from crawler.storage.types import UTCDateTime
 from crawler.storage.upsert import insert
@@ -26,8 +32,6 @@ from crawler.storage.versions import (
     settle_slot,
     slot_of_item,
 )
-
-DEFAULT_SCHEMA = "fundcrawl.report/1"
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,10 @@ def save_report(connection: Connection, item: ReportItem, archive_path: str, now
     """Store ``item`` on ``connection`` (inside the caller's transaction); None when the report is failed.
 
     The page becomes a version of the report's slot (see :mod:`crawler.storage.versions`), and the slot's
-    current version is settled in the same transaction.
+    current version is settled in the same transaction. A document that does not fit ``fundcrawl.report/1``
+    raises :class:`crawler.storage.documents.DocumentError` before anything is written.
     """
-    document = storable(item.document)
+    document = require_document(storable(item.document), item.upload_info_id)
     slot = slot_of_item(item.upload_info_id, storable(dict(item.listing)), document)
     lock_slot(connection, slot)
     found = _lock_report_row(connection, item, document, now)
@@ -67,7 +72,7 @@ def save_report(connection: Connection, item: ReportItem, archive_path: str, now
     return Saved(correction)
 
 
-def _lock_report_row(connection: Connection, item: ReportItem, document: Mapping[str, Any], now: dt.datetime
+def _lock_report_row(connection: Connection, item: ReportItem, document: ReportDocument, now: dt.datetime
                      ) -> Row[Any]:
     """Lock the report's row, inserting it first when discovery never did; returns what it held before.
 
@@ -85,7 +90,7 @@ def _lock_report_row(connection: Connection, item: ReportItem, document: Mapping
 
 
 def _mark_stored(
-    connection: Connection, item: ReportItem, document: Mapping[str, Any], archive_path: str, now: dt.datetime
+    connection: Connection, item: ReportItem, document: ReportDocument, archive_path: str, now: dt.datetime
 ) -> bool:
     checks = storable(dict(item.checks))
     values = {
@@ -94,7 +99,7 @@ def _mark_stored(
         "archive_path": storable(archive_path),
         "final_url": storable(item.final_url) or None,
         "parser_version": item.parser_version,
-        "period_end": iso_date(document.get("period_end")),
+        "period_end": document_date(document["period_end"]),
         **report_facts(document),
         "checks": checks,
         "check_failures": sum(1 for message in checks.values() if message is not None),
@@ -122,11 +127,11 @@ def _mark_stored(
 
 
 def _insert_report_row(
-    connection: Connection, item: ReportItem, document: Mapping[str, Any], now: dt.datetime
+    connection: Connection, item: ReportItem, document: ReportDocument, now: dt.datetime
 ) -> None:
     """Insert the report's row when discovery never did (a plain Scrapy crawl, a page parsed by hand)."""
     listing = storable(dict(item.listing))
-    period_end = iso_date(document.get("period_end"))
+    period_end = document_date(document["period_end"])
     row = {
         "upload_info_id": item.upload_info_id,
         "report_type_code": listing.get("report_type_code")
@@ -150,10 +155,10 @@ def _insert_report_row(
     connection.execute(statement)
 
 
-def _upsert_document(connection: Connection, item: ReportItem, document: Mapping[str, Any]) -> None:
+def _upsert_document(connection: Connection, item: ReportItem, document: ReportDocument) -> None:
     values = {
         "upload_info_id": item.upload_info_id,
-        "schema": str(document.get("schema") or DEFAULT_SCHEMA),
+        "schema": document["schema"],
         "parser_version": item.parser_version,
         "document": document,
     }

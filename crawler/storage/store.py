@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.engine import URL
 
 from crawler.exceptions import FAILURE_REASONS
-from crawler.models import ReportItem, ReportRef
+from crawler.models import ExportedDocument, ReportDocument, ReportItem, ReportRef
 from crawler.storage import owners, pages, queries, transitions
 from crawler.storage.backfill_jobs import BackfillJobs
 from crawler.storage.checkpoints import DayCheckpoints
@@ -334,7 +334,7 @@ class Store:
         statement = update(reports).where(reports.c.upload_info_id == upload_info_id).values(**values)
         self.write(partial(rowcount, statement=statement))
 
-    def document(self, upload_info_id: int) -> dict[str, Any] | None:
+    def document(self, upload_info_id: int) -> ReportDocument | None:
         return self.read(partial(queries.document, upload_info_id=upload_info_id))
 
     def iter_documents(
@@ -346,7 +346,7 @@ class Store:
         period_to: dt.date | None = None,
         batch_size: int = 200,
         all_versions: bool = False,
-    ) -> Iterator[tuple[int, dict[str, Any]]]:
+    ) -> Iterator[tuple[int, ExportedDocument]]:
         """Every stored report's document, in id order, fetched ``batch_size`` at a time (constant memory), all
         from one snapshot (see :meth:`snapshot`).
 

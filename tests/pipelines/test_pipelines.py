@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from pipelines.store import StorePipeline
 from pipelines.validate import ValidatePipeline
 from tests.parsing import pages
 from tests.parsing.test_degradation import BANNER, BASIC
-from tests.storage.helpers import document, item, ref, row_counts
+from tests.storage.helpers import BAD_VALUES, document, holding, item, ref, row_counts
 
 
 @pytest.fixture
@@ -90,6 +92,29 @@ def test_validate_drops_only_what_is_not_a_report(doc: dict[str, Any], why: str)
         pipeline.process_item(report)
     with pytest.raises(DropItem, match="not a report item"):
         pipeline.process_item({"fund_code": "000001"})
+
+
+@pytest.mark.parametrize(("changes", "problem"), [
+    *BAD_VALUES,
+    ({"nav_per_unit": {"total": math.nan}}, "document.nav_per_unit.total: nan is not a finite number"),
+    ({"top_stocks": [holding(pct_of_nav=Decimal("1.5"))]},
+     r"document.top_stocks\[0\].pct_of_nav: Decimal where float was expected"),
+])
+def test_validate_drops_a_document_with_a_wrong_value_and_names_it(changes: dict[str, Any], problem: str) -> None:
+    pipeline = ValidatePipeline()
+    pipeline.open_spider()
+
+    with pytest.raises(DropItem, match=f"report 1 does not fit fundcrawl.report/1: {problem}"):
+        pipeline.process_item(item(1, document=document(**changes)))
+
+
+def test_validate_names_a_few_wrong_values_and_counts_the_rest() -> None:
+    pipeline = ValidatePipeline()
+    pipeline.open_spider()
+    stocks = [holding(rank=str(n)) for n in range(8)]
+
+    with pytest.raises(DropItem, match=r"top_stocks\[4\].rank: str where int was expected \(and 3 more\)$"):
+        pipeline.process_item(item(1, document=document(top_stocks=stocks)))
 
 
 def test_dedupe_raises_already_stored_a_drop_item(db_url: str, store: Store) -> None:

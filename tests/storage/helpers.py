@@ -35,12 +35,17 @@ def document(fund_code: str = "000001", **changes: Any) -> dict[str, Any]:
     """A fundcrawl.report/1 document with one value of every normalized kind."""
     doc: dict[str, Any] = {
         "schema": "fundcrawl.report/1",
+        "parser_version": "1.0.0",
         "fund_code": fund_code,
         "fund_name": "测试证券投资基金",
+        "report_title": "测试证券投资基金2025年第1季度报告",
         "report_kind": "q1",
+        "report_year": 2025,
         "period_start": "2025-01-01",
         "period_end": "2025-03-31",
         "send_date": "2025-04-21",
+        "manager": "测试基金管理有限公司",
+        "custodian": "测试银行股份有限公司",
         "share_classes": [{"name": "测试A", "code": "000001"}, {"name": "测试C", "code": "000002"}],
         "total_net_assets": {"测试A": 1234567890123.45, "测试C": 0.1, "total": 1234567890123.55},
         "nav_per_unit": {"测试A": 1.0234, "测试C": 1.0199},
@@ -89,7 +94,7 @@ def document(fund_code: str = "000001", **changes: Any) -> dict[str, Any]:
             },
         ],
         "top_bonds": [],
-        "top_buys": [{"rank": 1, "code": "600519", "name": "贵州茅台", "amount_yuan": 5.0}],
+        "top_buys": [{"rank": 1, "code": "600519", "name": "贵州茅台", "amount_yuan": 5.0, "pct_of_beginning_nav": 0.01}],
         "precious_metals": [
             {
                 "rank": 1,
@@ -103,6 +108,35 @@ def document(fund_code: str = "000001", **changes: Any) -> dict[str, Any]:
     }
     doc.update(changes)
     return doc
+
+
+def holding(**fields: Any) -> dict[str, Any]:
+    """A holdings row: the six keys every row carries (None unless given), plus ``fields``."""
+    return {**dict.fromkeys(("rank", "code", "name", "quantity", "fair_value_yuan", "pct_of_nav")), **fields}
+
+
+#: Wrong values a document could carry, each with what the type check says about it. Storage once turned each
+#: into something else without a word (text from a number, a rank from digits, no rows from a bad section, no
+#: date from bad text); now validation drops such a document and storage refuses it.
+BAD_VALUES: list[tuple[dict[str, Any], str]] = [
+    ({"fund_name": 5}, "document.fund_name: int where str was expected"),
+    ({"period_end": "31/03/2025"}, "document.period_end: '31/03/2025' is not an ISO date"),
+    ({"share_classes": None}, "document.share_classes: null where a list was expected"),
+    ({"share_classes": [{"name": 7, "code": "000001"}]}, r"document.share_classes\[0\].name: int where str"),
+    ({"top_stocks": "none"}, "document.top_stocks: str where a list was expected"),
+    ({"top_stocks": [None]}, r"document.top_stocks\[0\]: null where an object was expected"),
+    ({"top_stocks": [holding(rank=True)]}, r"document.top_stocks\[0\].rank: bool where int was expected"),
+    ({"top_stocks": [holding(rank="3")]}, r"document.top_stocks\[0\].rank: str where int was expected"),
+    ({"top_stocks": [holding(code=600519)]}, r"document.top_stocks\[0\].code: int where str was expected"),
+    ({"top_stocks": [holding(fair_value_yuan="1,234.5")]},
+     r"document.top_stocks\[0\].fair_value_yuan: str where float was expected"),
+    ({"total_net_assets": [1, 2]}, "document.total_net_assets: list where an object was expected"),
+    ({"share_changes": {"A": 5}}, "document.share_changes.A: int where an object was expected"),
+    ({"asset_allocation": {"seq": 1}}, "document.asset_allocation: dict where a list was expected"),
+    ({"industry_allocation": [{"market": "domestic", "code": 3, "industry": "制造业", "fair_value_yuan": 1.0,
+                               "pct_of_nav": 1.0}]},
+     r"document.industry_allocation\[0\].code: int where str was expected"),
+]
 
 
 def item(upload_info_id: int, *, sha: str = "a" * 64, version: str = "1.0.0", **changes: Any) -> ReportItem:

@@ -11,10 +11,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crawler.storage.documents import normalized_rows, report_facts, storable
+from crawler.storage.documents import (
+    HOLDING_KINDS,
+    DocumentError,
+    normalized_rows,
+    report_facts,
+    require_document,
+    storable,
+)
 from crawler.storage.tables import asset_allocation, holdings, industry_allocation, nav_values, share_changes
 from crawler.storage.types import to_decimal
-from tests.storage.helpers import document
+from tests.storage.helpers import BAD_VALUES, document, holding
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))
@@ -80,35 +87,33 @@ def test_rows_of_a_full_document() -> None:
 
 
 def test_trading_activity_and_notes_are_not_holdings() -> None:
-    doc = {
-        "fund_code": "1",
-        "top_buys": [{"code": "1"}],
-        "top_sells": [{"code": "2"}],
-        "futures": [{"code": "3"}],
-        "convertible_bonds": [{"code": "4"}],
-        "top_abs": [{"code": "5"}],
-        "top_derivatives": [{"code": "6"}],
-    }
+    doc = document(
+        top_stocks=[],
+        precious_metals=[],
+        top_buys=[{"rank": 1, "code": "1", "name": None, "amount_yuan": 1.0, "pct_of_beginning_nav": 0.1}],
+        futures=[{"code": "3", "name": None, "position": 1.0, "contract_value_yuan": None,
+                  "fair_value_change_yuan": None}],
+        convertible_bonds=[holding(code="4")],
+        top_abs=[holding(code="5")],
+        top_derivatives=[holding(code="6")],
+    )
     kinds = [row["kind"] for row in normalized_rows(doc, 1, "v")[holdings]]
     assert kinds == ["abs", "derivative"]
 
 
-@pytest.mark.parametrize(
-    "broken",
-    [
-        {"top_stocks": "none"},
-        {"top_stocks": [None, 3, "x"]},
-        {"total_net_assets": [1, 2]},
-        {"share_changes": {"A": 5}},
-        {"asset_allocation": {"seq": 1}},
-        {"share_classes": None},
-    ],
-)
-def test_a_section_of_an_unexpected_shape_gives_no_rows_instead_of_an_error(broken: dict[str, Any]) -> None:
-    rows = normalized_rows({"fund_code": "000001", **broken}, 1, "v")
-    assert all(table_rows == [] for table_rows in rows.values())
+@pytest.mark.parametrize(("changes", "problem"), BAD_VALUES)
+def test_storage_refuses_a_wrong_value_by_name_instead_of_guessing(changes: dict[str, Any], problem: str) -> None:
+    with pytest.raises(DocumentError, match=problem):
+        require_document(storable(document(**changes)), 7)
+
+
+def test_a_document_of_the_right_types_passes_the_door_as_it_is() -> None:
+    doc = storable(document())
+    assert require_document(doc, 7) is doc
 
 
 def test_an_empty_section_is_no_rows_and_an_absent_one_too() -> None:
-    assert normalized_rows({"top_stocks": []}, 1, "v")[holdings] == []
-    assert normalized_rows({}, 1, "v")[holdings] == []
+    printed_empty = document(top_stocks=[], precious_metals=[])
+    absent = {key: value for key, value in printed_empty.items() if key not in HOLDING_KINDS}
+    assert normalized_rows(printed_empty, 1, "v")[holdings] == []
+    assert normalized_rows(absent, 1, "v")[holdings] == []

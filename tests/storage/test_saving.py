@@ -16,6 +16,7 @@ from sqlalchemy import event, inspect, select, text
 
 from crawler.archive import FileArchive as Archive
 from crawler.storage import Store
+from crawler.storage.documents import DocumentError
 from crawler.storage.tables import (
     asset_allocation,
     holdings,
@@ -24,7 +25,7 @@ from crawler.storage.tables import (
     share_changes,
     share_classes,
 )
-from tests.storage.helpers import document, item, ref, row_counts
+from tests.storage.helpers import document, holding, item, ref, row_counts
 
 
 @pytest.fixture
@@ -220,6 +221,16 @@ def test_saving_a_report_discovery_never_saw_creates_its_row(store: Store) -> No
     assert store.state(5)["state"] == "stored"
 
 
+def test_a_document_with_a_wrong_value_is_refused_and_nothing_is_written(store: Store) -> None:
+    store.add_discovered([ref(1)])
+    before = row_counts(store)
+
+    with pytest.raises(DocumentError, match=r"report 1: .*top_stocks\[0\].rank: str where int was expected"):
+        store.save_report(item(1, document=document(top_stocks=[holding(rank="1")])), "x")
+
+    assert row_counts(store) == before and store.state(1)["state"] == "pending"
+
+
 HOSTILE_NAMES = [
     "'; DROP TABLE reports; --",
     '" OR 1=1 --',
@@ -234,15 +245,12 @@ def test_hostile_names_are_stored_byte_exact(store: Store, name: str) -> None:
     tables_before = set(inspect(store.engine).get_table_names())
     store.add_discovered([ref(1, name=name)])
     store.save_report(
-        item(1, document=document(fund_name=name, top_stocks=[{"rank": 1, "code": "1", "name": name}])), "x"
+        item(1, document=document(fund_name=name, top_stocks=[holding(rank=1, code="1", name=name)])), "x"
     )
 
     assert store.listing(1)["fund_short_name"].encode() == name.encode()
     assert store.document(1)["fund_name"].encode() == name.encode()
-    assert _rows(store, holdings, "name") == [("黄金",), (name,)] or _rows(store, holdings, "name") == [
-        (name,),
-        ("黄金",),
-    ]
+    assert sorted(_rows(store, holdings, "name")) == sorted([("黄金",), (name,)])
     assert set(inspect(store.engine).get_table_names()) == tables_before
 
 
@@ -252,7 +260,7 @@ def test_nul_characters_are_removed_by_rule_on_every_engine(store: Store) -> Non
     store.save_report(
         item(
             1,
-            document=document(fund_name="C\x00D", top_stocks=[{"name": "E\x00F"}]),
+            document=document(fund_name="C\x00D", top_stocks=[holding(name="E\x00F")]),
             checks={"x\x00": "y\x00"},
         ),
         "x",
@@ -298,8 +306,8 @@ PRINTED = st.builds(lambda digits, places: float(Decimal(digits).scaleb(-places)
 
 def _save_holding(store: Store, name: str, amount: float, pct: float) -> Any:
     upload_info_id = abs(hash((name, amount, pct))) % 10**9 + 1
-    holding = {"rank": 1, "code": name, "name": name, "fair_value_yuan": amount, "pct_of_nav": pct}
-    store.save_report(item(upload_info_id, document=document(fund_name=name, top_stocks=[holding])), "x")
+    row = holding(rank=1, code=name, name=name, fair_value_yuan=amount, pct_of_nav=pct)
+    store.save_report(item(upload_info_id, document=document(fund_name=name, top_stocks=[row])), "x")
     statement = select(holdings.c.name, holdings.c.fair_value_yuan, holdings.c.pct_of_nav).where(
         holdings.c.upload_info_id == upload_info_id, holdings.c.kind == "stock"
     )

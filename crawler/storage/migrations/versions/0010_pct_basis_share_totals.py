@@ -117,7 +117,7 @@ def _stored_documents(bind: sa.Connection) -> Iterator[Sequence[Any]]:
 
 
 def _replace(bind: sa.Connection, table: sa.TableClause, ids: list[int], rows: Sequence[Any],
-             make: Callable[[Mapping[str, Any]], list[dict[str, Any]]]) -> None:
+             make: Callable[[Any], list[dict[str, Any]]]) -> None:
     """Rebuild ``table``'s rows of these reports from their documents (only the columns this revision has)."""
     bind.execute(sa.delete(table).where(table.c.upload_info_id.in_(ids)))
     names = set(table.c.keys())

@@ -96,7 +96,7 @@ def measure(setup: Setup, size: int, folder: Path) -> dict[str, Any]:
     here.mkdir(parents=True)
     with setup.urls(here) as (database_url, _):
         started = time.perf_counter()
-        insert_report_rows(make_store(database_url).engine, history_rows(size))
+        insert_report_rows(make_store(database_url), history_rows(size))
         load = time.perf_counter() - started
         result = {"engine": setup.engine, "stored_before": size, "load_seconds": round(load, 1),
                   "status_ms": median_ms(lambda: collect_status(database_url)),

@@ -8,29 +8,34 @@ given by the caller) many per statement, idempotently: rows whose ``upload_info_
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from crawler.storage.engine import run_unit
 from crawler.storage.tables import reports
 from crawler.storage.upsert import insert
 
+if TYPE_CHECKING:
+    from crawler.storage.store import Store
+
 BATCH = 2000
 
 
-def insert_report_rows(engine: Engine, rows: Iterable[Mapping[str, Any]], batch: int = BATCH) -> int:
+def insert_report_rows(store: Store, rows: Iterable[Mapping[str, Any]], batch: int = BATCH) -> int:
     """Insert ``reports`` rows ``batch`` at a time (one transaction each); returns how many rows were sent."""
     inserted = 0
     chunk: list[Mapping[str, Any]] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == batch:
-            inserted += _insert(engine, chunk)
-            chunk = []
+            store.write(partial(_insert, rows=chunk))
+            inserted, chunk = inserted + len(chunk), []
     if chunk:
-        inserted += _insert(engine, chunk)
-    run_unit(lambda: _analyze(engine))
+        store.write(partial(_insert, rows=chunk))
+        inserted += len(chunk)
+    run_unit(lambda: _analyze(store.engine))
     return inserted
 
 
@@ -47,11 +52,6 @@ def _analyze(engine: Engine) -> None:
         connection.execute(text("ANALYZE reports"))
 
 
-def _insert(engine: Engine, rows: list[Mapping[str, Any]]) -> int:
-    def work() -> None:
-        with engine.begin() as connection:
-            statement = insert(connection, reports).on_conflict_do_nothing(index_elements=["upload_info_id"])
-            connection.execute(statement, rows)
-
-    run_unit(work)
-    return len(rows)
+def _insert(connection: Connection, rows: list[Mapping[str, Any]]) -> None:
+    statement = insert(connection, reports).on_conflict_do_nothing(index_elements=["upload_info_id"])
+    connection.execute(statement, rows)

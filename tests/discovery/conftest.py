@@ -20,19 +20,20 @@ USER_AGENT = "fundcrawl-test/1 (+https://example.org/fundcrawl)"
 
 
 @pytest.fixture
-def site() -> Iterator[Replica]:
+def replica() -> Iterator[Replica]:
     with Replica(seed=11) as replica:
         yield replica
 
 
 @pytest.fixture
-def client(site: Replica) -> Iterator[EidClient]:
-    with EidClient(site.url, USER_AGENT) as eid:
+def client(replica: Replica) -> Iterator[EidClient]:
+    with EidClient(replica.url, USER_AGENT) as eid:
         yield eid
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> Iterator[str]:
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    """An empty SQLite database at the head revision (the storage tests' ``db_url`` runs on every engine)."""
     url = f"sqlite:///{tmp_path / 'fundcrawl.sqlite'}"
     upgrade(url)
     yield url
@@ -40,8 +41,8 @@ def db_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def store(db_url: str) -> Store:
-    return Store(make_engine(db_url))
+def store(sqlite_url: str) -> Store:
+    return Store(make_engine(sqlite_url))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -57,18 +58,18 @@ def any_store(request: pytest.FixtureRequest, store: Store) -> Iterator[Store]:
     dispose_engines()
 
 
-def publish(site: Replica, count: int, code: str = "FB030010", year: str = "2025", **options: Any) -> list[int]:
+def publish(replica: Replica, count: int, code: str = "FB030010", year: str = "2025", **options: Any) -> list[int]:
     """Publish ``count`` generated reports in one partition; returns their ids."""
-    return site.publish(count, code, year, **options)
+    return replica.publish(count, code, year, **options)
 
 
-def search_requests(site: Replica, since: int = 0) -> int:
+def search_requests(replica: Replica, since: int = 0) -> int:
     """Search requests the replica received after log position ``since``."""
-    return sum(1 for entry in site.log(since) if entry["path"] == SEARCH_PATH)
+    return sum(1 for entry in replica.log(since) if entry["path"] == SEARCH_PATH)
 
 
-def log_position(site: Replica) -> int:
-    return len(site.log())
+def log_position(replica: Replica) -> int:
+    return len(replica.log())
 
 
 def stored_ids(store: Store) -> list[int]:

@@ -24,23 +24,23 @@ REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = [("FB030010", "2024"), ("FB030010", "2025"), ("FB030040", "2024"), ("FB030040", "2025")]
 
 
-def publish_all(site: Replica, per_partition: int) -> list[int]:
-    return [i for code, year in PARTITIONS for i in publish(site, per_partition, code, year)]
+def publish_all(replica: Replica, per_partition: int) -> list[int]:
+    return [i for code, year in PARTITIONS for i in publish(replica, per_partition, code, year)]
 
 
-def partitions_searched(site: Replica, since: int) -> Counter[tuple[str, str]]:
+def partitions_searched(replica: Replica, since: int) -> Counter[tuple[str, str]]:
     """Search requests per (report type, year) after log position ``since``."""
     counts: Counter[tuple[str, str]] = Counter()
-    for entry in site.log(since):
+    for entry in replica.log(since):
         if entry["path"] == SEARCH_PATH:
             params = {p["name"]: p["value"] for p in json.loads(urllib.parse.parse_qs(entry["query"])["aoData"][0])}
             counts[(params["reportTypeCode"], params["reportYear"])] += 1
     return counts
 
 
-def test_backfill_lists_every_partition_and_reports_progress(site: Replica, client: EidClient,
+def test_backfill_lists_every_partition_and_reports_progress(replica: Replica, client: EidClient,
                                                              store: Store) -> None:
-    ids = publish_all(site, 120)
+    ids = publish_all(replica, 120)
     job = plan_backfill(store, ["FB030010", "FB030040"], [2024, 2025])
     seen: list[BackfillProgress] = []
     enqueued: list[int] = []
@@ -53,11 +53,11 @@ def test_backfill_lists_every_partition_and_reports_progress(site: Replica, clie
     assert all(state["state"] == "done" for state in store.jobs.partition_states(job).values())
 
 
-def test_a_backfill_killed_mid_walk_resumes_without_duplicates(site: Replica, client: EidClient, store: Store,
-                                                              db_url: str) -> None:
-    ids = publish_all(site, 300)
+def test_a_backfill_killed_mid_walk_resumes_without_duplicates(replica: Replica, client: EidClient, store: Store,
+                                                              sqlite_url: str) -> None:
+    ids = publish_all(replica, 300)
     job = plan_backfill(store, ["FB030010", "FB030040"], [2024, 2025])
-    child = subprocess.Popen([sys.executable, "-m", "tests.discovery.backfill_child", db_url, site.url, str(job)],
+    child = subprocess.Popen([sys.executable, "-m", "tests.discovery.backfill_child", sqlite_url, replica.url, str(job)],
                              cwd=REPO, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while len(stored_ids(store)) <= 300 and time.monotonic() < deadline:  # the second partition has begun
@@ -70,27 +70,27 @@ def test_a_backfill_killed_mid_walk_resumes_without_duplicates(site: Replica, cl
     assert 1 <= len(done) < 4
     inserted_before = set(stored_ids(store))
     assert len(inserted_before) > 300 * len(done)  # killed mid-walk: part of the next partition was inserted
-    before = log_position(site)
+    before = log_position(replica)
 
     result = run_backfill(client, store, job)
 
     assert result.complete
     assert not set(result.new_ids) & inserted_before  # nothing the killed run inserted is handed out again
     assert sorted(stored_ids(store)) == sorted(ids)  # every report once
-    searched = partitions_searched(site, before)
+    searched = partitions_searched(replica, before)
     assert not any((key.report_type_code, key.report_year) in searched for key in done)  # finished work kept
 
 
-def test_backfill_and_scheduled_discovery_together_hand_out_each_report_once(site: Replica, client: EidClient,
+def test_backfill_and_scheduled_discovery_together_hand_out_each_report_once(replica: Replica, client: EidClient,
                                                                               any_store: Store) -> None:
     store = any_store
-    ids = publish_all(site, 200)
+    ids = publish_all(replica, 200)
     job = plan_backfill(store, ["FB030010", "FB030040"], [2024, 2025])
     plan = DiscoveryPlan(tuple(PartitionKey(code, year) for code, year in PARTITIONS))
     handed_out: list[int] = []
 
     def scheduled() -> None:
-        with EidClient(site.url, "fundcrawl-test/1") as own_client:
+        with EidClient(replica.url, "fundcrawl-test/1") as own_client:
             handed_out.extend(discover(own_client, store, plan).new_ids)
 
     thread = threading.Thread(target=scheduled)

@@ -19,42 +19,42 @@ TODAY = dt.date(2025, 4, 22)  # last day of the replica's Q1-2025 disclosure win
 FAST_RETRY = WalkPolicy(retry_base=0.01, retry_cap=0.05)
 
 
-def on_site(site: Replica, since: dt.date | None = None) -> list[int]:
-    return sorted(r["upload_info_id"] for r in site.catalogue()
+def on_site(replica: Replica, since: dt.date | None = None) -> list[int]:
+    return sorted(r["upload_info_id"] for r in replica.catalogue()
                   if since is None or dt.date.fromisoformat(r["send_date"]) >= since)
 
 
 @pytest.mark.parametrize("days", [7, None], ids=["send-window", "whole-partition"])
-def test_a_second_run_returns_only_the_newly_published_reports(site: Replica, client: EidClient,
+def test_a_second_run_returns_only_the_newly_published_reports(replica: Replica, client: EidClient,
                                                                  any_store: Store, days: int | None) -> None:
-    publish(site, 600)
+    publish(replica, 600)
     plan = DiscoveryPlan((Q1,), sent_within_days=days)
     first = discover(client, any_store, plan, TODAY)
     window_start = TODAY - dt.timedelta(days=days) if days else None
-    assert first.complete and sorted(first.new_ids) == on_site(site, window_start)
+    assert first.complete and sorted(first.new_ids) == on_site(replica, window_start)
 
-    fresh = publish(site, 45, send_from=TODAY.isoformat(), send_to=TODAY.isoformat())
-    before = log_position(site)
+    fresh = publish(replica, 45, send_from=TODAY.isoformat(), send_to=TODAY.isoformat())
+    before = log_position(replica)
     second = discover(client, any_store, plan, TODAY)
 
     assert sorted(second.new_ids) == sorted(fresh)
-    day_total = sum(1 for r in site.catalogue() if r["send_date"] == TODAY.isoformat())
+    day_total = sum(1 for r in replica.catalogue() if r["send_date"] == TODAY.isoformat())
     # The changed day is walked again; every other day costs at most a few total checks.
-    assert search_requests(site, before) == second.requests <= math.ceil(day_total / 20) + 4
+    assert search_requests(replica, before) == second.requests <= math.ceil(day_total / 20) + 4
 
-    before = log_position(site)
+    before = log_position(replica)
     third = discover(client, any_store, plan, TODAY)
     assert third.new_ids == [] and third.complete
-    assert search_requests(site, before) == 1  # nothing new: one page-0 total check
+    assert search_requests(replica, before) == 1  # nothing new: one page-0 total check
 
 
-def test_checkpoints_record_each_send_date_of_the_window(site: Replica, client: EidClient, store: Store) -> None:
-    publish(site, 300)
+def test_checkpoints_record_each_send_date_of_the_window(replica: Replica, client: EidClient, store: Store) -> None:
+    publish(replica, 300)
     discover(client, store, DiscoveryPlan((Q1,), sent_within_days=3), TODAY)
 
     checkpoints = store.checkpoints.between(Q1, None, None)
     per_day: dict[dt.date, int] = {}
-    for report in site.catalogue():
+    for report in replica.catalogue():
         day = dt.date.fromisoformat(report["send_date"])
         if day >= TODAY - dt.timedelta(days=3):
             per_day[day] = per_day.get(day, 0) + 1
@@ -62,12 +62,12 @@ def test_checkpoints_record_each_send_date_of_the_window(site: Replica, client: 
     assert all(cp.complete for cp in checkpoints.values())
 
 
-def test_a_schedule_spec_resolves_current_and_previous_years(site: Replica, client: EidClient,
+def test_a_schedule_spec_resolves_current_and_previous_years(replica: Replica, client: EidClient,
                                                               store: Store) -> None:
     from crawler.schedules import DiscoverSpec
 
-    ids_2024 = publish(site, 40, year="2024")
-    ids_2025 = publish(site, 40, year="2025")
+    ids_2024 = publish(replica, 40, year="2024")
+    ids_2025 = publish(replica, 40, year="2025")
     spec = DiscoverSpec(report_types=["q1"], years=["current", "previous"])
 
     result = discover(client, store, spec, TODAY)
@@ -76,35 +76,35 @@ def test_a_schedule_spec_resolves_current_and_previous_years(site: Replica, clie
     assert set(result.totals) == {"FB030010/2025", "FB030010/2024"}
 
 
-def test_transient_faults_on_a_fifth_of_searches_still_find_everything(site: Replica, client: EidClient,
+def test_transient_faults_on_a_fifth_of_searches_still_find_everything(replica: Replica, client: EidClient,
                                                                         store: Store) -> None:
-    publish(site, 400)
-    site.set_faults(0.2, ["http_500", "http_503", "http_429", "error_page", "reset", "truncate"],
+    publish(replica, 400)
+    replica.set_faults(0.2, ["http_500", "http_503", "http_429", "error_page", "reset", "truncate"],
                     paths=["search"], max_failures=1)
 
     result = discover(client, store, DiscoveryPlan((Q1,)), TODAY, policy=FAST_RETRY)
 
     assert result.complete, result.summary()
-    assert sorted(stored_ids(store)) == on_site(site)
+    assert sorted(stored_ids(store)) == on_site(replica)
 
 
-def test_an_open_circuit_stops_the_run_without_hammering_the_site(site: Replica, tmp_path: Path) -> None:
+def test_an_open_circuit_stops_the_run_without_hammering_the_site(replica: Replica, tmp_path: Path) -> None:
     from crawler.sources.breaker import FileCircuitBreaker
 
-    publish(site, 100)
-    publish(site, 30, year="2024")
+    publish(replica, 100)
+    publish(replica, 30, year="2024")
     breaker = FileCircuitBreaker(tmp_path / "breaker.json", threshold=3, window=60, cooldown=300)
     url = f"sqlite:///{tmp_path / 'circuit.sqlite'}"
     upgrade(url)
     store = Store(make_engine(url))
     plan = DiscoveryPlan((PartitionKey("FB030010", "2024"), Q1))
-    with EidClient(site.url, "fundcrawl-test/1", breaker=breaker) as client:
+    with EidClient(replica.url, "fundcrawl-test/1", breaker=breaker) as client:
         first_year = discover(client, store, DiscoveryPlan(plan.partitions[:1]), TODAY)
-        site.set_faults(1.0, ["http_429"], paths=["search"], max_failures=1000)
-        before = log_position(site)
+        replica.set_faults(1.0, ["http_429"], paths=["search"], max_failures=1000)
+        before = log_position(replica)
         result = discover(client, store, plan, TODAY, policy=FAST_RETRY)
 
     assert len(first_year.new_ids) == 30
     assert result.interrupted is not None and "circuit open" in result.interrupted
     assert not result.complete
-    assert search_requests(site, before) == 3  # the breaker stops the requests at its threshold
+    assert search_requests(replica, before) == 3  # the breaker stops the requests at its threshold

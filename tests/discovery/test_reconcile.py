@@ -15,15 +15,15 @@ TODAY = dt.date(2025, 4, 22)
 
 
 def test_reports_missed_by_the_send_window_are_found_and_status_shows_the_partition(
-        site: Replica, client: EidClient, store: Store) -> None:
-    publish(site, 300)
-    late_filed = publish(site, 12, send_from="2025-04-10", send_to="2025-04-10")  # before the 7-day window
+        replica: Replica, client: EidClient, store: Store) -> None:
+    publish(replica, 300)
+    late_filed = publish(replica, 12, send_from="2025-04-10", send_to="2025-04-10")  # before the 7-day window
     discover(client, store, DiscoveryPlan((Q1,), sent_within_days=7), TODAY)
 
     result = reconcile_partitions(client, store)
 
     window_start = TODAY - dt.timedelta(days=7)
-    missed = sorted(r["upload_info_id"] for r in site.catalogue()
+    missed = sorted(r["upload_info_id"] for r in replica.catalogue()
                     if dt.date.fromisoformat(r["send_date"]) < window_start)
     assert set(late_filed) <= set(missed)
     assert sorted(result.new_ids) == missed
@@ -34,23 +34,23 @@ def test_reports_missed_by_the_send_window_are_found_and_status_shows_the_partit
     assert row["stored"] == 0 and row["failed"] == 0  # nothing fetched yet: all pending
 
 
-def test_a_partition_in_step_with_the_site_costs_one_request(site: Replica, client: EidClient,
+def test_a_partition_in_step_with_the_site_costs_one_request(replica: Replica, client: EidClient,
                                                              store: Store) -> None:
-    publish(site, 200)
+    publish(replica, 200)
     discover(client, store, DiscoveryPlan((Q1,)), TODAY)
-    before = log_position(site)
+    before = log_position(replica)
 
     result = reconcile_partitions(client, store, [Q1])
 
     assert result.new_ids == [] and result.complete
-    assert search_requests(site, before) == 1
+    assert search_requests(replica, before) == 1
 
 
-def test_an_unreadable_site_is_recorded_not_taken_for_an_empty_partition(site: Replica, client: EidClient,
+def test_an_unreadable_site_is_recorded_not_taken_for_an_empty_partition(replica: Replica, client: EidClient,
                                                                          store: Store) -> None:
-    publish(site, 50)
+    publish(replica, 50)
     discover(client, store, DiscoveryPlan((Q1,)), TODAY)
-    site.set_faults(1.0, ["http_502"], paths=["search"], max_failures=1000)
+    replica.set_faults(1.0, ["http_502"], paths=["search"], max_failures=1000)
 
     from crawler.discovery import WalkPolicy
 

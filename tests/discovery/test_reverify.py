@@ -39,8 +39,8 @@ def test_recent_reports_are_checked_often_and_old_ones_slowly() -> None:
 
 @pytest.fixture
 def replica() -> Iterator[Replica]:
-    with Replica(generate=0, seed=5) as site:
-        yield site
+    with Replica(generate=0, seed=5) as replica:
+        yield replica
 
 
 def test_a_run_spends_at_most_its_cap_and_stores_changed_pages(db_url: str, replica: Replica) -> None:  # noqa: F811

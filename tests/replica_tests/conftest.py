@@ -22,21 +22,21 @@ def aodata(**params: Any) -> str:
     return json.dumps(items, ensure_ascii=False)
 
 
-def search(client: httpx.Client, **params: Any) -> dict[str, Any]:
+def search(http: httpx.Client, **params: Any) -> dict[str, Any]:
     params.setdefault("iDisplayStart", 0)
     params.setdefault("iDisplayLength", 20)
-    response = client.get(SEARCH, params={"aoData": aodata(**params), "_": "1700000000000"})
+    response = http.get(SEARCH, params={"aoData": aodata(**params), "_": "1700000000000"})
     assert response.status_code == 200, response.text
     return response.json()
 
 
 @pytest.fixture(scope="module")
-def site(corpus_dir: Any) -> Iterator[Replica]:
+def replica(corpus_dir: Any) -> Iterator[Replica]:
     with Replica(corpus=corpus_dir, generate=60, seed=7) as replica:
         yield replica
 
 
 @pytest.fixture()
-def client(site: Replica) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=site.url, timeout=10, trust_env=False) as http:
+def http(replica: Replica) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=replica.url, timeout=10, trust_env=False) as http:
         yield http

@@ -17,8 +17,8 @@ from tests.replica.handle import REPO_ROOT
 from tests.replica_tests.conftest import VIEW, search
 
 
-def test_publish_from_a_plain_http_client_adds_listed_reports(site: Replica) -> None:
-    with httpx.Client(base_url=site.url, trust_env=False) as http:
+def test_publish_from_a_plain_http_client_adds_listed_reports(replica: Replica) -> None:
+    with httpx.Client(base_url=replica.url, trust_env=False) as http:
         before = search(http, reportTypeCode="FB030020", reportYear="2026")["iTotalRecords"]
         answer = http.post("/_replica/publish", json={"count": 3, "report_type_code": "FB030020",
                                                       "report_year": "2026", "send_from": "2026-07-21"}).json()
@@ -28,47 +28,47 @@ def test_publish_from_a_plain_http_client_adds_listed_reports(site: Replica) -> 
     assert {row["reportSendDate"] for row in page["aaData"]} == {"2026-07-21"}
 
 
-def test_oracle_gives_the_sha256_of_what_the_page_serves(site: Replica, client: httpx.Client) -> None:
-    upload_info_id = search(client, reportTypeCode="FB010010", fundCode="013242")["aaData"][0]["uploadInfoId"]
-    generated = site.publish(1)[0]
-    oracle = site.oracle([upload_info_id, generated])
+def test_oracle_gives_the_sha256_of_what_the_page_serves(replica: Replica, http: httpx.Client) -> None:
+    upload_info_id = search(http, reportTypeCode="FB010010", fundCode="013242")["aaData"][0]["uploadInfoId"]
+    generated = replica.publish(1)[0]
+    oracle = replica.oracle([upload_info_id, generated])
     for key in (upload_info_id, generated):
-        body = client.get(VIEW, params={"instanceid": key}, follow_redirects=True).content
+        body = http.get(VIEW, params={"instanceid": key}, follow_redirects=True).content
         assert oracle[key]["sha256"] == hashlib.sha256(body).hexdigest()
         assert (oracle[key]["state"], oracle[key]["reason"]) == ("stored", None)
 
 
-def test_publish_with_faults_records_their_expected_outcome(site: Replica) -> None:
-    ids = site.publish(4, "FB030030", "2025", faults={"not_found": 1, "huge_body": 1, "always_503": 1})
-    outcomes = sorted((v["state"], v["reason"]) for v in site.oracle(ids).values())
+def test_publish_with_faults_records_their_expected_outcome(replica: Replica) -> None:
+    ids = replica.publish(4, "FB030030", "2025", faults={"not_found": 1, "huge_body": 1, "always_503": 1})
+    outcomes = sorted((v["state"], v["reason"]) for v in replica.oracle(ids).values())
     assert outcomes == [("failed", "http_404"), ("failed", "retries_exhausted"), ("failed", "too_large"),
                         ("stored", None)]
 
 
-def test_request_log_counts_requests_and_resets(site: Replica, client: httpx.Client) -> None:
-    site.reset_log()
-    client.get(VIEW, params={"instanceid": "1"})
-    entries = site.log()
+def test_request_log_counts_requests_and_resets(replica: Replica, http: httpx.Client) -> None:
+    replica.reset_log()
+    http.get(VIEW, params={"instanceid": "1"})
+    entries = replica.log()
     assert [(e["method"], e["path"], e["status"], e["kind"]) for e in entries] == [
         ("GET", VIEW, 404, "redirect")]
     assert entries[0]["client"] == "127.0.0.1" and entries[0]["bytes"] > 0 and entries[0]["query"] == "instanceid=1"
-    assert site.log(since=1) == [] and site.log_position() == 1
-    site.reset_log()
-    assert site.log() == []
+    assert replica.log(since=1) == [] and replica.log_position() == 1
+    replica.reset_log()
+    assert replica.log() == []
 
 
-def test_bad_control_requests_are_refused_with_a_reason(site: Replica) -> None:
-    with httpx.Client(base_url=site.url + "/_replica/", trust_env=False) as http:
+def test_bad_control_requests_are_refused_with_a_reason(replica: Replica) -> None:
+    with httpx.Client(base_url=replica.url + "/_replica/", trust_env=False) as http:
         assert http.post("config", json={"no_such_switch": 1}).status_code == 400
         assert http.post("faults", json={"rate": 0.1, "kinds": ["meteor"]}).status_code == 400
         assert http.post("publish", json={"count": 1, "faults": {"meteor": 1}}).status_code == 400
         assert http.get("nothing").status_code == 404
 
 
-def test_expected_document_of_a_generated_report(site: Replica) -> None:
-    generated = site.publish(1, "FB030020", "2025")[0]
-    row = site.catalogue([generated])[0]
-    document = site.expected(generated)
+def test_expected_document_of_a_generated_report(replica: Replica) -> None:
+    generated = replica.publish(1, "FB030020", "2025")[0]
+    row = replica.catalogue([generated])[0]
+    document = replica.expected(generated)
     assert document["fund_code"] == row["fund_code"] and document["report_kind"] == "q2"
     assert document["send_date"] == row["send_date"]
 
@@ -104,10 +104,10 @@ def test_process_mode_stops_on_sigint_and_explains_its_options() -> None:
     process.stdout.close()
 
 
-def test_publishing_at_a_rate_adds_reports_over_time(site: Replica) -> None:
-    before = len(site.catalogue())
-    assert site.publish(3, "FB030040", "2025", rate=50.0) == []
+def test_publishing_at_a_rate_adds_reports_over_time(replica: Replica) -> None:
+    before = len(replica.catalogue())
+    assert replica.publish(3, "FB030040", "2025", rate=50.0) == []
     deadline = time.monotonic() + 10
-    while len(site.catalogue()) < before + 3 and time.monotonic() < deadline:
+    while len(replica.catalogue()) < before + 3 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(site.catalogue()) == before + 3
+    assert len(replica.catalogue()) == before + 3

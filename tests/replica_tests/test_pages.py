@@ -13,16 +13,16 @@ from tests.replica_tests.conftest import VIEW, search
 STEM = re.compile(r"^CN_(\d{8})_(\d{6})_(FB\d{6}|FA\d{6})_(\d{4})(\d{4})$")
 
 
-def _row(client: httpx.Client, fund_code: str, code: str) -> dict:
-    return search(client, reportTypeCode=code, fundCode=fund_code)["aaData"][0]
+def _row(http: httpx.Client, fund_code: str, code: str) -> dict:
+    return search(http, reportTypeCode=code, fundCode=fund_code)["aaData"][0]
 
 
-def test_view_redirects_to_the_absolute_page_url_under_the_filing_year(site: Replica, client: httpx.Client) -> None:
-    row = _row(client, "013242", "FB010010")
-    response = client.get(VIEW, params={"instanceid": row["uploadInfoId"]})
+def test_view_redirects_to_the_absolute_page_url_under_the_filing_year(replica: Replica, http: httpx.Client) -> None:
+    row = _row(http, "013242", "FB010010")
+    response = http.get(VIEW, params={"instanceid": row["uploadInfoId"]})
     assert response.status_code == 302
     location = response.headers["location"]
-    match = re.fullmatch(re.escape(site.url) + r"/xbrl/REPORT/HTML/(\d{4})/FB010010/([^/]+)/\2\.html", location)
+    match = re.fullmatch(re.escape(replica.url) + r"/xbrl/REPORT/HTML/(\d{4})/FB010010/([^/]+)/\2\.html", location)
     assert match, location
     year, stem = match.groups()
     assert row["reportYear"] == "2024" and year == "2025" == row["reportSendDate"][:4]
@@ -30,25 +30,25 @@ def test_view_redirects_to_the_absolute_page_url_under_the_filing_year(site: Rep
     assert (organ, fund, code, filing, seq) == ("50920000", "013242", "FB010010", "2025", "0002")
 
 
-def test_head_redirects_like_get(client: httpx.Client) -> None:
-    row = _row(client, "970086", "FB030010")
-    head = client.head(VIEW, params={"instanceid": row["uploadInfoId"]})
-    get = client.get(VIEW, params={"instanceid": row["uploadInfoId"]})
+def test_head_redirects_like_get(http: httpx.Client) -> None:
+    row = _row(http, "970086", "FB030010")
+    head = http.head(VIEW, params={"instanceid": row["uploadInfoId"]})
+    get = http.get(VIEW, params={"instanceid": row["uploadInfoId"]})
     assert head.status_code == get.status_code == 302
     assert head.headers["location"] == get.headers["location"]
 
 
-def test_corpus_page_is_served_byte_exact_as_utf8_html(client: httpx.Client, corpus_dir: Path) -> None:
-    row = _row(client, "970086", "FB030010")
-    page = client.get(VIEW, params={"instanceid": row["uploadInfoId"]}, follow_redirects=True)
+def test_corpus_page_is_served_byte_exact_as_utf8_html(http: httpx.Client, corpus_dir: Path) -> None:
+    row = _row(http, "970086", "FB030010")
+    page = http.get(VIEW, params={"instanceid": row["uploadInfoId"]}, follow_redirects=True)
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert page.content == (corpus_dir / "970086_2025_q1.html").read_bytes()
 
 
-def test_generated_page_looks_like_a_report(client: httpx.Client) -> None:
-    row = search(client, reportTypeCode="FB030010", reportYear="2025")["aaData"][0]
-    page = client.get(VIEW, params={"instanceid": row["uploadInfoId"]}, follow_redirects=True)
+def test_generated_page_looks_like_a_report(http: httpx.Client) -> None:
+    row = search(http, reportTypeCode="FB030010", reportYear="2025")["aaData"][0]
+    page = http.get(VIEW, params={"instanceid": row["uploadInfoId"]}, follow_redirects=True)
     text = page.text
     for marker in ("<title>XBRL</title>", 'id="instance_navigation"', "基金管理人：", 'class="dd"',
                    f"报告送出日期：{row['reportSendDate']}", '<a name="tabItem4_assetsCircs">'):
@@ -56,36 +56,36 @@ def test_generated_page_looks_like_a_report(client: httpx.Client) -> None:
     assert 20_000 <= len(page.content) <= 120_000
 
 
-def test_unknown_id_is_404_or_the_configured_status(site: Replica, client: httpx.Client) -> None:
-    assert client.get(VIEW, params={"instanceid": "1"}).status_code == 404
-    assert client.get(VIEW, params={"instanceid": "abc"}).status_code == 404
-    assert client.get(VIEW).status_code == 404
-    site.set_config(unknown_id_status=200)
+def test_unknown_id_is_404_or_the_configured_status(replica: Replica, http: httpx.Client) -> None:
+    assert http.get(VIEW, params={"instanceid": "1"}).status_code == 404
+    assert http.get(VIEW, params={"instanceid": "abc"}).status_code == 404
+    assert http.get(VIEW).status_code == 404
+    replica.set_config(unknown_id_status=200)
     try:
-        response = client.get(VIEW, params={"instanceid": "1"})
+        response = http.get(VIEW, params={"instanceid": "1"})
         assert response.status_code == 200 and "system error" in response.text
     finally:
-        site.set_config(unknown_id_status=404)
+        replica.set_config(unknown_id_status=404)
 
 
-def test_xml_and_other_variants_of_the_page_path_are_404_html(client: httpx.Client) -> None:
-    location = client.get(VIEW, params={"instanceid": _row(client, "970086", "FB030010")["uploadInfoId"]})
+def test_xml_and_other_variants_of_the_page_path_are_404_html(http: httpx.Client) -> None:
+    location = http.get(VIEW, params={"instanceid": _row(http, "970086", "FB030010")["uploadInfoId"]})
     url = location.headers["location"]
     variants = [url.replace("/HTML/", "/XML/"), url.replace("/HTML/", "/XBRL/"), url[:-5] + ".xml",
                 url[:-5] + ".xbrl", url.replace("/2025/", "/2024/")]
     for variant in variants:
-        response = client.get(variant)
+        response = http.get(variant)
         assert response.status_code == 404, variant
         assert response.headers["content-type"].startswith("text/html")
 
 
-def test_optional_endpoints_answer_in_the_site_shapes(client: httpx.Client) -> None:
-    metadata = client.post("/fund/disclose/xbrlAfficheSearchData.json", data={"reportTypeStatus": "01"}).json()
+def test_optional_endpoints_answer_in_the_site_shapes(http: httpx.Client) -> None:
+    metadata = http.post("/fund/disclose/xbrlAfficheSearchData.json", data={"reportTypeStatus": "01"}).json()
     assert len(metadata["fundTypeList"]) == 9 and metadata["yearList"][-1] == "1997"
-    teaser = client.get("/fund/disclose/indexXbrlData.json").json()
+    teaser = http.get("/fund/disclose/indexXbrlData.json").json()
     assert all(len(rows) <= 5 for rows in teaser.values()) and len(teaser) == 4
     assert isinstance(teaser["seasonXBRLReportList"][0]["idStr"], str)
-    table = [client.get("/fund/disclose/xbrlAfficheData.json", params={"iDisplayStart": start}).json()
+    table = [http.get("/fund/disclose/xbrlAfficheData.json", params={"iDisplayStart": start}).json()
              for start in (0, 20)]
     assert table[0]["aaData"] == table[1]["aaData"] and len(table[0]["aaData"]) == 20
     assert table[0]["iTotalRecords"] > 20

@@ -46,16 +46,16 @@ def _hammer(backend: str, where: str, until: float, results: multiprocessing.Que
 
 
 @pytest.fixture(params=["redis", "file"])
-def backend(request: pytest.FixtureRequest, redis_prefix: str, tmp_path: Path) -> tuple[str, str]:
+def limiter_state(request: pytest.FixtureRequest, redis_prefix: str, tmp_path: Path) -> tuple[str, str]:
     """(backend name, its shared location): a unique Redis prefix or a state file."""
     return (request.param, redis_prefix if request.param == "redis" else str(tmp_path / "limiter.json"))
 
 
-def test_processes_share_one_budget_never_above_rate_per_second(backend: tuple[str, str]) -> None:
+def test_processes_share_one_budget_never_above_rate_per_second(limiter_state: tuple[str, str]) -> None:
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     until = time.time() + 2.5
-    workers = [context.Process(target=_hammer, args=(*backend, until, results)) for _ in range(PROCESSES)]
+    workers = [context.Process(target=_hammer, args=(*limiter_state, until, results)) for _ in range(PROCESSES)]
     for worker in workers:
         worker.start()
     per_process = [results.get(timeout=30) for _ in workers]
@@ -68,17 +68,17 @@ def test_processes_share_one_budget_never_above_rate_per_second(backend: tuple[s
     assert len(grants) > RATE
 
 
-def test_pause_holds_back_another_process(backend: tuple[str, str]) -> None:
+def test_pause_holds_back_another_process(limiter_state: tuple[str, str]) -> None:
     clock = FakeClock()
-    first, second = make_limiter(*backend, clock=clock), make_limiter(*backend, clock=clock)
+    first, second = make_limiter(*limiter_state, clock=clock), make_limiter(*limiter_state, clock=clock)
     before = first.acquire()
     second.pause(0.6)
     after = first.acquire()
     assert round(after - before, 6) >= 0.6
 
 
-def test_wait_beyond_max_wait_raises_instead_of_blocking(backend: tuple[str, str]) -> None:
-    limiter = make_limiter(*backend, clock=FakeClock())
+def test_wait_beyond_max_wait_raises_instead_of_blocking(limiter_state: tuple[str, str]) -> None:
+    limiter = make_limiter(*limiter_state, clock=FakeClock())
     limiter.pause(300)
     with pytest.raises(RateLimitedError) as caught:
         limiter.acquire(max_wait=0.1)
@@ -100,8 +100,8 @@ def test_an_http_date_retry_after_pauses_until_that_time(tmp_path: Path) -> None
     assert limiter.pause_until(clock() + 42) == pytest.approx(42)
 
 
-def test_hostile_retry_after_is_capped_at_an_hour(backend: tuple[str, str]) -> None:
-    assert make_limiter(*backend).pause(10**9) <= 3600
+def test_hostile_retry_after_is_capped_at_an_hour(limiter_state: tuple[str, str]) -> None:
+    assert make_limiter(*limiter_state).pause(10**9) <= 3600
 
 
 def test_unreachable_redis_is_a_transient_error_not_a_free_pass() -> None:

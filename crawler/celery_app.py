@@ -67,7 +67,7 @@ def transport_options(settings: Settings) -> dict[str, Any]:
 def probe_broker(settings: Settings, timeout: float = 5) -> str:
     """Connect to the broker once, without the app's configuration (which reads the schedule files, so a schedule
     error is never reported as a broker failure); returns the masked URL. Raises what kombu raised."""
-    from kombu import Connection
+    from kombu.connection import Connection
 
     options = {k: v for k, v in transport_options(settings).items() if k != "health_check_interval"}
     with Connection(settings.broker, transport_options=options, connect_timeout=timeout) as connection:

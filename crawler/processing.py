@@ -231,7 +231,7 @@ def store_rechecked_page(rt: Runtime, upload_info_id: int, page: FetchedPage) ->
     return state
 
 
-def fail_report(rt: Runtime, upload_info_id: int, reason: str, error: str, listing: dict | None,
+def fail_report(rt: Runtime, upload_info_id: int, reason: str, error: str, listing: dict[str, Any] | None,
                 page_sha256: str | None = None) -> None:
     """Mark a report failed for good, count it and alert once (never on a retry)."""
     if not rt.store.mark_failed(upload_info_id, reason=reason, error=error):

@@ -34,7 +34,7 @@ def _json_default(value: object) -> str:
     return str(value)
 
 
-def _when(value: Any) -> str:
+def _when(value: object) -> str:
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC)

@@ -66,7 +66,7 @@ def forget_inherited_connections() -> None:
     kombu_sqla.Channel._engines.clear()
 
 
-class ClosingChannel(kombu_sqla.Channel):  # type: ignore[misc]
+class ClosingChannel(kombu_sqla.Channel):
     """kombu's SQLAlchemy channel that also closes its session, and so its database connection, on close."""
 
     def close(self) -> None:
@@ -75,4 +75,4 @@ class ClosingChannel(kombu_sqla.Channel):  # type: ignore[misc]
             if session is not None:
                 session.close()
         finally:
-            super().close()
+            super().close()  # type: ignore[no-untyped-call]  # kombu's Channel.close has no annotations

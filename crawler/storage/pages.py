@@ -55,7 +55,7 @@ def insert_page(connection: Connection, stored: StoredPage, now: dt.datetime) ->
     values = {"sha256": stored.sha256, "size": stored.size, "codec": stored.codec,
               "reference_id": stored.reference_id, "body": stored.body, "stored_at": now}
     statement = insert(connection, pages).values(values).on_conflict_do_nothing(index_elements=["sha256"])
-    return bool(connection.execute(statement).rowcount)  # type: ignore[attr-defined]
+    return bool(connection.execute(statement).rowcount)
 
 
 def current_reference(connection: Connection, kind: str) -> Reference | None:
@@ -152,7 +152,7 @@ def finish_item(connection: Connection, run_id: int, upload_info_id: int, state:
     statement = update(reparse_items).where(
         reparse_items.c.run_id == run_id, reparse_items.c.upload_info_id == upload_info_id,
         reparse_items.c.state == "pending").values(state=state, error=error, updated_at=now)
-    return bool(connection.execute(statement).rowcount)  # type: ignore[attr-defined]
+    return bool(connection.execute(statement).rowcount)
 
 
 def run_progress(connection: Connection, run_id: int) -> dict[str, int]:

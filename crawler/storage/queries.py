@@ -94,7 +94,7 @@ def same_result(connection: Connection, item: ReportItem) -> bool:
     stored = (row.document, row.checks or {}, row.unknown_sections or [], row.section_errors or {})
     produced = (storable(item.document), storable(dict(item.checks)), storable(list(item.unknown_sections)),
                 storable(dict(item.section_errors)))
-    return _as_json(stored) == _as_json(produced)
+    return bool(_as_json(stored) == _as_json(produced))
 
 
 def _as_json(value: Any) -> Any:

@@ -50,7 +50,7 @@ def error_text(error: str) -> str:
 
 
 def rowcount(connection: Connection, statement: Executable) -> int:
-    return int(connection.execute(statement).rowcount)  # type: ignore[attr-defined]
+    return int(connection.execute(statement).rowcount)
 
 
 def scalars(connection: Connection, statement: Executable) -> list[Any]:

@@ -1,7 +1,7 @@
 """The Celery app. Its configuration is built from Settings the first time it is read, not at import.
 
-Reliability settings follow ``reliability.md`` §1: late acks, reject on worker lost, prefetch 1, JSON only, results
-ignored, a visibility timeout that covers the longest task plus the longest retry countdown. Exactly-once storage
+Reliability settings: late acks (a message is acked only after its task returned), reject on worker lost, prefetch
+1, JSON only, results ignored, a visibility timeout that covers the longest task plus the longest retry countdown. Exactly-once storage
 does not rely on any of them: it comes from the database (see ``crawler/processing.py``).
 """
 

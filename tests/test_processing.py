@@ -25,6 +25,7 @@ from crawler.exceptions import (
 from crawler.parsing import PARSER_VERSION
 from crawler.processing import (
     OUT_OF_SPACE_RECHECK,
+    RETRY_BASE_SECONDS,
     Runtime,
     postpone_report,
     process_report,
@@ -82,7 +83,7 @@ def _delays(error: TransientError, retries: int, settings: Settings) -> list[flo
 @pytest.mark.parametrize("retries", [0, 1, 2, 3, 4, 5, 6])
 def test_backoff_doubles_from_five_seconds_with_full_jitter_and_a_one_second_floor(retries: int) -> None:
     settings = Settings(retry_backoff_max=600)
-    ceiling = 5 * 2 ** retries
+    ceiling = RETRY_BASE_SECONDS * 2 ** retries
     delays = _delays(SourceError("timeout"), retries, settings)
     assert all(1.0 <= delay <= ceiling for delay in delays)
     assert max(delays) > 0.8 * ceiling  # the jitter spans the whole range, not a fixed share of it
@@ -97,8 +98,8 @@ def test_backoff_is_capped_at_the_longest_countdown(retries: int) -> None:
 
 def test_the_sites_retry_after_wins_plus_a_tenth_of_the_backoff() -> None:
     settings = Settings(retry_backoff_max=600)
-    delays = _delays(RateLimitedError("429", retry_after=30), 2, settings)  # backoff up to 20 s
-    assert all(30 <= delay <= 32 for delay in delays)
+    delays = _delays(RateLimitedError("429", retry_after=30), 2, settings)  # a tenth of a backoff up to 4x the base
+    assert all(30 <= delay <= 30 + RETRY_BASE_SECONDS * 4 / 10 for delay in delays)
     capped = _delays(RateLimitedError("429", retry_after=3600), 2, settings)
     assert set(capped) == {600}
 

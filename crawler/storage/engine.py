@@ -2,9 +2,9 @@
 
 SQLite with a worker and a beat in separate processes says "database is locked" unless it runs in WAL mode
 with a long busy timeout and takes its write lock at ``BEGIN IMMEDIATE`` rather than on the first write of a
-deferred transaction (reliability.md F13; SQLAlchemy's pysqlite "Serializable isolation / Savepoints /
-Transactional DDL" recipe). Pooled connections must never cross a fork (F12), so :func:`make_engine` keeps one
-engine per process and URL and rebuilds it in a child.
+deferred transaction (SQLAlchemy's pysqlite "Serializable isolation / Savepoints / Transactional DDL" recipe).
+Pooled connections must never cross a fork (parent and child would talk over one socket), so :func:`make_engine`
+keeps one engine per process and URL and rebuilds it in a child.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def to_json(value: object) -> str:
 
 
 def build_engine(url: str | URL) -> Engine:
-    """A new engine with the settings reliability.md §1 asks for; prefer :func:`make_engine`."""
+    """A new engine with the daemon's settings (timeouts, pool sizes, SQLite's WAL and write lock); prefer
+    :func:`make_engine`."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)

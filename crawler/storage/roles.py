@@ -1,4 +1,4 @@
-"""A least-privilege PostgreSQL role for the daemon (reliability.md §4).
+"""A least-privilege PostgreSQL role for the daemon.
 
 Migrations run as the owner; workers and beat connect as an application role that can read and write rows
 but never change the schema. It gets no ``DELETE`` except on the normalized tables, whose rows are replaced

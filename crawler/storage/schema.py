@@ -1,6 +1,6 @@
 """Schema management through Alembic: ``fundcrawl db upgrade`` and the start-up check.
 
-The daemon refuses to run against a schema that is missing or behind (issue 4); ``upgrade`` is idempotent and
+The daemon refuses to run against a schema that is missing or behind; ``upgrade`` is idempotent and
 creates everything on an empty database. Concurrent upgrades serialise: PostgreSQL through an advisory lock,
 SQLite through ``BEGIN IMMEDIATE``.
 """

@@ -1,10 +1,12 @@
 """The repository every other module uses: the report state machine, its bookkeeping, and the smaller
 repositories hanging off it.
 
-Exactly-once comes from here, not from the broker: discovery gets back only the ids it inserted (I3), a task
-claims its row with a compare-and-set before doing anything (I2, I4), and the attempt counter is committed
-when a task starts (I5). The statements live in :mod:`crawler.storage.transitions`, :mod:`~.saving` and
-:mod:`~.queries`; every public method here is one unit of work, retried whole on a transient database error.
+Exactly-once comes from here, not from the broker: discovery gets back only the ids it inserted, so a report
+listed by two runs is published once; a task claims its row with a compare-and-set before doing anything, so a
+redelivered message finds it leased or terminal; and the attempt counter is committed when a task starts, so a
+message that kills its worker every time ends ``failed(poison)`` instead of looping. The statements live in
+:mod:`crawler.storage.transitions`, :mod:`~.saving` and :mod:`~.queries`; every public method here is one unit
+of work, retried whole on a transient database error.
 
 The rest of the database is reached through the store's repositories, each a few units of work over one
 concern: ``store.runs`` (run records of schedule entries and upkeep), ``store.partitions`` and

@@ -1,8 +1,8 @@
 """The database schema as SQLAlchemy Core tables (the migrations in ``migrations/versions`` create the same).
 
-Every table has a natural unique key so that every write can be an upsert (reliability.md I1): the site's
-``uploadInfoId`` for reports, ``(upload_info_id, position)`` for the rows of a report's tables, and the
-partition coordinates for discovery bookkeeping.
+Every table has a natural unique key so that every write can be an upsert, and a rerun after a crash rewrites the
+same rows instead of adding new ones: the site's ``uploadInfoId`` for reports, ``(upload_info_id, position)`` for
+the rows of a report's tables, and the partition coordinates for discovery bookkeeping.
 """
 
 from __future__ import annotations

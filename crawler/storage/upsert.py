@@ -1,4 +1,4 @@
-"""``INSERT ... ON CONFLICT`` for whichever engine a connection speaks (reliability.md I1).
+"""``INSERT ... ON CONFLICT`` for whichever database a connection speaks: what makes every write idempotent.
 
 PostgreSQL and SQLite (3.24+) share the syntax; SQLAlchemy exposes it through two dialect-specific ``insert``
 constructs with the same ``on_conflict_do_nothing``/``on_conflict_do_update`` methods.

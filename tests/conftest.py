@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.constants import CORPUS_DIR
+
 if TYPE_CHECKING:
     from crawler.processing import Runtime
     from tests.replica import Replica
 
-#: The real report pages live beside the repo (never copied into it).
-CORPUS_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus"
 
 
 @pytest.fixture(scope="session")

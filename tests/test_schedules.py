@@ -9,8 +9,7 @@ import pytest
 
 from crawler.exceptions import ConfigError
 from crawler.schedules import load_schedules
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.constants import REPO
 
 GOOD = """
 timezone: Asia/Shanghai

@@ -18,7 +18,8 @@ import pytest
 
 from tests.chaos.battery import LONG, ChaosRun, Sampler, assert_clean
 from tests.chaos.conftest import Deployment
-from tests.e2e.harness import REPO_ROOT, schedule_yaml
+from tests.constants import REPO
+from tests.e2e.harness import schedule_yaml
 from tests.replica import Replica
 from tests.replica.faults import PERMANENT
 
@@ -29,7 +30,7 @@ NORMAL = 200 if LONG else 40
 #: attempt and belongs there).
 HOSTILE = {name: 1 for name in PERMANENT if name not in ("not_found", "malformed", "always_503", "always_trickle")}
 TERMINAL_WITHIN = 60
-#: reliability.md §3 (f): peak child RSS < 300 MiB.
+#: A hostile page must not grow a worker child past this peak RSS.
 MAX_CHILD_RSS = 300 * 1024 * 1024
 
 
@@ -38,7 +39,7 @@ def _written_outside(tmp: Path, marker: float, allowed: set[str], repo_before: s
     outside = [str(path) for path in tmp.rglob("*")
                if path.is_file() and path.stat().st_mtime >= marker
                and path.relative_to(tmp).parts[0] not in allowed]
-    return outside + sorted({p.name for p in REPO_ROOT.iterdir()} - repo_before)
+    return outside + sorted({p.name for p in REPO.iterdir()} - repo_before)
 
 
 def test_hostile_input_ends_terminal_bounded_and_contained(
@@ -52,7 +53,7 @@ def test_hostile_input_ends_terminal_bounded_and_contained(
     # tick re-walks it (hundreds of requests); every 3 s would keep both pool processes walking.
     run = chaos_run("f-hostile-input", replica, deployment=deployment, schedule=schedule_yaml(every="15s"),
                     env_extra={"FUNDCRAWL_READ_TIMEOUT": "15"})
-    repo_before = {path.name for path in REPO_ROOT.iterdir()}
+    repo_before = {path.name for path in REPO.iterdir()}
     marker = time.time()
     run.start(workers=1, concurrency=2)
 

@@ -2,7 +2,7 @@
 often, children recycled after a few dozen tasks. Worker memory, open files, Redis memory and database
 connections stay bounded, no Celery result key is left behind, and nothing is lost or doubled.
 
-CI runs 10 minutes of publishing with a child killed every 2.5 minutes, as issue 6 asks;
+CI runs 10 minutes of publishing with a child killed every 2.5 minutes;
 ``FUNDCRAWL_CHAOS_PROFILE=long`` runs an hour (``FUNDCRAWL_CHAOS_SOAK_SECONDS`` overrides either).
 """
 

@@ -8,11 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.harness import REPO_ROOT, Daemon
+from tests.constants import REPO
+from tests.e2e.harness import Daemon
 
 
 def fundcrawl(daemon: Daemon, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "crawler", *args], env={**daemon.env, **env}, cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "crawler", *args], env={**daemon.env, **env}, cwd=REPO,
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import REPO_ROOT, Daemon
+from tests.constants import REPO
+from tests.e2e.harness import Daemon
 from tests.e2e.test_shipped_schedule import alive, children
 from tests.replica import Replica
 
@@ -39,7 +40,7 @@ def make(tmp_path: Path, replica: Replica, rate: str = "4") -> Daemon:
 def on_pty(daemon: Daemon, *args: str) -> tuple[int, str]:
     """Run a fundcrawl command with stderr on a pseudo-terminal; returns its exit code and what the terminal got."""
     leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "crawler", *args], env=daemon.env, cwd=REPO_ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "crawler", *args], env=daemon.env, cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=follower, stdin=follower)
     os.close(follower)
     chunks: list[bytes] = []

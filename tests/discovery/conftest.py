@@ -8,15 +8,18 @@ from typing import Any
 
 import pytest
 
+from crawler.discovery import WalkPolicy
 from crawler.sources.eid import EidClient
 from crawler.storage import Store, dispose_engines, make_engine, upgrade
+from tests.constants import SEARCH_PATH, USER_AGENT
 from tests.replica import Replica
 from tests.storage.fixtures import empty_postgres, pg_database_url
 
 __all__ = ["pg_database_url"]
 
-SEARCH_PATH = "/fund/disclose/advanced_search_xbrl.do"
-USER_AGENT = "fundcrawl-test/1 (+https://example.org/fundcrawl)"
+#: Page retries that wait milliseconds instead of seconds.
+FAST_RETRY = WalkPolicy(retry_base=0.01, retry_cap=0.05)
+
 
 
 @pytest.fixture

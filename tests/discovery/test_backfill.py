@@ -11,16 +11,15 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from pathlib import Path
 
 from crawler.discovery import DiscoveryPlan, discover
 from crawler.discovery.backfill import BackfillProgress, plan_backfill, run_backfill
 from crawler.sources.eid import EidClient
 from crawler.storage import PartitionKey, Store
-from tests.discovery.conftest import SEARCH_PATH, log_position, publish, stored_ids
+from tests.constants import REPO, SEARCH_PATH
+from tests.discovery.conftest import log_position, publish, stored_ids
 from tests.replica import Replica
 
-REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = [("FB030010", "2024"), ("FB030010", "2025"), ("FB030040", "2024"), ("FB030040", "2025")]
 
 

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from crawler.discovery import DiscoveryPlan, WalkPolicy, discover
+from crawler.discovery import DiscoveryPlan, discover
 from crawler.sources.eid import EidClient
 from crawler.storage import PartitionKey, Store, make_engine, upgrade
-from tests.discovery.conftest import log_position, publish, search_requests, stored_ids
+from tests.discovery.conftest import FAST_RETRY, log_position, publish, search_requests, stored_ids
 from tests.replica import Replica
+from tests.storage.helpers import Q1
 
-Q1 = PartitionKey("FB030010", "2025")
 TODAY = dt.date(2025, 4, 22)  # last day of the replica's Q1-2025 disclosure window (Apr 14-22)
-FAST_RETRY = WalkPolicy(retry_base=0.01, retry_cap=0.05)
 
 
 def on_site(replica: Replica, since: dt.date | None = None) -> list[int]:

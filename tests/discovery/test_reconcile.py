@@ -6,11 +6,11 @@ import datetime as dt
 
 from crawler.discovery import DiscoveryPlan, discover, partition_status, reconcile_partitions
 from crawler.sources.eid import EidClient
-from crawler.storage import PartitionKey, Store
+from crawler.storage import Store
 from tests.discovery.conftest import log_position, publish, search_requests
 from tests.replica import Replica
+from tests.storage.helpers import Q1
 
-Q1 = PartitionKey("FB030010", "2025")
 TODAY = dt.date(2025, 4, 22)
 
 

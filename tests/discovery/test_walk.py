@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import math
 
-from crawler.discovery import Query, WalkPolicy, discover, walk
+from crawler.discovery import Query, discover, walk
 from crawler.discovery.incremental import DiscoveryPlan
 from crawler.sources.eid import EidClient
 from crawler.storage import PartitionKey, Store
-from tests.discovery.conftest import log_position, publish, search_requests, stored_ids
+from tests.discovery.conftest import FAST_RETRY, log_position, publish, search_requests, stored_ids
 from tests.replica import Replica
 
 Q1_2025 = Query("FB030010", "2025")
-FAST_RETRY = WalkPolicy(retry_base=0.01, retry_cap=0.05)
 
 
 def test_stable_partition_costs_one_request_per_page(replica: Replica, client: EidClient) -> None:

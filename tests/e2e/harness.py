@@ -20,8 +20,8 @@ from typing import Any
 import redis
 
 from crawler.storage import make_store
+from tests.constants import REPO
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379"
 
 
@@ -71,7 +71,7 @@ class Daemon:
 
     def command(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one ``fundcrawl`` command to completion."""
-        result = subprocess.run([sys.executable, "-m", "crawler", *args], env=self.env, cwd=REPO_ROOT,
+        result = subprocess.run([sys.executable, "-m", "crawler", *args], env=self.env, cwd=REPO,
                                 capture_output=True, text=True, timeout=timeout, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"fundcrawl {' '.join(args)} exited {result.returncode}:\n{result.stderr[-4000:]}")
@@ -80,7 +80,7 @@ class Daemon:
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """Start a long-running ``fundcrawl`` process (worker, beat, run), logging to logs/<name>.log."""
         log = (self.log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen([sys.executable, "-m", "crawler", *args], env=self.env, cwd=REPO_ROOT,
+        process = subprocess.Popen([sys.executable, "-m", "crawler", *args], env=self.env, cwd=REPO,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append(process)
         return process

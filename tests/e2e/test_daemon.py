@@ -104,7 +104,7 @@ def test_worker_and_beat_store_every_report_once_and_only_new_ones_later(daemon:
 
 
 def _assert_worker_reliability_settings(daemon: Daemon) -> None:
-    """What the running workers really use (reliability.md F3: a visibility timeout can silently not apply)."""
+    """What the running workers really use (a visibility timeout can silently not apply)."""
     result = subprocess.run([sys.executable, "-m", "celery", "-A", "crawler.celery_app", "inspect", "conf", "--json",
                              "--timeout", "10"], env=daemon.env, capture_output=True, text=True, timeout=120,
                             check=True)

@@ -17,8 +17,9 @@ from sqlalchemy import Connection, create_engine, text
 from crawler.archive import PageArchive, sha256_of
 from crawler.models import ReportRef
 from crawler.storage import dispose_engines, make_store
+from tests.constants import REPO
 from tests.diskspace import small_disk
-from tests.e2e.harness import REPO_ROOT, Daemon, schedule_yaml
+from tests.e2e.harness import Daemon, schedule_yaml
 from tests.replica import Replica
 
 REPORTS = 12
@@ -66,7 +67,7 @@ def test_a_worker_waits_out_a_full_database_disk_then_stores_everything_once(tmp
                 disk.fill()
                 publish = "import sys; from crawler.tasks import publish_reports; publish_reports(" \
                           "[int(a) for a in sys.argv[1:]])"
-                subprocess.run([sys.executable, "-c", publish, *map(str, ids)], env=daemon.env, cwd=REPO_ROOT,
+                subprocess.run([sys.executable, "-c", publish, *map(str, ids)], env=daemon.env, cwd=REPO,
                                check=True, capture_output=True, timeout=120)
                 # Each report meets the full disk at least twice, more than its whole budget of 2 attempts.
                 daemon.wait_for("every report to meet the full disk twice", lambda: (

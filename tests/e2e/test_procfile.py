@@ -7,13 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.harness import REPO_ROOT, Daemon, page_fetches, redis_broker
+from tests.constants import REPO
+from tests.e2e.harness import Daemon, page_fetches, redis_broker
 from tests.replica import Replica
 from tests.storage.fixtures import empty_postgres, pg_database_url  # noqa: F401  (fixture)
 
 
 def procfile() -> dict[str, str]:
-    lines = (REPO_ROOT / "Procfile").read_text(encoding="utf-8").splitlines()
+    lines = (REPO / "Procfile").read_text(encoding="utf-8").splitlines()
     return dict(line.split(":", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 

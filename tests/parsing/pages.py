@@ -1,6 +1,6 @@
 """A tiny builder of EID-shaped report pages for tests that need a layout the corpus lacks.
 
-It writes the real markup skeleton (report-format.md §2): ``div#banner`` paragraphs, ``td.write_text``
+It writes the real markup skeleton: ``div#banner`` paragraphs, ``td.write_text``
 headings, ``p.dw`` units, ``table.bb`` data tables with ``tr.cc``/``tr.dd`` rows and ``table.text`` notes.
 """
 

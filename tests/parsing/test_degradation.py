@@ -1,6 +1,6 @@
 """Layouts the corpus lacks: a money-market page and a broken section degrade, they never crash.
 
-The money-market template (report-format.md §7) has no NAV-per-unit row, yields instead of NAV growth and
+The money-market template has no NAV-per-unit row, yields instead of NAV growth and
 maturity/shadow-pricing sections; the page is built with the real EID markup by ``tests.parsing.pages``.
 """
 

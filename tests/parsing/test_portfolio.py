@@ -1,7 +1,7 @@
 """Portfolio sections of ordinary funds, on real pages: quarterly (2024-Q2 and 2025-Q1 templates), annual,
 interim with index/active sleeves, brokerage plans, REITs and the profile.
 
-Expected values were read off the pages by hand (report-format.md §10 traps named where they bite).
+Expected values were read off the pages by hand; the layout traps are named where they bite.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from crawler.exceptions import ParseError
 from crawler.parsing.dom import Cell, Page, Section, Table, load_page
 from crawler.parsing.sections.holdings import parse_holdings
 from crawler.parsing.sections.portfolio import HEADINGS, parse_portfolio
-from tests.conftest import CORPUS_DIR
+from tests.constants import CORPUS_DIR
 
 CORPUS = sorted(p.name for p in CORPUS_DIR.resolve().glob("*.html"))
 #: Rows that print a real 0.00 amount with a "-" percentage (a genuine quirk of these pages).

@@ -1,4 +1,4 @@
-"""Number, percent and date parsing: the printed forms of report-format.md §6, and round-trip properties."""
+"""Number, percent and date parsing: every printed form the pages use, and round-trip properties."""
 
 from __future__ import annotations
 

@@ -20,8 +20,7 @@ from scrapy.http import Response
 
 from crawler.models import ReportItem
 from crawler.parsing import parse_report
-
-REDIRECT_PATH = "/fund/disclose/instance_html_view.do?instanceid={}"
+from tests.constants import VIEW_PATH
 
 
 class ReportSpider(scrapy.Spider):
@@ -40,7 +39,7 @@ class ReportSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for listing in self.listings:
-            url = self.base_url + REDIRECT_PATH.format(listing["upload_info_id"])
+            url = f"{self.base_url}{VIEW_PATH}?instanceid={listing['upload_info_id']}"
             yield scrapy.Request(url, callback=self.parse_page, cb_kwargs={"listing": listing})
 
     def parse_page(self, response: Response, listing: dict[str, Any]) -> ReportItem:

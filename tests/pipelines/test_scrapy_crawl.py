@@ -1,4 +1,4 @@
-"""The same pipeline classes, unchanged, inside a real Scrapy crawl of the site replica (issue 2).
+"""The same pipeline classes, unchanged, inside a real Scrapy crawl of the site replica.
 
 ``scrapy runspider`` runs in a subprocess, fetches the corpus pages from the replica (following the 302 as
 Scrapy does), parses them with the daemon's parser and sends the items through ITEM_PIPELINES. The rows in
@@ -23,16 +23,16 @@ from crawler.settings import DEFAULT_PIPELINES
 from crawler.storage import Store
 from crawler.storage.queries import LISTING_COLUMNS
 from crawler.storage.tables import holdings
-from tests.replica import DEFAULT_CORPUS, Replica
+from tests.constants import CORPUS_DIR, REPO
+from tests.replica import Replica
 from tests.storage.helpers import row_counts
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SPIDER = Path(__file__).with_name("report_spider.py")
 
 
 @pytest.fixture(scope="module")
 def replica() -> Iterator[Replica]:
-    with Replica(corpus=DEFAULT_CORPUS) as site:
+    with Replica(corpus=CORPUS_DIR) as site:
         yield site
 
 
@@ -58,7 +58,7 @@ def crawl(replica: Replica, catalogue: Path, url: str) -> str:
     # Every warning shown, every time: a deprecated pipeline signature would appear in the log.
     env = {**os.environ, "PYTHONWARNINGS": "always"}
     done = subprocess.run(
-        command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False, env=env
+        command, cwd=REPO, capture_output=True, text=True, timeout=300, check=False, env=env
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stderr

@@ -1,7 +1,8 @@
-"""A local replica of the CSRC EID fund XBRL site (eid-source.md §9) for tests, chaos runs and benches.
+"""A local replica of the CSRC EID fund XBRL site for tests, chaos runs and benches.
 
+    from tests.constants import CORPUS_DIR
     from tests.replica import Replica
-    with Replica(corpus=DEFAULT_CORPUS, generate=100, seed=1) as site:
+    with Replica(corpus=CORPUS_DIR, generate=100, seed=1) as site:
         site.url                          # http://127.0.0.1:<port>
         ids = site.publish(20, "FB030020", "2025", faults={"not_found": 1})
         site.set_faults(0.2)              # 20% of URLs fail transiently on their first attempts
@@ -21,6 +22,6 @@ Modules: ``server`` (HTTP), ``search`` / ``routes`` / ``extras`` (the site's end
 """
 
 from tests.replica.generator import GeneratedPage, PageSpec, generate_page
-from tests.replica.handle import DEFAULT_CORPUS, Replica, build_server
+from tests.replica.handle import Replica, build_server
 
-__all__ = ["DEFAULT_CORPUS", "GeneratedPage", "PageSpec", "Replica", "build_server", "generate_page"]
+__all__ = ["GeneratedPage", "PageSpec", "Replica", "build_server", "generate_page"]

@@ -1,4 +1,4 @@
-"""Bodies the replica sends besides report pages: error pages, and hostile bodies for reliability.md §3 (f).
+"""Bodies the replica sends besides report pages: error pages, and hostile bodies.
 
 Big bodies are streamed in chunks and the gzip bombs are compressed once per size and cached, so a hostile
 fixture costs the replica little memory.
@@ -33,7 +33,7 @@ MALFORMED_PAGE = (
     "<form action=\"/fund/login.do\"><p>用户登录</p><input name=\"user\"/></form></div></body></html>"
 ).encode()
 
-#: Characters gb2312 cannot encode but gb18030 can (reliability.md §3 (f) 4).
+#: Characters gb2312 cannot encode but gb18030 can.
 GB18030_ONLY = "·—𠀀"
 
 _REPORT_HEAD = (

@@ -2,7 +2,7 @@
 
 A client that follows that redirect reaches the canary instead of a refused connection; the canary answers
 403 and logs the request (kind ``canary``) in the replica's request log, so a test can assert that 0 requests
-reached the other host (reliability.md §3 (f) 9).
+reached the other host.
 """
 
 from __future__ import annotations

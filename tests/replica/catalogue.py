@@ -15,7 +15,7 @@ from typing import Any
 
 from crawler.models import REPORT_KINDS_BY_CODE
 
-#: reportDesp as the site prints it, by report kind (eid-source.md §2.2).
+#: reportDesp as the site prints it, by report kind.
 REPORT_DESP: dict[str, str] = {
     "annual": "年度报告",
     "interim": "中期报告",
@@ -27,7 +27,7 @@ REPORT_DESP: dict[str, str] = {
     "profile_update": "基金产品资料概要更新",
 }
 
-#: Typical per-fund serial in a filing year (eid-source.md §6): Q4 0001, annual 0002, Q1 0003, ...
+#: Typical per-fund serial in a filing year: Q4 0001, annual 0002, Q1 0003, ...
 KIND_SEQ: dict[str, int] = {"q4": 1, "annual": 2, "q1": 3, "q2": 4, "interim": 5, "q3": 6, "profile": 9}
 
 @dataclass
@@ -58,7 +58,7 @@ class Report:
 
     @property
     def filing_year(self) -> int:
-        """The folder year of the final URL: the year the report was sent, not reportYear (§6)."""
+        """The folder year of the final URL: the year the report was sent, not reportYear."""
         return self.send_date.year
 
     @property
@@ -72,7 +72,7 @@ class Report:
         return f"/xbrl/REPORT/HTML/{self.filing_year}/{self.report_type_code}/{self.stem}/{self.stem}.html"
 
     def listing_row(self) -> dict[str, Any]:
-        """The row exactly as ``advanced_search_xbrl.do`` sends it (§2.2): ids are ints, no reportTypeCode."""
+        """The row exactly as ``advanced_search_xbrl.do`` sends it: ids are ints, no reportTypeCode."""
         return {
             "reportYear": self.report_year,
             "reportDesp": self.report_desp,
@@ -173,7 +173,7 @@ class Catalogue:
 
 
 def matches(report: Report, filters: dict[str, str]) -> bool:
-    """The search endpoint's filters (eid-source.md §9); empty values do not filter."""
+    """The search endpoint's filters; empty values do not filter."""
     code = filters.get("reportTypeCode", "")
     if code and not (report.report_type_code == code or report.report_type_code.startswith(code)):
         return False
@@ -190,7 +190,7 @@ def matches(report: Report, filters: dict[str, str]) -> bool:
 
 
 def _in_send_window(send_date: dt.date, start: str, end: str) -> bool:
-    """The 'upload' date filters really filter reportSendDate, inclusive, each on its own (§7.1)."""
+    """The 'upload' date filters really filter reportSendDate, inclusive, each on its own."""
     iso = send_date.isoformat()
     return (not start or iso >= start) and (not end or iso <= end)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from crawler.models import REPORT_TYPES
 from tests.replica.catalogue import KIND_SEQ, REPORT_DESP, Catalogue, Report, stable_int
 
-#: Managers of the corpus: full name -> (short organName, 8-digit organ code), eid-source.md §5.4.
+#: Managers of the corpus: full name -> (short organName, 8-digit organ code).
 KNOWN_MANAGERS: dict[str, tuple[str, str]] = {
     "北信瑞丰基金管理有限公司": ("北信瑞丰", "50920000"),
     "汇丰晋信基金管理有限公司": ("汇丰晋信", "50520000"),

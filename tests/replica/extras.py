@@ -1,4 +1,4 @@
-"""The optional endpoints of eid-source.md §4 / §9: filter metadata, the home-page teaser and the default table."""
+"""The site's optional endpoints: filter metadata, the home-page teaser and the default table."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def answer(state: ReplicaState, path: str, echo: str = "1") -> dict[str, Any]:
     if path.endswith("indexXbrlData.json"):
         return teaser(state)
     rows = state.catalogue.all()
-    # Paging is ignored here: always the same 20 rows (eid-source.md §4).
+    # Paging is ignored here: always the same 20 rows.
     return {"iTotalRecords": len(rows), "iTotalDisplayRecords": len(rows),
             "sEcho": int(echo) if echo.isdigit() else 1, "aaData": [r.listing_row() for r in rows[:20]]}
 

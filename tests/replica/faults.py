@@ -4,9 +4,9 @@ Two sources of faults:
 
 * a **mix**: a share of URLs (by path kind: search, redirect, page) fail their first k attempts with a
   transient fault, then succeed. Whether a URL is hit, by what and for how many attempts depends only on the
-  seed and the URL, not on request order (reliability.md §3 (d)).
+  seed and the URL, not on request order.
 * **per-report** faults, set at publish time or through the control API: transient ones (same names, first
-  k attempts of that report's URLs) and permanent or hostile ones (reliability.md §3 (d) and (f)).
+  k attempts of that report's URLs) and permanent or hostile ones.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ REDIRECT_FAULTS = {"redirect_other_host", "redirect_invalid_host", "redirect_fil
 LISTING_FAULTS = {"listing_string_id", "listing_null_fund_code", "listing_nan", "listing_traversal_id",
                   "listing_sql_id", "listing_long_id"}
 
-#: The transient mix of reliability.md §3 (d) in percent of requests (with ``rate=0.31`` it is that mix exactly),
+#: The transient fault mix in percent of requests (with ``rate=0.31`` it is that mix exactly),
 #: plus headers trickled one line at a time, which only a whole-request deadline cuts short.
 DEFAULT_WEIGHTS = {
     "http_500": 3.34, "http_502": 3.33, "http_503": 3.33, "http_429": 5, "stall": 5,

@@ -1,7 +1,7 @@
 """Synthetic report pages in the real EID markup, with the values they must parse to (an oracle).
 
 ``generate_page(spec)`` is pure and deterministic from ``spec.seed``: the replica makes pages on demand and
-never holds them. The page follows the 2025 quarterly template of the real site (report-format.md §2-§7):
+never holds them. The page follows the 2025 quarterly template of the real site:
 banner, navigation tree, 基金基本情况, 主要财务指标, NAV growth, managers, 投资组合报告 (asset allocation,
 industry, top-10 stocks, bond types, top-5 bonds, other assets) and 开放式基金份额变动. Annual and interim
 specs get their own title and period on the same layout. ``expected`` is the ``fundcrawl.report/1`` document.
@@ -90,7 +90,7 @@ def _yuan(fen: int) -> float:
 
 
 def expected_document(spec: PageSpec, portfolio: Portfolio) -> dict[str, Any]:
-    """The ``fundcrawl.report/1`` keys the page carries (issue 3)."""
+    """The ``fundcrawl.report/1`` keys the page carries."""
     start, end = spec.period
     document: dict[str, Any] = {
         "schema": "fundcrawl.report/1",

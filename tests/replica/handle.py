@@ -12,13 +12,11 @@ from typing import Any, Self
 
 import httpx
 
+from tests.constants import REPO
 from tests.replica.corpus import load_corpus
 from tests.replica.server import ReplicaServer
 from tests.replica.state import ReplicaState
 from tests.replica.synthetic import Partition
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus"
 
 
 def build_server(
@@ -77,7 +75,7 @@ class Replica:
         ``quiet`` drops the child's stderr (the tracebacks of clients that reset their connections)."""
         process = subprocess.Popen(
             [python, "-m", "tests.replica", "--port", "0", *args],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None, text=True,
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None, text=True,
             start_new_session=True,
         )
         assert process.stdout is not None

@@ -1,4 +1,4 @@
-"""Building blocks of the EID report markup (report-format.md §2, §5), written from the structure of the real
+"""Building blocks of the EID report markup, written from the structure of the real
 pages, not copied from them: heading blocks ``td.Menubox > table > tr > td.write_text``, unit lines ``p.dw``,
 data tables ``div#con_one_1 > div.news_height > table.bb`` with ``tr.cc``/``tr.dd`` rows of ``td > p`` cells,
 notes ``table.text``, prose ``td.Contentbox > div.text_area``.

@@ -60,7 +60,7 @@ def served_body(state: ReplicaState, report: Report) -> bytes:
 
 
 def oracle_entry(state: ReplicaState, report: Report) -> dict[str, Any]:
-    """id -> expected sha256 of the body, terminal state and reason (reliability.md §3 harness)."""
+    """id -> expected sha256 of the body, terminal state and reason."""
     outcome = expected_outcome(report.fault)
     sha = None
     if outcome["state"] == "stored" or any(o["state"] == "stored" for o in outcome["also_accepted"]):

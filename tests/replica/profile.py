@@ -1,5 +1,5 @@
-"""Generated 基金产品资料概要 (fund profile, FA010070/FA010080) pages: the profile template of
-report-format.md §7 (banner with 编制日期/送出日期, a 4-column 产品概况 table, prose and a fee table)."""
+"""Generated 基金产品资料概要 (fund profile, FA010070/FA010080) pages: the site's profile template
+(banner with 编制日期/送出日期, a 4-column 产品概况 table, prose and a fee table)."""
 
 from __future__ import annotations
 

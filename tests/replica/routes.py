@@ -6,6 +6,7 @@ import email.utils
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tests.constants import VIEW_PATH
 from tests.replica import bodies
 from tests.replica.catalogue import Report
 from tests.replica.corrections import last_modified
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from tests.replica.server import Handler
 
 HTML = "text/html; charset=utf-8"
-REDIRECT_PATH = "/fund/disclose/instance_html_view.do"
 
 
 def base_url(handler: Handler) -> str:
@@ -38,7 +38,7 @@ def per_report_transient(handler: Handler, report: Report, kind: str, answer: Ca
 
 
 def answer_redirect(handler: Handler) -> None:
-    """302 to the absolute page URL (§3), or the report's redirect fault; unknown ids get the configured status."""
+    """302 to the absolute page URL, or the report's redirect fault; unknown ids get the configured status."""
     report = _report_for(handler)
     if report is None:
         status = handler.state.config.unknown_id_status
@@ -69,7 +69,7 @@ def _send_redirect(handler: Handler, report: Report) -> None:
     elif report.fault == "redirect_chain":
         hop = int(handler.query.get("hop", ["0"])[0] or 0)
         if hop < handler.state.config.redirect_chain_hops - 1:
-            location = f"{base_url(handler)}{REDIRECT_PATH}?instanceid={report.upload_info_id}&hop={hop + 1}"
+            location = f"{base_url(handler)}{VIEW_PATH}?instanceid={report.upload_info_id}&hop={hop + 1}"
     if report.fault and report.fault.startswith("redirect_"):
         handler.note.update(fault=report.fault, fault_source="report")
     body = f'<html><body><a href="{location}">Moved Temporarily</a></body></html>'.encode()

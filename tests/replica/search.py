@@ -1,4 +1,4 @@
-"""``advanced_search_xbrl.do``: aoData parsing, filters, the 20-row cap, order modes (eid-source.md §2, §9)."""
+"""``advanced_search_xbrl.do``: aoData parsing, filters, the 20-row cap, order modes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The HTTP server: the three EID paths of eid-source.md §9, faults on top, the control API under ``/_replica/``.
+"""The HTTP server: the three EID paths, faults on top, the control API under ``/_replica/``.
 
 stdlib ``ThreadingHTTPServer``: one thread per connection, so a stalled or endless answer never blocks other
 clients. HTTP/1.1 with Content-Length (keep-alive) except where a fault says otherwise.
@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, BinaryIO
 
+from tests.constants import SEARCH_PATH, VIEW_PATH
 from tests.replica import bodies, control, extras, routes
 from tests.replica.canary import CanaryServer, start_canary
 from tests.replica.search import BadAoData, parse_aodata, search
@@ -23,8 +24,6 @@ from tests.replica.state import ReplicaState
 
 logger = logging.getLogger(__name__)
 
-SEARCH_PATH = "/fund/disclose/advanced_search_xbrl.do"
-REDIRECT_PATH = "/fund/disclose/instance_html_view.do"
 PAGE_PREFIX = "/xbrl/REPORT/HTML/"
 CONTROL_PREFIX = "/_replica/"
 HTML = "text/html; charset=utf-8"
@@ -147,13 +146,13 @@ class Handler(BaseHTTPRequestHandler):
             control.handle(self, path[len(CONTROL_PREFIX):])
         elif path == SEARCH_PATH and self.command in ("GET", "POST"):
             self._with_faults("search", self._search)
-        elif path == REDIRECT_PATH and self.command in ("GET", "HEAD"):
+        elif path == VIEW_PATH and self.command in ("GET", "HEAD"):
             self._with_faults("redirect", self._redirect)
         elif path.startswith(PAGE_PREFIX) and path.endswith(".html") and self.command in ("GET", "HEAD"):
             self._with_faults("page", lambda: self._page(path))
         elif path in extras.EXTRA_PATHS and self.command in ("GET", "POST"):
             self.send_json(200, extras.answer(self.state, path, self.query.get("sEcho", ["1"])[0]))
-        elif path in (SEARCH_PATH, REDIRECT_PATH):
+        elif path in (SEARCH_PATH, VIEW_PATH):
             self.send_body(405, bodies.NOT_FOUND_PAGE, HTML)
         else:
             self.send_body(404, bodies.NOT_FOUND_PAGE, HTML)

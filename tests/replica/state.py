@@ -20,11 +20,11 @@ ORDER_MODES = ("stable", "shuffle", "drift")
 class Config:
     """Switches the control API can change at run time (``POST /_replica/config``)."""
 
-    #: status of the HTML "system error" page for a missing or bad aoData (unknown upstream, §9)
+    #: status of the HTML "system error" page for a missing or bad aoData (unknown upstream)
     error_status: int = 200
-    #: status for an unknown instanceid (unknown upstream, §3)
+    #: status for an unknown instanceid (unknown upstream)
     unknown_id_status: int = 404
-    #: Content-Type of the search JSON (not recorded upstream, §1)
+    #: Content-Type of the search JSON (not recorded upstream)
     search_content_type: str = "application/json;charset=UTF-8"
     #: seconds a "stall" fault sleeps before answering; set above the client's read timeout
     stall_seconds: float = 5.0

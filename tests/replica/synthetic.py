@@ -1,6 +1,6 @@
 """Synthetic funds and their listing rows: what ``--generate`` and ``/_replica/publish`` add to the catalogue.
 
-Realistic shape (eid-source.md §2.3): one row per fund main code per period, a quarter's rows sent over a week
+Realistic shape: one row per fund main code per period, a quarter's rows sent over a week
 with most of them on the last day, ids in the 22-23M range and not monotonic with the send date.
 """
 
@@ -76,7 +76,7 @@ class Partition:
 
 
 def send_window(kind: str, year: int) -> tuple[dt.date, dt.date]:
-    """The disclosure window of a partition (eid-source.md §7.5); profiles go out all year."""
+    """The disclosure window of a partition; profiles go out all year."""
     if kind.startswith("profile"):
         return dt.date(year, 1, 5), dt.date(year, 12, 20)
     if kind == "q4":
@@ -87,7 +87,7 @@ def send_window(kind: str, year: int) -> tuple[dt.date, dt.date]:
 
 
 def pick_send_date(rng: random.Random, first: dt.date, last: dt.date) -> dt.date:
-    """70% of a quarter's reports go out on the last day (eid-source.md §2.3)."""
+    """70% of a quarter's reports go out on the last day."""
     if rng.random() < 0.7 or first == last:
         return last
     return first + dt.timedelta(days=rng.randrange((last - first).days + 1))

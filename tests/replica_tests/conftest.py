@@ -9,10 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.constants import SEARCH_PATH
 from tests.replica import Replica
-
-SEARCH = "/fund/disclose/advanced_search_xbrl.do"
-VIEW = "/fund/disclose/instance_html_view.do"
 
 
 def aodata(**params: Any) -> str:
@@ -25,7 +23,7 @@ def aodata(**params: Any) -> str:
 def search(http: httpx.Client, **params: Any) -> dict[str, Any]:
     params.setdefault("iDisplayStart", 0)
     params.setdefault("iDisplayLength", 20)
-    response = http.get(SEARCH, params={"aoData": aodata(**params), "_": "1700000000000"})
+    response = http.get(SEARCH_PATH, params={"aoData": aodata(**params), "_": "1700000000000"})
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.constants import REPO, VIEW_PATH
 from tests.replica import Replica
-from tests.replica.handle import REPO_ROOT
-from tests.replica_tests.conftest import VIEW, search
+from tests.replica_tests.conftest import search
 
 
 def test_publish_from_a_plain_http_client_adds_listed_reports(replica: Replica) -> None:
@@ -33,7 +33,7 @@ def test_oracle_gives_the_sha256_of_what_the_page_serves(replica: Replica, http:
     generated = replica.publish(1)[0]
     oracle = replica.oracle([upload_info_id, generated])
     for key in (upload_info_id, generated):
-        body = http.get(VIEW, params={"instanceid": key}, follow_redirects=True).content
+        body = http.get(VIEW_PATH, params={"instanceid": key}, follow_redirects=True).content
         assert oracle[key]["sha256"] == hashlib.sha256(body).hexdigest()
         assert (oracle[key]["state"], oracle[key]["reason"]) == ("stored", None)
 
@@ -47,10 +47,10 @@ def test_publish_with_faults_records_their_expected_outcome(replica: Replica) ->
 
 def test_request_log_counts_requests_and_resets(replica: Replica, http: httpx.Client) -> None:
     replica.reset_log()
-    http.get(VIEW, params={"instanceid": "1"})
+    http.get(VIEW_PATH, params={"instanceid": "1"})
     entries = replica.log()
     assert [(e["method"], e["path"], e["status"], e["kind"]) for e in entries] == [
-        ("GET", VIEW, 404, "redirect")]
+        ("GET", VIEW_PATH, 404, "redirect")]
     assert entries[0]["client"] == "127.0.0.1" and entries[0]["bytes"] > 0 and entries[0]["query"] == "instanceid=1"
     assert replica.log(since=1) == [] and replica.log_position() == 1
     replica.reset_log()
@@ -90,11 +90,11 @@ def test_process_mode_prints_its_url_serves_and_stops_on_sigterm(corpus_dir: Pat
 
 
 def test_process_mode_stops_on_sigint_and_explains_its_options() -> None:
-    help_text = subprocess.run([sys.executable, "-m", "tests.replica", "--help"], cwd=REPO_ROOT,
+    help_text = subprocess.run([sys.executable, "-m", "tests.replica", "--help"], cwd=REPO,
                                capture_output=True, text=True, check=True).stdout
     for option in ("--port", "--corpus", "--generate", "--seed", "/_replica/"):
         assert option in help_text
-    process = subprocess.Popen([sys.executable, "-m", "tests.replica", "--port", "0"], cwd=REPO_ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "tests.replica", "--port", "0"], cwd=REPO,
                                stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     url = process.stdout.readline().strip()

@@ -1,4 +1,4 @@
-"""The HTML view redirect and the report pages (eid-source.md §3, §6, §9)."""
+"""The HTML view redirect and the report pages."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.constants import VIEW_PATH
 from tests.replica import Replica
-from tests.replica_tests.conftest import VIEW, search
+from tests.replica_tests.conftest import search
 
 STEM = re.compile(r"^CN_(\d{8})_(\d{6})_(FB\d{6}|FA\d{6})_(\d{4})(\d{4})$")
 
@@ -19,7 +20,7 @@ def _row(http: httpx.Client, fund_code: str, code: str) -> dict:
 
 def test_view_redirects_to_the_absolute_page_url_under_the_filing_year(replica: Replica, http: httpx.Client) -> None:
     row = _row(http, "013242", "FB010010")
-    response = http.get(VIEW, params={"instanceid": row["uploadInfoId"]})
+    response = http.get(VIEW_PATH, params={"instanceid": row["uploadInfoId"]})
     assert response.status_code == 302
     location = response.headers["location"]
     match = re.fullmatch(re.escape(replica.url) + r"/xbrl/REPORT/HTML/(\d{4})/FB010010/([^/]+)/\2\.html", location)
@@ -32,15 +33,15 @@ def test_view_redirects_to_the_absolute_page_url_under_the_filing_year(replica: 
 
 def test_head_redirects_like_get(http: httpx.Client) -> None:
     row = _row(http, "970086", "FB030010")
-    head = http.head(VIEW, params={"instanceid": row["uploadInfoId"]})
-    get = http.get(VIEW, params={"instanceid": row["uploadInfoId"]})
+    head = http.head(VIEW_PATH, params={"instanceid": row["uploadInfoId"]})
+    get = http.get(VIEW_PATH, params={"instanceid": row["uploadInfoId"]})
     assert head.status_code == get.status_code == 302
     assert head.headers["location"] == get.headers["location"]
 
 
 def test_corpus_page_is_served_byte_exact_as_utf8_html(http: httpx.Client, corpus_dir: Path) -> None:
     row = _row(http, "970086", "FB030010")
-    page = http.get(VIEW, params={"instanceid": row["uploadInfoId"]}, follow_redirects=True)
+    page = http.get(VIEW_PATH, params={"instanceid": row["uploadInfoId"]}, follow_redirects=True)
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert page.content == (corpus_dir / "970086_2025_q1.html").read_bytes()
@@ -48,7 +49,7 @@ def test_corpus_page_is_served_byte_exact_as_utf8_html(http: httpx.Client, corpu
 
 def test_generated_page_looks_like_a_report(http: httpx.Client) -> None:
     row = search(http, reportTypeCode="FB030010", reportYear="2025")["aaData"][0]
-    page = http.get(VIEW, params={"instanceid": row["uploadInfoId"]}, follow_redirects=True)
+    page = http.get(VIEW_PATH, params={"instanceid": row["uploadInfoId"]}, follow_redirects=True)
     text = page.text
     for marker in ("<title>XBRL</title>", 'id="instance_navigation"', "基金管理人：", 'class="dd"',
                    f"报告送出日期：{row['reportSendDate']}", '<a name="tabItem4_assetsCircs">'):
@@ -57,19 +58,19 @@ def test_generated_page_looks_like_a_report(http: httpx.Client) -> None:
 
 
 def test_unknown_id_is_404_or_the_configured_status(replica: Replica, http: httpx.Client) -> None:
-    assert http.get(VIEW, params={"instanceid": "1"}).status_code == 404
-    assert http.get(VIEW, params={"instanceid": "abc"}).status_code == 404
-    assert http.get(VIEW).status_code == 404
+    assert http.get(VIEW_PATH, params={"instanceid": "1"}).status_code == 404
+    assert http.get(VIEW_PATH, params={"instanceid": "abc"}).status_code == 404
+    assert http.get(VIEW_PATH).status_code == 404
     replica.set_config(unknown_id_status=200)
     try:
-        response = http.get(VIEW, params={"instanceid": "1"})
+        response = http.get(VIEW_PATH, params={"instanceid": "1"})
         assert response.status_code == 200 and "system error" in response.text
     finally:
         replica.set_config(unknown_id_status=404)
 
 
 def test_xml_and_other_variants_of_the_page_path_are_404_html(http: httpx.Client) -> None:
-    location = http.get(VIEW, params={"instanceid": _row(http, "970086", "FB030010")["uploadInfoId"]})
+    location = http.get(VIEW_PATH, params={"instanceid": _row(http, "970086", "FB030010")["uploadInfoId"]})
     url = location.headers["location"]
     variants = [url.replace("/HTML/", "/XML/"), url.replace("/HTML/", "/XBRL/"), url[:-5] + ".xml",
                 url[:-5] + ".xbrl", url.replace("/2025/", "/2024/")]

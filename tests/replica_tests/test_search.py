@@ -1,4 +1,4 @@
-"""The search endpoint behaves as eid-source.md §2 and §9 say the real one does."""
+"""The search endpoint behaves as the real one does."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import urllib.parse
 
 import httpx
 
+from tests.constants import SEARCH_PATH
 from tests.replica import Replica
-from tests.replica_tests.conftest import SEARCH, search
+from tests.replica_tests.conftest import search
 
 ROW_FIELDS = {"reportYear", "reportDesp", "uploadDate", "reportSendDate", "uploadInfoId", "fundId", "fundCode",
               "fundShortName", "fundSign", "organName", "classificationCode"}
@@ -90,12 +91,12 @@ def test_chinese_values_work_raw_and_percent_encoded(http: httpx.Client) -> None
 
 def test_missing_or_bad_aodata_gets_the_html_system_error_page(replica: Replica, http: httpx.Client) -> None:
     for params in ({}, {"aoData": "not json"}, {"aoData": '{"name": "x"}'}):
-        response = http.get(SEARCH, params=params)
+        response = http.get(SEARCH_PATH, params=params)
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/html") and "system error" in response.text
     replica.set_config(error_status=500)
     try:
-        assert http.get(SEARCH).status_code == 500
+        assert http.get(SEARCH_PATH).status_code == 500
     finally:
         replica.set_config(error_status=200)
 
@@ -121,5 +122,5 @@ def test_drift_inserts_rows_so_the_total_moves_mid_walk(corpus_dir: object) -> N
 def test_search_also_accepts_a_form_post(http: httpx.Client) -> None:
     from tests.replica_tests.conftest import aodata
 
-    response = http.post(SEARCH, data={"aoData": aodata(reportTypeCode="FB010010", reportYear="2024")})
+    response = http.post(SEARCH_PATH, data={"aoData": aodata(reportTypeCode="FB010010", reportYear="2024")})
     assert response.json()["iTotalRecords"] == 29

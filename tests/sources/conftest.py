@@ -21,9 +21,9 @@ import pytest
 import redis
 
 from crawler.sources.eid import EidClient
+from tests.constants import USER_AGENT
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-USER_AGENT = "fundcrawl-test/1 (+https://example.org/fundcrawl)"
 
 Route = Callable[["SiteHandler"], None]
 
@@ -156,7 +156,7 @@ def redis_prefix() -> Iterator[str]:
 
 
 def report_page(title: str = "测试基金2025年第一季度报告", send_date: str = "2026-04-22", charset: str = "UTF-8") -> str:
-    """A minimal page with the markers of a real report (eid-source.md §3)."""
+    """A minimal page with the markers of a real report."""
     return (
         f'<html><head><meta http-equiv="Content-Type" content="text/html; charset={charset}"/>'
         f'<title>XBRL</title></head><body><div id="instance_navigation"></div>'

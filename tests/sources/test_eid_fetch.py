@@ -19,7 +19,8 @@ from crawler.exceptions import (
     TooLargeError,
 )
 from crawler.sources.eid import REPORT_PATH, EidClient
-from tests.sources.conftest import USER_AGENT, Site, SiteHandler, report_page
+from tests.constants import USER_AGENT
+from tests.sources.conftest import Site, SiteHandler, report_page
 
 FINAL = "/xbrl/REPORT/HTML/2026/FB030010/CN_50030000_000001_FB030010_20260003/CN_50030000_000001_FB030010_20260003.html"
 CAP = 1024 * 1024

@@ -8,10 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from crawler.sources import EidClient
+from tests.constants import PARTITION, USER_AGENT
 from tests.replica import Replica
-from tests.sources.conftest import USER_AGENT
-
-PARTITION = ("FB030010", "2025")
 
 
 @pytest.fixture

@@ -14,11 +14,10 @@ import pytest
 
 from crawler.exceptions import ListingSchemaError, PermanentError, RateLimitedError, SourceError
 from crawler.sources import EidClient
+from tests.constants import PARTITION, USER_AGENT
 from tests.replica import Replica
-from tests.sources.conftest import USER_AGENT
 
 CAP = 4 * 1024 * 1024
-PARTITION = ("FB030010", "2025")
 
 
 @pytest.fixture(scope="module")

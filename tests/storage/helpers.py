@@ -8,8 +8,14 @@ from typing import Any
 from sqlalchemy import func, select
 
 from crawler.models import ReportItem, ReportRef
-from crawler.storage import Store
+from crawler.storage import PartitionKey, Store
 from crawler.storage.tables import NORMALIZED, report_documents, reports
+from tests.constants import PARTITION
+
+#: The partition most tests publish into, as storage keys it.
+Q1 = PartitionKey(*PARTITION)
+#: A fixed "now" for tests of runs, checkpoints and health figures.
+NOW = dt.datetime(2025, 4, 21, 9, 30, tzinfo=dt.UTC)
 
 
 def ref(

@@ -23,7 +23,7 @@ from crawler.storage import Store, make_engine, upgrade
 from crawler.storage.schema import alembic_config
 from crawler.storage.tables import asset_allocation, nav_values, reports, share_changes
 from crawler.storage.types import SQLITE_SCALE, ExactDecimal
-from tests.conftest import CORPUS_DIR
+from tests.constants import CORPUS_DIR
 from tests.storage.helpers import item
 
 REITS = ("508086_2024_annual", "508099_2024_annual", "180303_2024_annual", "180801_2024_annual")

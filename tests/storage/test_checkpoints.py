@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 
 from crawler.storage import DayCheckpoint, PartitionKey, Store
 from crawler.storage.tables import partition_windows
+from tests.storage.helpers import NOW, Q1
 
-NOW = dt.datetime(2025, 4, 21, 9, 30, tzinfo=dt.UTC)
-Q1 = PartitionKey("FB030010", "2025")
 DAYS = [dt.date(2025, 4, day) for day in (18, 19, 20, 21)]
 
 

@@ -30,7 +30,7 @@ def test_sqlite_runs_in_wal_with_a_long_busy_timeout_and_foreign_keys(tmp_path: 
 
 
 def test_concurrent_sqlite_read_modify_write_transactions_never_see_database_locked(tmp_path: Path) -> None:
-    """BEGIN IMMEDIATE takes the write lock up front, so writers queue instead of failing (F13)."""
+    """BEGIN IMMEDIATE takes the write lock up front, so writers queue instead of failing."""
     url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
     upgrade(url)
     store = Store.from_url(url)
@@ -154,7 +154,7 @@ def test_a_postgresql_connection_killed_mid_transaction_is_retried_whole(pg_data
 
 
 def test_database_errors_never_carry_bound_values(db_url: str) -> None:
-    """A canary in a bound parameter must not reach a log line or Sentry through an error (reliability.md (h))."""
+    """A canary in a bound parameter must not reach a log line or Sentry through an error."""
     store = Store.from_url(db_url)
     store.add_discovered([ref(1)])
     statement = reports.insert().values(

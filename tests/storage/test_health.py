@@ -7,9 +7,7 @@ import datetime as dt
 import pytest
 
 from crawler.storage import Store
-from tests.storage.helpers import ref
-
-NOW = dt.datetime(2025, 4, 21, 9, 30, tzinfo=dt.UTC)
+from tests.storage.helpers import NOW, ref
 
 
 @pytest.fixture

@@ -14,12 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from crawler.archive import CorruptPageError, FileArchive, PageArchive, PageMissingError, sha256_of
 from crawler.storage import Store, make_store
 from crawler.storage.tables import page_references, pages
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+from tests.constants import CORPUS_DIR
 
 
 def _corpus(kind: str, count: int) -> list[bytes]:
-    return [path.read_bytes() for path in sorted(CORPUS.glob(f"*_{kind}.html"))[:count]]
+    return [path.read_bytes() for path in sorted(CORPUS_DIR.glob(f"*_{kind}.html"))[:count]]
 
 
 @pytest.fixture

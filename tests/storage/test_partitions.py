@@ -7,10 +7,9 @@ import datetime as dt
 import pytest
 
 from crawler.storage import PartitionKey, Store
-from tests.storage.helpers import ref
+from tests.storage.helpers import Q1, ref
 
 WALKED = dt.datetime(2025, 4, 21, 9, 30, tzinfo=dt.UTC)
-Q1 = PartitionKey("FB030010", "2025")
 PROFILES = PartitionKey("FB010010", "")
 
 

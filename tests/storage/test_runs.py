@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from crawler.storage import Store
+from tests.storage.helpers import NOW
 
-NOW = dt.datetime(2025, 4, 21, 9, 30, tzinfo=dt.UTC)
 TICK = dt.datetime(2025, 4, 21, 9, 0, tzinfo=dt.UTC)
 
 

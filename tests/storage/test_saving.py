@@ -55,7 +55,7 @@ def test_saving_twice_changes_nothing(store: Store) -> None:
 
 @pytest.mark.parametrize("discovered", [True, False])
 def test_parallel_saves_of_one_report_neither_fail_nor_duplicate(store: Store, discovered: bool) -> None:
-    """Two executions of one report can overlap (a lease taken over, reliability.md F2): the last one wins."""
+    """Two executions of one report can overlap (a lease taken over): the last one wins."""
     if discovered:
         store.add_discovered([ref(1)])
     barrier = threading.Barrier(4)

@@ -9,10 +9,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tests.constants import REPO
 from tests.fakes.sentry_ingest import SentryIngest
 from tests.telemetry.conftest import PG_CANARY, REDIS_CANARY, leaked
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _celery(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

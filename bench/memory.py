@@ -1,4 +1,4 @@
-"""Worker memory over a steady-rate run: RSS of the main process and of each pool child (issue 8 "Memory").
+"""Worker memory over a steady-rate run: RSS of the main process and of each pool child.
 
     .venv/bin/python bench/memory.py [--minutes 10] [--rate 1.0] [--max-tasks-per-child 50] [--quick]
 

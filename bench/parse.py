@@ -1,4 +1,4 @@
-"""Parser speed and memory on the real corpus, against the lxml DOM-only floor (issue 3 "Speed and memory").
+"""Parser speed and memory on the real corpus, against the lxml DOM-only floor.
 
 Prints one JSON object: per report kind the median and p95 milliseconds per page for full extraction
 (``parse_report``), pages per second on one core, the floor (``lxml.html.fromstring`` on the same bytes,

@@ -1,4 +1,4 @@
-"""Reports per second through the whole pipeline, against the single-core parse throughput (issue 4, issue 8).
+"""Reports per second through the whole pipeline, against the single-core parse throughput.
 
     .venv/bin/python bench/pipeline.py [--quick] [--copies 3] [--skip-parse-bench]
 
@@ -12,7 +12,7 @@ worker processes (``fundcrawl worker -c N``): the report rows are inserted as di
 2N reports primes the pool children, then the rest are published at once and timed until the last is stored.
 ``reports_per_second`` is timed reports / (last stored - publish start).
 
-The target (issue 4): at 2 processes, >= 70% of 2 x the single-core parse throughput. Both the corpus-mix
+The target: at 2 processes, >= 70% of 2 x the single-core parse throughput. Both the corpus-mix
 parse rate of ``bench/parse.py`` (run in the same invocation) and this page set's own parse rate (each page
 parsed once in this process) are printed. Then ``profile``: ``processing.process_report`` phase by phase in one
 process with a worker's collaborators (see ``bench/phases.py``), the per-task Celery overhead (worker wall

@@ -1,4 +1,4 @@
-"""Politeness bench: N worker processes share one Redis rate limit of R requests/second (issue 4).
+"""Politeness bench: N worker processes share one Redis rate limit of R requests/second.
 
 Starts the site replica as a child process, runs ``--processes`` workers that each download reports in a
 loop through :class:`crawler.sources.EidClient` (every request, the 302 and the page, passes the shared

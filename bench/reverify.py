@@ -36,7 +36,7 @@ from crawler.sources.eid import EidClient
 from crawler.storage import Store, upgrade
 from tests.storage.helpers import document, item, ref
 
-#: Disclosure calendar: (month, day) each periodic report of a year is sent, roughly (eid-source.md §7.5).
+#: Disclosure calendar: (month, day) each periodic report of a year is sent, roughly.
 CALENDAR = {"q4": (1, 22), "annual": (3, 28), "q1": (4, 22), "q2": (7, 18), "interim": (8, 28), "q3": (10, 27)}
 FUNDS = 14_000
 

@@ -1,4 +1,4 @@
-"""Does ``fundcrawl status`` or an incremental discovery slow down as the history grows? (issue 8 "Scale")
+"""Does ``fundcrawl status`` or an incremental discovery slow down as the history grows?
 
     .venv/bin/python bench/scale.py [--quick] [--sizes 1000 10000 100000]
 

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 SITE_TIMEZONE_NAME = "Asia/Shanghai"
 SITE_TIMEZONE = ZoneInfo(SITE_TIMEZONE_NAME)
 
-#: Report kinds by EID reportTypeCode (eid-source.md §5.1). Names are what schedules and the CLI accept.
+#: Report kinds by EID reportTypeCode. Names are what schedules and the CLI accept.
 REPORT_TYPES: dict[str, str] = {
     "annual": "FB010010",
     "interim": "FB020010",
@@ -41,7 +41,7 @@ REPORT_TYPES: dict[str, str] = {
 }
 REPORT_KINDS_BY_CODE: dict[str, str] = {code: name for name, code in REPORT_TYPES.items()}
 
-#: Fund-type filter codes (eid-source.md §5.2).
+#: Fund-type filter codes.
 FUND_TYPES: dict[str, str] = {
     "equity": "6020-6010",
     "money_market": "6020-6020",
@@ -56,7 +56,7 @@ FUND_TYPES: dict[str, str] = {
 
 
 class ListingRow(BaseModel):
-    """One row of ``advanced_search_xbrl.do`` exactly as the site sends it (eid-source.md §2.2).
+    """One row of ``advanced_search_xbrl.do`` exactly as the site sends it.
 
     Strict: a wrong type or a missing field is rejected, never stored half-filled.
     """

@@ -284,7 +284,7 @@ def read_schedule_file(path: Path) -> ScheduleFile:
 
 
 def _refuse_credentials(raw: Any, path: Path) -> None:
-    """Schedules never hold secrets (reliability.md §4): refuse anything that looks like user:password@."""
+    """Schedules never hold secrets: refuse anything that looks like user:password@."""
     if re.search(r"://[^/\s]*:[^/\s]*@", yaml.safe_dump(raw, allow_unicode=True)):
         raise ConfigError("schedule files must not contain credentials (found scheme://user:password@)", source=str(path))
 

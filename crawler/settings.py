@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _time_budget_fits_visibility(self) -> Settings:
         # The one place where the time budget is written down and checked at start-up. A redelivered message
-        # must never overtake a task that is still running or waiting to retry (reliability.md F1/F2):
+        # must never overtake a task that is still running or waiting to retry:
         # visibility timeout >= 2 x (hard limit + longest retry countdown); the lease outlives the hard limit;
         # one request's I/O deadline ends before the soft limit.
         need = 2 * (self.task_time_limit + self.retry_backoff_max)
@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     @property
     def discovery_limit(self) -> int:
         """Seconds a discovery run may take: walking a 14,000-row partition at 2 req/s takes about 6 minutes,
-        far above a report task's limit, and a run must end before the broker would redeliver it (F2)."""
+        far above a report task's limit, and a run must end before the broker would redeliver it."""
         return self.discovery_time_limit or self.visibility_timeout // 2
 
     @property

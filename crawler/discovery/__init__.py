@@ -1,4 +1,4 @@
-"""Discovery: what to ask the site, what is new, per-send-date checkpoints and reconciliation (issue 5).
+"""Discovery: what to ask the site, what is new, per-send-date checkpoints and reconciliation.
 
 Public API (called by the Celery tasks and the CLI):
 

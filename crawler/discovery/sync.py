@@ -2,7 +2,7 @@
 
 Each send date of a partition has a checkpoint (site total when last walked to convergence). A range is
 checked with one page-0 request: when the site's total equals the sum of the checkpoints inside it, nothing was
-published there since (rows are only ever added, eid-source.md §7.3). Otherwise the range is cut where the
+published there since (rows are only ever added). Otherwise the range is cut where the
 checkpoints say (the days after the newest checkpoint first, where new reports land; then halves) and only the
 pieces that differ are walked. An unchanged partition costs one request; a tick that finds n new reports on
 one day costs about ``ceil(day total / 20)`` plus a few checks.

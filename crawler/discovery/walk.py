@@ -1,12 +1,12 @@
 """Walk one search query to a complete set of report ids despite the site's unstable paging.
 
 The search endpoint caps pages at 20 rows, has no stable order (rows move across pages between calls) and its
-total can grow while we page (eid-source.md §2.2, §7.1). So a query is done only when the distinct ids seen
+total can grow while we page. So a query is done only when the distinct ids seen
 equal the site's total. When one pass does not get there, the query is split into send-date windows (seeded with
 the rows already seen in each window), then into fund types, and the smallest pieces are re-walked a bounded
 number of times. A piece that still does not converge is returned as incomplete, never as done.
 
-Convergence assumes the site only adds rows (corrections arrive as new ids, §7.3): then a merged id set whose
+Convergence assumes the site only adds rows (corrections arrive as new ids): then a merged id set whose
 size equals the current total is exactly the site's set.
 """
 

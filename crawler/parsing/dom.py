@@ -1,6 +1,6 @@
 """A report page as a flat list of sections: the one place that knows the EID markup.
 
-The EID body is a flat run of blocks (report-format.md §2): a heading cell (``td.write_text`` or
+The EID body is a flat run of blocks: a heading cell (``td.write_text`` or
 ``td.write_text_level3``), anchors, a unit line (``p.dw``), data tables (``table.bb``) and notes
 (``table.text``). The lxml tree is built once with comments dropped (102 commented-out blocks of real
 markup hide in them) and linearised in one document-order pass; every section parser then reads the
@@ -18,7 +18,7 @@ from lxml import etree
 from crawler.exceptions import ParseError
 from crawler.parsing.table import Cell, Table, clear_cell_memo, normalise
 
-#: EID pages are UTF-8 (report-format.md §1); forcing it also covers pages without the meta declaration,
+#: EID pages are UTF-8; forcing it also covers pages without the meta declaration,
 #: which libxml2 would otherwise read as Latin-1.
 _PARSER = etree.HTMLParser(
     encoding="utf-8", remove_comments=True, remove_pis=True, huge_tree=False, no_network=True

@@ -1,4 +1,4 @@
-"""Every number, percent and date read from a page goes through here (report-format.md §6).
+"""Every number, percent and date read from a page goes through here.
 
 Printed values carry thousands separators, full-width characters, a ``%`` on its own line and several
 "empty" markers. A printed ``0`` is a real zero; ``-``, ``-%``, ``—``, ``无`` and blank mean "nothing".

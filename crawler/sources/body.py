@@ -1,7 +1,7 @@
 """Reading a response body within a decoded-size cap, a deadline, and with truncation detected.
 
-reliability.md §4: count *decoded* bytes ourselves instead of trusting the HTTP stack, because a 10 MB gzip
-body can inflate to 10 GB (F14). We read the raw stream and inflate it with ``max_length`` so that no step
+Count *decoded* bytes ourselves instead of trusting the HTTP stack, because a 10 MB gzip
+body can inflate to 10 GB. We read the raw stream and inflate it with ``max_length`` so that no step
 ever holds more than one :data:`PIECE` of output; a ``Content-Encoding: gzip, gzip`` chain is unwrapped one
 bounded layer at a time. The stack reads at most 64 KiB from the network per step, so the bytes read before
 we stop stay under the cap plus 64 KiB.

@@ -1,4 +1,4 @@
-"""Fleet-wide circuit breaker: repeated 429/403 answers pause all crawling for a while (issue 5).
+"""Fleet-wide circuit breaker: repeated 429/403 answers pause all crawling for a while.
 
 States, shared by every process through Redis (Lua, Redis clock) or a locked file under the data dir:
 

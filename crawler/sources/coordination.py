@@ -1,7 +1,7 @@
 """State shared by every crawling process: a Redis connection, or an fcntl-locked JSON file on one machine.
 
 The rate limiter and the circuit breaker keep their state in one of these so that the politeness budget is
-one budget for the whole deployment (issue 4), not one per process.
+one budget for the whole deployment, not one per process.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import redis
 
 from crawler.exceptions import SourceError
 
-#: Redis calls must never hang a worker on a half-open connection (reliability.md F7).
+#: Redis calls must never hang a worker on a half-open connection.
 REDIS_SOCKET_TIMEOUT = 5.0
 
 

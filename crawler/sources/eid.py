@@ -2,7 +2,7 @@
 
 Every request passes the fleet-wide circuit breaker and rate limiter first, then goes out with an honest
 User-Agent, the site's Referer, ``Accept-Encoding: gzip, deflate`` only, connect/read timeouts and one
-wall-clock deadline that bounds connecting, the headers and the body alike (:mod:`crawler.sources.deadline`). Redirects are followed by hand (reliability.md §4, SSRF): each hop must stay on the configured
+wall-clock deadline that bounds connecting, the headers and the body alike (:mod:`crawler.sources.deadline`). Redirects are followed by hand: each hop must stay on the configured
 scheme, host and port, for at most ``max_redirects`` hops; a refused hop is never requested. Every transport
 problem becomes an error from :mod:`crawler.exceptions`: no httpx type leaves this module.
 """

@@ -1,7 +1,7 @@
-"""The search endpoint's request (``aoData``) and its strictly validated answer (eid-source.md §2).
+"""The search endpoint's request (``aoData``) and its strictly validated answer.
 
 The answer is parsed twice on purpose: ``json.loads`` with hooks rejects what the JSON grammar in Python
-lets through silently (``NaN``/``Infinity``, duplicate keys where the last would win, reliability.md §3 f6),
+lets through silently (``NaN``/``Infinity``, duplicate keys where the last would win),
 then pydantic validates the same bytes in strict JSON mode against :class:`crawler.models.ListingPage`, so a
 string ``uploadInfoId``, a ``null`` fundCode or a numeric date is refused, never stored half-filled.
 """

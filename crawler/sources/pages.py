@@ -1,11 +1,11 @@
 """Judging a downloaded report page: content type, site error pages, report markers, text encoding.
 
-The site serves report pages as UTF-8 (eid-source.md §1). What we hand on is always UTF-8 with a UTF-8
+The site serves report pages as UTF-8. What we hand on is always UTF-8 with a UTF-8
 declaration, so the archive, the parser and the hash never need to know what the source sent:
 
 - a UTF-8 page is returned byte-for-byte as received;
 - a page labelled gb2312/gbk/gb18030 is decoded as GB18030 (its superset: decoding such a page as gb2312
-  turns ``·—`` into ``・―``, reliability.md §3 f4), re-encoded as UTF-8, and its ``<meta>`` charset is
+  turns ``·—`` into ``・―``), re-encoded as UTF-8, and its ``<meta>`` charset is
   rewritten to ``utf-8`` so that a parser reading the bytes does not decode them a second time as GB.
 """
 

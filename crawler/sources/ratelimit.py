@@ -1,6 +1,6 @@
 """One politeness budget for the whole deployment: ``rate`` requests per second, shared by every process.
 
-Issue 4: Celery's ``rate_limit`` is per worker, so the budget lives in shared state instead. With Redis it is
+Celery's ``rate_limit`` is per worker, so the budget lives in shared state instead. With Redis it is
 a Lua script that reads Redis's own clock (``TIME``), so machines with skewed clocks still share one
 schedule; without Redis it is a file under the data dir locked with ``fcntl`` (one machine, every process).
 

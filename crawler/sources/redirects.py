@@ -1,7 +1,7 @@
-"""The redirect policy: follow the site's 302 by hand, only within its own origin (reliability.md §4, SSRF).
+"""The redirect policy: follow the site's 302 by hand, only within its own origin.
 
 OWASP's advice is to disable automatic redirects and allow-list the destination. The only legitimate hop on
-this site is ``instance_html_view.do`` -> ``/xbrl/REPORT/HTML/...`` on the same host (eid-source.md §3), so
+this site is ``instance_html_view.do`` -> ``/xbrl/REPORT/HTML/...`` on the same host, so
 the allow-list is exactly the configured scheme, host and port. A refused hop is never requested.
 """
 

@@ -1,8 +1,8 @@
 """The report state machine as statements on one connection (``Store`` wraps each in a retried transaction).
 
-States: ``pending -> fetching -> stored | failed`` (reliability.md I2). Every transition is a compare-and-set
+States: ``pending -> fetching -> stored | failed``. Every transition is a compare-and-set
 ``UPDATE ... WHERE state = ...``, so two workers handed the same report cannot both own it, and the attempt
-counter is committed when a task starts (I5) so that a message loop ends in ``failed(poison)``.
+counter is committed when a task starts so that a message loop ends in ``failed(poison)``.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def ref_row(ref: ReportRef, now: dt.datetime) -> dict[str, Any]:
 
 
 def insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: the ids this statement inserted (I3)."""
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING``: the ids this statement inserted."""
     statement = (
         insert(connection, reports)
         .values(list(rows))

@@ -1,7 +1,7 @@
 """Sentry: initialisation for worker, beat and CLI, scrubbing, and the alerts the daemon raises on purpose.
 
 Celery's own failures reach Sentry through ``CeleryIntegration``; retries do not (``Retry``/``Ignore``/``Reject``
-are control flow to the SDK, reliability.md F16), so a report that ends ``failed`` raises its own event through
+are control flow to the SDK), so a report that ends ``failed`` raises its own event through
 :func:`report_failed`. ``monitor_beat_tasks=True`` turns every beat entry into a Sentry Crons monitor whose slug
 is the entry name: beat sends ``in_progress``, the worker ``ok`` or ``error``. Sentry Crons cannot express
 intervals under a minute, so the integration skips such entries (the reconciler); :func:`monitor_checkin` covers

@@ -1,7 +1,7 @@
 """Audit facts of annual reports (审计报告基本信息): audited or not, opinion, report number.
 
 The label 审计意见 also heads the full audit text later in the page, so only this section's key-value
-table is read (report-format.md trap 8). REIT pages print 审计意见类型 instead of 审计意见.
+table is read. REIT pages print 审计意见类型 instead of 审计意见.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Fund profile fields from 基金基本情况 / 基金产品基本情况 and 基金产品说明, including share classes.
 
 The basic-info heading occurs twice in annual pages (the section and note 7.4.1); the first occurrence is
-the section. Multi-class funds add ``下属N级基金的…`` rows where N is the number of classes
-(report-format.md §5).
+the section. Multi-class funds add ``下属N级基金的…`` rows where N is the number of classes.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Portfolio tables change shape by fund kind (6-column A-share tables, 9-column QDII tables, 8-column FOF
 fund tables, 7-column QDII fund tables without a code, money-market ``摊余成本`` columns), and some start
-with a header row marked ``tr.dd`` (report-format.md §5, §10). So a table is never read by column
+with a header row marked ``tr.dd``. So a table is never read by column
 position: its header row is found by matching header texts against named column patterns, and each data
 row is then read into a dict keyed by field name.
 """

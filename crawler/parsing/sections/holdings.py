@@ -1,7 +1,7 @@
 """Holdings tables: stocks, bonds, ABS, precious metals, warrants, derivatives, funds, futures, trades.
 
 Every row of a table is kept: annual and interim reports list all holdings, and a "top ten" table can
-have 11 rows where the A- and H-share lines of one issuer share a rank (report-format.md §10 traps 2-3).
+have 11 rows where the A- and H-share lines of one issuer share a rank.
 Columns are found by header text, so one reader covers the 6-column A-share table, the 9-column QDII
 table (``name_en``, ``exchange``, ``country``), the 8-column FOF fund table (``operation_mode``,
 ``related_party``), the 7-column QDII fund table without a code, and money-market bond tables whose

@@ -1,6 +1,6 @@
 """Main indicators (主要财务指标 / 主要会计数据和财务指标, REIT 其他财务指标) for the current period.
 
-Shapes (report-format.md §5): quarterly ``label | 报告期（…）`` or ``label | 主基金(元) | <A>(元) | <C>(元)``;
+Shapes: quarterly ``label | 报告期（…）`` or ``label | 主基金(元) | <A>(元) | <C>(元)``;
 annual and interim blocks headed by ``tr.cc`` rows (``期间数据和指标 | 2024年 | 2023年 …``) with a second
 header row of class names when the fund has classes; the fund-level column of a class table is blank.
 Only the current-period columns are read: the first header column's period label and those sharing it.

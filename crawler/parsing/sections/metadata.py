@@ -1,6 +1,6 @@
 """Report metadata from the banner: title, kind, year, period end, send date, manager, custodian.
 
-The banner is the one block every page has (report-format.md §2): title (possibly split by ``<br/>``),
+The banner is the one block every page has: title (possibly split by ``<br/>``),
 period end, ``基金管理人：``, ``基金托管人：`` and ``报告送出日期：``. The profile's banner differs: title,
 ``编制日期：``, ``送出日期：`` and a disclaimer.
 """

@@ -1,4 +1,4 @@
-"""The portfolio report (投资组合报告): every section of it, as the ``fundcrawl.report/1`` keys of issue 3.
+"""The portfolio report (投资组合报告): every section of it, as ``fundcrawl.report/1`` keys.
 
 One pass over the page's sections sends each portfolio heading to its parser. A key is present when the
 page prints at least one of its sections, even with nothing in it (an empty list: "printed, nothing

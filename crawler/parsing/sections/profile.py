@@ -1,6 +1,6 @@
 """The fund product profile (产品资料概要): a 4-column key-value 产品概况 table, objectives and fees.
 
-``label | value | label | value`` rows with a rowspan block for 基金经理 (report-format.md §7 "Profile").
+``label | value | label | value`` rows with a rowspan block for 基金经理.
 Sale fees print as decimals (``0.0080``); management fees as text (``年费率0.50%``): both kept as printed.
 """
 

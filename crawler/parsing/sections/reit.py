@@ -1,7 +1,7 @@
 """REIT-specific sections: distributable and distributed amounts, the calculation, the asset projects.
 
 REIT net assets and NAV come through the indicator tables (期末基金净资产, 其他财务指标); this module reads
-what only infrastructure funds print (report-format.md §7 "REIT").
+what only infrastructure funds print.
 """
 
 from __future__ import annotations

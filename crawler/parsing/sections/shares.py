@@ -2,7 +2,7 @@
 
 Label wording varies by template (``报告期期初…`` / ``本报告期期初…``, a ``减：`` prefix, a trailing
 ``（份额减少以“-”填列）``), so rows are matched by anchored patterns. In class tables the fund-level column
-holds only the ending total (report-format.md §5).
+holds only the ending total.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Reading the shapes EID tables come in: key-value tables, label-by-column tables, class columns.
 
 Section parsers share these so that "which column is the current period" and "which column is which share
-class" are decided in one place (report-format.md §5, traps 5 and 7).
+class" are decided in one place.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from types import NoneType, UnionType
@@ -528,8 +528,10 @@ def document_problems(document: object, *, partial: bool = False) -> list[str]:
     """
     if partial and isinstance(document, Mapping):
         hints, _ = _fields(ReportDocument)
-        return [problem for key, hint in hints.items() if key in document
+        return [problem for key, hint in hints.items() if key in document and not _fits(hint)(document[key])
                 for problem in _problems(document[key], hint, f"document.{key}")]
+    if _fits(ReportDocument)(document):
+        return []
     return list(_problems(document, ReportDocument, "document"))
 
 
@@ -537,6 +539,73 @@ def problem_summary(problems: list[str], listed: int = 5) -> str:
     """The first ``listed`` problems, and how many more there are (what an error message or a drop reason shows)."""
     more = len(problems) - listed
     return "; ".join(problems[:listed]) + (f" (and {more} more)" if more > 0 else "")
+
+
+_Fits = Callable[[object], bool]
+
+
+@cache
+def _fits(hint: Any) -> _Fits:
+    """A fast yes/no test of ``value`` against ``hint``, built once per type: a document that fits (nearly every
+    one) is checked without building a single message; :func:`_problems` then explains one that does not."""
+    origin = get_origin(hint)
+    if origin is Annotated:
+        return _fits_annotated(hint)
+    if origin in (Union, UnionType):
+        return _fits_union(get_args(hint))
+    if origin is list:
+        item = _fits(get_args(hint)[0])
+        return lambda value: type(value) is list and all(item(element) for element in value)
+    if origin is dict:
+        item = _fits(get_args(hint)[1])
+        return lambda value: isinstance(value, Mapping) and all(
+            type(key) is str and item(element) for key, element in value.items())
+    if isinstance(hint, type) and hasattr(hint, "__required_keys__"):
+        return _fits_typed_dict(hint)
+    return _FITS_PLAIN.get(hint) or (lambda value: isinstance(value, hint))
+
+
+#: The plain types' tests, written out: a bool is no number and a number is finite (``x - x`` is NaN otherwise).
+_FITS_PLAIN: dict[Any, _Fits] = {
+    NoneType: lambda value: value is None,
+    str: lambda value: type(value) is str,
+    bool: lambda value: type(value) is bool,
+    int: lambda value: type(value) is int,
+    float: lambda value: type(value) is int or (type(value) is float and value - value == 0),
+}
+
+
+def _fits_union(arms: tuple[Any, ...]) -> _Fits:
+    tests = tuple(_fits(arm) for arm in arms if arm is not NoneType)
+    if NoneType in arms and len(tests) == 1:
+        only = tests[0]
+        return lambda value: value is None or only(value)
+    nullable = NoneType in arms
+    return lambda value: (nullable and value is None) or any(test(value) for test in tests)
+
+
+def _fits_annotated(hint: Any) -> _Fits:
+    base, *marks = get_args(hint)
+    fits = _fits(base)
+    if _IsoDate not in marks:
+        return fits
+    return lambda value: fits(value) and _is_iso_date(str(value))
+
+
+def _fits_typed_dict(kind: type) -> _Fits:
+    hints, required = _fields(kind)
+    fields = {key: _fits(hint) for key, hint in hints.items()}
+
+    def fits(value: object) -> bool:
+        if not isinstance(value, Mapping) or not required <= value.keys():
+            return False
+        for key, element in value.items():
+            test = fields.get(key)
+            if test is not None and not test(element):
+                return False
+        return True
+
+    return fits
 
 
 def _problems(value: object, hint: Any, path: str) -> Iterator[str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from crawler.exceptions import ParseError
 from crawler.models import ParsedReport, document_problems, problem_summary
-from crawler.parsing.assemble import assemble
+from crawler.parsing.assemble import LEADING_KEYS, assemble
 from crawler.parsing.coverage import unread_sections
 from crawler.parsing.dom import Page, load_page
 from crawler.parsing.headings import known_patterns, unknown_headings
@@ -62,7 +62,8 @@ def parse_report(html: bytes | str) -> ParsedReport:
     errors.update(unread_sections(page, document, errors))
     if errors:
         document["unread_sections"] = dict(errors)
-    problems = document_problems(document)
+    # Each part was checked as it was parsed (see _typed); the leading keys are combined from several parts.
+    problems = document_problems({key: document.get(key) for key in LEADING_KEYS}, partial=True)
     if problems:
         raise ParseError(f"document does not fit fundcrawl.report/1: {problem_summary(problems)}")
     class_names = [c["name"] for c in document.get("share_classes", [])]

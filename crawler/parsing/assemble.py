@@ -13,8 +13,9 @@ from typing import Any, cast
 from crawler.models import ReportDocument
 from crawler.parsing.sections.tables import TOTAL
 
-#: Top-level keys in the order the document prints them (others follow in insertion order).
-_LEADING = (
+#: Top-level keys in the order the document prints them (others follow in insertion order); every document has
+#: them, None where the page does not print one.
+LEADING_KEYS = (
     "schema",
     "parser_version",
     "fund_code",
@@ -65,7 +66,7 @@ def assemble(parts: dict[str, dict[str, Any]], *, schema: str, parser_version: s
     _reit_total_assets(doc)
     for key in _INTERNAL:
         doc.pop(key, None)
-    ordered = {**{k: doc.get(k) for k in _LEADING}, **{k: v for k, v in doc.items() if k not in _LEADING}}
+    ordered = {**{k: doc.get(k) for k in LEADING_KEYS}, **{k: v for k, v in doc.items() if k not in LEADING_KEYS}}
     return cast(ReportDocument, ordered)
 
 

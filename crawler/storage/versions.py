@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, true, update
 
-from crawler.models import REPORT_TYPES
+from crawler.models import REPORT_TYPES, ReportDocument
 from crawler.storage.tables import report_documents, report_versions, reports
 from crawler.storage.upsert import insert
 
@@ -43,10 +43,10 @@ def slot_key(fund_code: Any, report_type_code: Any, report_year: Any, upload_inf
     return f"{fund}|{code}|{report_year or ''}"
 
 
-def slot_of_item(upload_info_id: int, listing: Mapping[str, Any], document: Mapping[str, Any]) -> str:
+def slot_of_item(upload_info_id: int, listing: Mapping[str, Any], document: ReportDocument) -> str:
     """The slot of a report being saved: its listing row's facts, else the parsed document's."""
-    period_end = str(document.get("period_end") or "")
-    code = listing.get("report_type_code") or REPORT_TYPES.get(str(document.get("report_kind")))
+    period_end = document.get("period_end") or ""
+    code = listing.get("report_type_code") or REPORT_TYPES.get(document.get("report_kind") or "")
     year = listing.get("report_year") or (period_end[:4] if period_end else "")
     return slot_key(listing.get("fund_code") or document.get("fund_code"), code, year, upload_info_id)
 

@@ -18,7 +18,7 @@ from scrapy.settings import BaseSettings
 from crawler.archive import relative_path
 from crawler.models import ReportItem
 from crawler.settings import DEFAULT_DATA_DIR, embedded_database_url
-from crawler.storage import Store
+from crawler.storage import DocumentError, Store
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,11 @@ class StorePipeline(DatabasePipeline):
     def process_item(self, item: Any, spider: object = None) -> ReportItem:
         report = report_item(item)
         archive_path = getattr(report, "archive_path", "") or relative_path(report.page_sha256)
-        saved = self.opened_store().save_report(report, str(archive_path))
+        try:
+            saved = self.opened_store().save_report(report, str(archive_path))
+        except DocumentError as error:
+            # Only a pipeline configuration without validation gets here; the report ends dropped, saying why.
+            raise DropItem(str(error)) from error
         if saved is None:
             raise DropItem(f"report {report.upload_info_id} is marked failed; replay it to store it again")
         report.correction = saved.correction.to_json() if saved.correction else None

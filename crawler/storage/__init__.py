@@ -3,6 +3,7 @@ repositories hanging off it (``store.runs``, ``store.partitions``, ``store.check
 ``store.health``, ``store.exports``)."""
 
 from crawler.storage.checkpoints import DayCheckpoint
+from crawler.storage.documents import DocumentError
 from crawler.storage.engine import (
     WalState,
     checkpoint,
@@ -18,6 +19,7 @@ from crawler.storage.store import Claim, Store, make_store
 __all__ = [
     "Claim",
     "DayCheckpoint",
+    "DocumentError",
     "PartitionKey",
     "Store",
     "WalState",

@@ -140,6 +140,17 @@ def test_store_drops_a_report_that_is_marked_failed(db_url: str, store: Store) -
     assert store.document(1) is None
 
 
+def test_store_without_validation_drops_a_document_with_a_wrong_value_and_names_it(
+        db_url: str, store: Store) -> None:
+    store.add_discovered([ref(1)])
+    pipeline = StorePipeline(db_url)
+    pipeline.open_spider()
+
+    with pytest.raises(DropItem, match=r"report 1: .* document.fund_name: int where str was expected"):
+        pipeline.process_item(item(1, document=document(fund_name=5)))
+    assert store.document(1) is None and store.state(1)["state"] == "pending"
+
+
 def test_store_records_the_archive_path(db_url: str, store: Store) -> None:
     pipeline = StorePipeline(db_url)
     pipeline.open_spider()

@@ -33,11 +33,11 @@ from crawler.discovery import DiscoveryPlan, DiscoveryResult, discover
 from crawler.models import ReportRef
 from crawler.sources.eid import EidClient
 from crawler.storage import PartitionKey, Store, make_store, upgrade
+from tests.constants import CORPUS_DIR as CORPUS
 from tests.e2e.harness import Daemon, redis_broker
 from tests.replica import Replica
 from tests.storage.fixtures import temporary_database
 
-CORPUS = REPO.parent / "shared" / "corpus"
 REDIS_DB = 13
 #: The settings' ceiling: 1000 requests/second for the whole fleet (one report is two requests: 302 + page): no limit in effect.
 MAX_RATE = "1000"

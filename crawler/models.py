@@ -1,4 +1,5 @@
-"""Typed records that travel between stages: listing rows, fetched pages, parsed reports, pipeline items."""
+"""Typed records that travel between stages: listing rows, fetched pages, the report document and its row kinds,
+parsed reports, pipeline items."""
 
 from __future__ import annotations
 

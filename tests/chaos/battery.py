@@ -335,13 +335,15 @@ class ChaosRun:
         return figures
 
     def duplicates(self, rows: dict[int, dict[str, Any]]) -> dict[str, int]:
-        """Duplicate rows (per natural key), archived pages no row points at, stored rows sharing a sha, and
-        stored rows whose page does not read back from the archive with its own sha256 (``unreadable``).
+        """Duplicate rows (per natural key), archived pages no report or version points at, stored rows sharing a
+        sha, and stored rows whose page does not read back from the archive with its own sha256 (``unreadable``).
         """
         dup_rows = sum(int(n) for (n,) in self.query(
             "SELECT count(*) - count(DISTINCT upload_info_id) FROM reports UNION ALL "
             "SELECT count(*) - count(DISTINCT upload_info_id) FROM report_documents"))
+        # A page an in-place correction replaced is still a version of its report: referenced, not debris.
         referenced = {row["page_sha256"] for row in rows.values() if row["page_sha256"]}
+        referenced |= {sha for (sha,) in self.query("SELECT page_sha256 FROM report_versions")}
         pages = [sha for (sha,) in self.query("SELECT sha256 FROM pages")]
         shas = Counter(row["page_sha256"] for row in rows.values() if row["state"] == "stored")
         return {"rows": dup_rows, "files": sum(1 for sha in pages if sha not in referenced),

@@ -38,7 +38,7 @@ from tests.replica import Replica
 PROFILE = os.environ.get("FUNDCRAWL_CHAOS_PROFILE", "ci")
 LONG = PROFILE == "long"
 
-#: Short daemon settings for the battery (reliability.md §3 "Test settings"); deadlines derive from them.
+#: Short daemon settings for the battery; every deadline below derives from them.
 SETTINGS = {
     "visibility_timeout": 120,
     "task_time_limit": 30,
@@ -67,7 +67,7 @@ def drain_deadline(extra: float = 0.0) -> float:
 
     A message lost with a killed worker main waits out the visibility timeout plus kombu's restore cadence
     (~100 s), and the reconciler republishes a row once its lease ran out; add two reconciler periods and the
-    longest retry countdown (reliability.md §3: D = VT + 100 + 2 x reconcile + backoff max).
+    longest retry countdown: D = visibility timeout + 100 + 2 x reconcile period + longest backoff.
     """
     s = SETTINGS
     return s["visibility_timeout"] + 100 + 2 * s["reconcile_every"] + s["retry_backoff_max"] + extra

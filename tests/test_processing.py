@@ -36,6 +36,7 @@ from crawler.processing import (
 )
 from crawler.settings import Settings
 from crawler.storage import Store, upgrade
+from tests.fakes.clock import FakeUtcClock
 from tests.replica import Replica
 from tests.storage.helpers import ref
 
@@ -44,27 +45,14 @@ SAMPLES = 300
 LEASE = 600
 
 
-class Clock:
-    """A settable clock for the store, so a lease runs out without sleeping; it starts at the real time because
-    a postponed report's retry time is taken from the real clock."""
-
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
+@pytest.fixture
+def clock() -> FakeUtcClock:
+    # It starts at the real time because a postponed report's retry time is taken from the real clock.
+    return FakeUtcClock(dt.datetime.now(dt.UTC))
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def offline_runtime(tmp_path: Path, clock: Clock) -> Iterator[Runtime]:
+def offline_runtime(tmp_path: Path, clock: FakeUtcClock) -> Iterator[Runtime]:
     """A worker's collaborators on a fresh SQLite data dir whose store runs on ``clock``; no site behind it."""
     settings = Settings(data_dir=tmp_path / "data", lease_seconds=LEASE, max_attempts=3, retry_backoff_max=600)
     settings.data_dir.mkdir()
@@ -166,7 +154,8 @@ def test_a_full_disk_postpones_without_spending_an_attempt(offline_runtime: Runt
     assert "waiting: no space left; report 1 looks again in 10s" in caplog.messages
 
 
-def test_a_report_out_of_attempts_fails_instead_of_being_postponed(offline_runtime: Runtime, clock: Clock) -> None:
+def test_a_report_out_of_attempts_fails_instead_of_being_postponed(offline_runtime: Runtime,
+                                                                    clock: FakeUtcClock) -> None:
     rt = offline_runtime
     _claimed(rt, 1, "task-1")
     for token in ("task-2", "task-3"):  # two more executions whose leases ran out: three in all
@@ -184,7 +173,7 @@ def _database_down(*_: Any, **__: Any) -> Any:
 
 
 def test_after_a_database_outage_only_the_retry_of_the_same_task_reclaims_the_lease_until_it_expires(
-        offline_runtime: Runtime, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+        offline_runtime: Runtime, clock: FakeUtcClock, monkeypatch: pytest.MonkeyPatch) -> None:
     rt = offline_runtime
     _claimed(rt, 1, "task-1")
     with monkeypatch.context() as outage:

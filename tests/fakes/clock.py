@@ -1,6 +1,8 @@
-"""A fake epoch clock for code that takes ``clock`` (and ``sleep``) callables: time moves only when told to."""
+"""Fake clocks for code that takes ``clock`` (and ``sleep``) callables: time moves only when told to."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 #: 2025-05-01 12:00:00 UTC: any fixed, recent epoch time will do.
 START = 1_746_100_800.0
@@ -23,3 +25,16 @@ class FakeClock:
         """What the code under test waits: recorded, and the clock moves on by it at once."""
         self.slept.append(seconds)
         self.advance(seconds)
+
+
+class FakeUtcClock:
+    """A settable UTC ``datetime`` clock, the kind ``Store`` takes, so a lease runs out without sleeping."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)

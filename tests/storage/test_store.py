@@ -9,31 +9,19 @@ import threading
 import pytest
 
 from crawler.storage import Store
+from tests.fakes.clock import FakeUtcClock
 from tests.storage.helpers import item, ref
 
 NOW = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.UTC)
 
 
-class Clock:
-    """A settable clock so lease expiry is tested without sleeping."""
-
-    def __init__(self, now: dt.datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
+@pytest.fixture
+def clock() -> FakeUtcClock:
+    return FakeUtcClock(NOW)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(db_url: str, clock: Clock) -> Store:
+def store(db_url: str, clock: FakeUtcClock) -> Store:
     return Store.from_url(db_url, clock=clock, requeue_grace=dt.timedelta(seconds=60))
 
 
@@ -96,7 +84,7 @@ def test_two_concurrent_claimers_one_wins(store: Store) -> None:
     assert all(store.state(i)["attempts"] == 1 for i in range(1, 21))
 
 
-def test_an_expired_lease_can_be_taken_over(store: Store, clock: Clock) -> None:
+def test_an_expired_lease_can_be_taken_over(store: Store, clock: FakeUtcClock) -> None:
     store.add_discovered([ref(1)])
     assert store.claim(1, lease_seconds=60, max_attempts=5, token="crashed")
     clock.advance(61)
@@ -120,7 +108,7 @@ def test_a_retry_of_the_same_task_may_reclaim_its_own_lease(store: Store) -> Non
     assert retry is not None and retry.attempt == 2
 
 
-def test_poison_after_max_attempts(store: Store, clock: Clock) -> None:
+def test_poison_after_max_attempts(store: Store, clock: FakeUtcClock) -> None:
     store.add_discovered([ref(1)])
     for attempt in (1, 2, 3):
         claim = store.claim(1, lease_seconds=60, max_attempts=3)
@@ -144,7 +132,7 @@ def test_terminal_reports_are_never_claimed(store: Store) -> None:
     assert store.state(1)["state"] == "stored" and store.state(2)["state"] == "failed"
 
 
-def test_release_returns_the_report_to_pending_until_retry(store: Store, clock: Clock) -> None:
+def test_release_returns_the_report_to_pending_until_retry(store: Store, clock: FakeUtcClock) -> None:
     store.add_discovered([ref(1)])
     clock.advance(3600)  # long after discovery: only the lease holds the reconciler back
     store.claim(1, lease_seconds=600, max_attempts=5, token="t")
@@ -164,7 +152,7 @@ def test_release_returns_the_report_to_pending_until_retry(store: Store, clock: 
     assert store.claim(1, lease_seconds=600, max_attempts=5) is not None
 
 
-def test_requeue_candidates_wait_for_the_grace_period(store: Store, clock: Clock) -> None:
+def test_requeue_candidates_wait_for_the_grace_period(store: Store, clock: FakeUtcClock) -> None:
     store.add_discovered([ref(1), ref(2)])
     store.claim(2, lease_seconds=300, max_attempts=5)
 
@@ -207,7 +195,7 @@ def test_replay_resets_failed_reports_with_a_fresh_budget(store: Store) -> None:
     assert store.claim(1, lease_seconds=60, max_attempts=1) is not None
 
 
-def test_status_queries(store: Store, clock: Clock) -> None:
+def test_status_queries(store: Store, clock: FakeUtcClock) -> None:
     store.add_discovered([ref(1), ref(2)])
     clock.advance(10)
     store.add_discovered([ref(3), ref(4)])

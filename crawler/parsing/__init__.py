@@ -16,7 +16,7 @@ does not fit is an unreadable section like any other, so no later stage has to g
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from crawler.exceptions import ParseError
@@ -77,7 +77,7 @@ def parse_report(html: bytes | str) -> ParsedReport:
 
 
 #: (document part, section name for errors, parser) for parsers that key figures by share class.
-_CLASS_AWARE: tuple[tuple[str, str, Callable[[Page, list[str]], dict[str, Any]]], ...] = (
+_CLASS_AWARE: tuple[tuple[str, str, Callable[[Page, list[str]], Mapping[str, object]]], ...] = (
     ("indicators", "main_indicators", parse_indicators),
     ("share_changes", "share_changes", parse_share_changes),
     ("performance", "nav_performance", parse_performance),
@@ -86,7 +86,7 @@ _CLASS_AWARE: tuple[tuple[str, str, Callable[[Page, list[str]], dict[str, Any]]]
     ("distributions", "distributions", parse_distributions),
 )
 #: The same for parsers that need only the page.
-_PLAIN: tuple[tuple[str, str, Callable[[Page], dict[str, Any]]], ...] = (
+_PLAIN: tuple[tuple[str, str, Callable[[Page], Mapping[str, object]]], ...] = (
     ("statements", "statements", parse_statements),
     ("managers", "managers", parse_managers),
     ("investors", "single_investors", parse_single_investors),
@@ -120,7 +120,7 @@ def _parse_sections(page: Page, errors: dict[str, str]) -> _Parts:
 
 
 def _run(
-    name: str, errors: dict[str, str], parser: Callable[..., dict[str, Any]], *args: Any
+    name: str, errors: dict[str, str], parser: Callable[..., Mapping[str, object]], *args: Any
 ) -> dict[str, Any]:
     """Call one section parser; an unreadable section is recorded, never fatal.
 
@@ -138,12 +138,13 @@ def _run(
     return {}
 
 
-def _typed(part: dict[str, Any], name: str) -> dict[str, Any]:
-    """``part`` when every document key it holds has its documented type, else ``ParseError``."""
+def _typed(part: Mapping[str, object], name: str) -> dict[str, Any]:
+    """``part`` (as a dict, for the assembler) when every document key it holds has its documented type, else
+    ``ParseError``: mypy checks a section parser's keys against its part type, this checks what the page gave."""
     problems = document_problems(part, partial=True)
     if problems:
         raise ParseError(f"values of an unexpected type: {problem_summary(problems)}", section=name)
-    return part
+    return dict(part)
 
 
 KNOWN_HEADINGS = known_patterns()

@@ -7,7 +7,7 @@ table is read. REIT pages print 审计意见类型 instead of 审计意见.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TypedDict
 
 from crawler.parsing.dom import Page
 from crawler.parsing.sections.tables import first_table, key_values
@@ -19,13 +19,21 @@ HEADINGS: tuple[re.Pattern[str], ...] = (SECTION,)
 _YES_NO = {"是": True, "否": False}
 
 
-def parse_audit(page: Page) -> dict[str, Any]:
+class AuditPart(TypedDict, total=False):
+    """The document keys the audit section fills."""
+
+    audited: bool | None
+    audit_opinion: str
+    audit_report_no: str
+
+
+def parse_audit(page: Page) -> AuditPart:
     """``audited``, ``audit_opinion``, ``audit_report_no``; {} when the page has no such section."""
     table = first_table(page.find(SECTION))
     if table is None:
         return {}
     rows = {key: clean_text(values[0]) for key, values in key_values(table).items() if values}
-    doc: dict[str, Any] = {}
+    doc: AuditPart = {}
     if "财务报表是否经过审计" in rows:
         doc["audited"] = _YES_NO.get(rows["财务报表是否经过审计"])
     opinion = rows.get("审计意见") or rows.get("审计意见类型")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
 from crawler.exceptions import ParseError
+from crawler.models import Distribution
 from crawler.parsing.dom import Page, Section
 from crawler.parsing.sections.tables import suffix_class
 from crawler.parsing.values import clean_text, parse_number
@@ -19,12 +20,16 @@ from crawler.parsing.values import clean_text, parse_number
 SECTION = re.compile(r"^(?:过去[一二三]年|自基金合同生效以来)基金的利润分配情况(?P<cls>.*)$")
 HEADINGS: tuple[re.Pattern[str], ...] = (SECTION,)
 
-_FIELDS = ("per_10_units", "cash", "reinvested", "total")
+
+class DistributionsPart(TypedDict, total=False):
+    """The document key the distribution tables fill."""
+
+    distributions: dict[str, list[Distribution]]
 
 
-def parse_distributions(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
+def parse_distributions(page: Page, class_names: Sequence[str]) -> DistributionsPart:
     """``distributions``: ``{key: [{year, per_10_units, cash, reinvested, total, note}]}`` or {}."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[Distribution]] = {}
     for section in page.find_all(SECTION):
         m = SECTION.match(section.heading)
         if m is not None and section.tables:
@@ -32,8 +37,8 @@ def parse_distributions(page: Page, class_names: Sequence[str]) -> dict[str, Any
     return {"distributions": out} if out else {}
 
 
-def _rows(section: Section) -> list[dict[str, Any]]:
-    rows = []
+def _rows(section: Section) -> list[Distribution]:
+    rows: list[Distribution] = []
     try:
         for row in section.tables[0].data_rows():
             cells = [clean_text(c.text) for c in row]
@@ -41,10 +46,19 @@ def _rows(section: Section) -> list[dict[str, Any]]:
                 continue
             if len(cells) < 5:
                 raise ValueError(f"row of {len(cells)} cells, 5 or 6 expected: {cells[0][:20]}")
-            values = dict(zip(_FIELDS, (parse_number(v) for v in cells[1:5]), strict=True))
-            if any(v is not None for v in values.values()):
+            per_10_units, cash, reinvested, total = (parse_number(v) for v in cells[1:5])
+            if any(v is not None for v in (per_10_units, cash, reinvested, total)):
                 note = cells[5] if len(cells) > 5 and cells[5] not in ("", "-") else None
-                rows.append({"year": cells[0], **values, "note": note})
+                rows.append(
+                    {
+                        "year": cells[0],
+                        "per_10_units": per_10_units,
+                        "cash": cash,
+                        "reinvested": reinvested,
+                        "total": total,
+                        "note": note,
+                    }
+                )
     except ValueError as exc:
         raise ParseError(f"distributions: {exc}", section=section.heading) from exc
     return rows

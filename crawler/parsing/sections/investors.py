@@ -11,9 +11,10 @@ unknown layout, reported rather than skipped (an empty list would claim "nobody 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TypedDict
 
 from crawler.exceptions import ParseError
+from crawler.models import SingleInvestor
 from crawler.parsing.dom import Page
 from crawler.parsing.sections.tables import first_table
 from crawler.parsing.values import (
@@ -33,14 +34,20 @@ _RISK = "产品特有风险"
 _EMPTY = ("", "-", "无", "无。")
 
 
-def parse_single_investors(page: Page) -> dict[str, Any]:
+class InvestorsPart(TypedDict, total=False):
+    """The document key the single-investor table fills."""
+
+    single_investors_over_20pct: list[SingleInvestor]
+
+
+def parse_single_investors(page: Page) -> InvestorsPart:
     """``single_investors_over_20pct``: ``[{investor_type, seq, period_start, period_end, beginning,
     subscriptions, redemptions, ending, pct}]``; an empty list when the table prints only dashes."""
     section = page.find(SECTION)
     table = first_table(section)
     if section is None or table is None:
         return {}
-    items = []
+    items: list[SingleInvestor] = []
     try:
         for row, cls in zip(table.grid(), table.row_classes, strict=True):
             cells = [clean_text(c) for c in row]
@@ -59,9 +66,9 @@ def parse_single_investors(page: Page) -> dict[str, Any]:
     return {"single_investors_over_20pct": items}
 
 
-def _investor(cells: list[str]) -> dict[str, Any]:
+def _investor(cells: list[str]) -> SingleInvestor:
     period = parse_period(cells[2])
-    item: dict[str, Any] = {
+    item: SingleInvestor = {
         "investor_type": cells[0],
         "seq": parse_int(cells[1]),
         "period_start": period[0].isoformat() if period else None,

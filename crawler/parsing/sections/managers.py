@@ -8,9 +8,10 @@ years and experience instead of securities years). Columns are located by their 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Literal, TypedDict
 
 from crawler.exceptions import ParseError
+from crawler.models import Manager
 from crawler.parsing.dom import Page
 from crawler.parsing.sections.tables import first_table
 from crawler.parsing.values import clean_text, parse_date
@@ -18,7 +19,8 @@ from crawler.parsing.values import clean_text, parse_date
 SECTION = re.compile(r"^基金经理（或基金经理小组）(?:及基金经理助理)?简介$")
 HEADINGS: tuple[re.Pattern[str], ...] = (SECTION,)
 
-_COLUMNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_Column = Literal["name", "title", "start_date", "end_date", "years_text", "infra_experience", "bio"]
+_COLUMNS: tuple[tuple[_Column, re.Pattern[str]], ...] = (
     ("name", re.compile(r"^姓名$")),
     ("title", re.compile(r"^职务$")),
     ("start_date", re.compile(r"^任职日期$")),
@@ -30,7 +32,13 @@ _COLUMNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _YEARS = re.compile(r"^(\d+(?:\.\d+)?)\s*年?")
 
 
-def parse_managers(page: Page) -> dict[str, Any]:
+class ManagersPart(TypedDict, total=False):
+    """The document key the fund-manager table fills."""
+
+    managers: list[Manager]
+
+
+def parse_managers(page: Page) -> ManagersPart:
     """``{"managers": [{name, title, start_date, end_date, years_experience, years_text, bio}]}`` or {}."""
     section = page.find(SECTION)
     table = first_table(section)
@@ -41,7 +49,7 @@ def parse_managers(page: Page) -> dict[str, Any]:
     columns = _locate(headers)
     if "name" not in columns:
         raise ParseError("managers: no 姓名 column", section=section.heading)
-    managers = []
+    managers: list[Manager] = []
     try:
         for row, cls in zip(grid, table.row_classes, strict=True):
             if cls != "cc" and clean_text(row[columns["name"]]):
@@ -51,9 +59,9 @@ def parse_managers(page: Page) -> dict[str, Any]:
     return {"managers": managers}
 
 
-def _locate(headers: list[list[str]]) -> dict[str, int]:
+def _locate(headers: list[list[str]]) -> dict[_Column, int]:
     """Column index per field, from the last header row that names it (spans already expanded)."""
-    found: dict[str, int] = {}
+    found: dict[_Column, int] = {}
     for row in headers:
         for j, text in enumerate(row):
             for field, rx in _COLUMNS:
@@ -62,11 +70,18 @@ def _locate(headers: list[list[str]]) -> dict[str, int]:
     return found
 
 
-def _manager(row: list[str], columns: dict[str, int]) -> dict[str, Any]:
-    item: dict[str, Any] = {field: clean_text(row[j]) or None for field, j in columns.items()}
-    for field in ("start_date", "end_date"):
-        value = parse_date(item.get(field) or "")
-        item[field] = value.isoformat() if value else None
+def _manager(row: list[str], columns: dict[_Column, int]) -> Manager:
+    item: Manager = {}
+    for field, j in columns.items():
+        item[field] = clean_text(row[j]) or None
+    item["start_date"] = _iso_date(item.get("start_date"))
+    item["end_date"] = _iso_date(item.get("end_date"))
     m = _YEARS.match(item.get("years_text") or "")
     item["years_experience"] = float(m[1]) if m else None
     return item
+
+
+def _iso_date(text: str | None) -> str | None:
+    """The printed date as ISO text, None when the cell prints none."""
+    value = parse_date(text or "")
+    return value.isoformat() if value else None

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Literal, TypedDict
 
 from crawler.exceptions import ParseError
+from crawler.models import PerformanceRow
 from crawler.parsing.dom import Page, Section
 from crawler.parsing.sections.tables import suffix_class
 from crawler.parsing.values import clean_text, parse_percent
@@ -18,7 +19,8 @@ from crawler.parsing.values import clean_text, parse_percent
 SECTION = re.compile(r"^基金份额净值(?:增长率|收益率)及其与同期业绩比较基准收益率的比较(?P<cls>.*)$")
 HEADINGS: tuple[re.Pattern[str], ...] = (SECTION,)
 
-_COLUMNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_Figure = Literal["nav_growth", "nav_growth_std", "benchmark_return", "benchmark_std", "excess_return", "std_diff"]
+_COLUMNS: tuple[tuple[_Figure, re.Pattern[str]], ...] = (
     ("nav_growth", re.compile(r"(?:增长率|收益率)①$")),
     ("nav_growth_std", re.compile(r"标准差②$")),
     ("benchmark_return", re.compile(r"收益率③$")),
@@ -28,9 +30,15 @@ _COLUMNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-def parse_performance(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
+class PerformancePart(TypedDict, total=False):
+    """The document key the NAV performance tables fill."""
+
+    nav_performance: dict[str, list[PerformanceRow]]
+
+
+def parse_performance(page: Page, class_names: Sequence[str]) -> PerformancePart:
     """``{"nav_performance": {key: [{horizon, nav_growth, …, std_diff}]}}``; header-only tables skipped."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[PerformanceRow]] = {}
     for section in page.find_all(SECTION):
         m = SECTION.match(section.heading)
         if m is None or not section.tables:
@@ -41,7 +49,7 @@ def parse_performance(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
     return {"nav_performance": out} if out else {}
 
 
-def _rows(section: Section) -> list[dict[str, Any]]:
+def _rows(section: Section) -> list[PerformanceRow]:
     table = section.tables[0]
     grid = table.grid()
     if not grid:
@@ -50,13 +58,14 @@ def _rows(section: Section) -> list[dict[str, Any]]:
     if not columns and any(c != "cc" and clean_text(r[0]) for r, c in zip(grid, table.row_classes, strict=True)):
         # Rows of horizons with no column we know would read as "printed, no figures".
         raise ParseError("NAV performance: no known column", section=section.heading)
-    rows = []
+    rows: list[PerformanceRow] = []
     try:
         for row, cls in zip(grid, table.row_classes, strict=True):
             if cls == "cc" or not clean_text(row[0]):
                 continue
-            item: dict[str, Any] = {"horizon": clean_text(row[0])}
-            item.update({field: parse_percent(row[j]) for field, j in columns.items()})
+            item: PerformanceRow = {"horizon": clean_text(row[0])}
+            for field, j in columns.items():
+                item[field] = parse_percent(row[j])
             rows.append(item)
     except ValueError as exc:
         raise ParseError(f"NAV performance: {exc}", section=section.heading) from exc

@@ -7,9 +7,10 @@ what only infrastructure funds print.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Literal, TypedDict
 
 from crawler.exceptions import ParseError
+from crawler.models import DistributableItem, ReitFigures, ReitProject
 from crawler.parsing.dom import Page, Section
 from crawler.parsing.sections.tables import first_table, key_values
 from crawler.parsing.values import clean_text, parse_number
@@ -20,7 +21,7 @@ CALCULATION = re.compile(r"^本期可供分配金额计算过程$")
 PROJECT = re.compile(r"^资产项目名称[:：]\s*(?P<name>.+)$")
 HEADINGS: tuple[re.Pattern[str], ...] = (DISTRIBUTABLE, DISTRIBUTED, CALCULATION, PROJECT)
 
-_PROJECT_FIELDS = {
+_PROJECT_FIELDS: dict[str, Literal["company", "type", "operating_model", "location"]] = {
     "资产项目公司名称": "company",
     "资产项目类型": "type",
     "资产项目主要经营模式": "operating_model",
@@ -28,13 +29,21 @@ _PROJECT_FIELDS = {
 }
 
 
-def parse_reit(page: Page) -> dict[str, Any]:
+class ReitPart(TypedDict, total=False):
+    """The document key the REIT sections fill."""
+
+    reit: ReitFigures
+
+
+def parse_reit(page: Page) -> ReitPart:
     """``reit``: current-period distributable/distributed amounts, the calculation rows and projects."""
-    reit: dict[str, Any] = {}
-    for prefix, pattern in (("distributable_amount", DISTRIBUTABLE), ("actual_distribution", DISTRIBUTED)):
-        section = page.find(pattern)
-        if section is not None and section.tables:
-            reit.update(_current_amount(section, prefix))
+    reit: ReitFigures = {}
+    distributable = _current_amount(page.find(DISTRIBUTABLE))
+    if distributable is not None:
+        reit["distributable_amount"], reit["distributable_amount_per_unit"] = distributable
+    distributed = _current_amount(page.find(DISTRIBUTED))
+    if distributed is not None:
+        reit["actual_distribution"], reit["actual_distribution_per_unit"] = distributed
     calculation = page.find(CALCULATION)
     if calculation is not None and calculation.tables:
         reit["distributable_calc"] = _calculation(calculation)
@@ -44,20 +53,22 @@ def parse_reit(page: Page) -> dict[str, Any]:
     return {"reit": reit} if reit else {}
 
 
-def _current_amount(section: Section, prefix: str) -> dict[str, Any]:
-    """The ``本期`` row: amount and per-unit amount."""
+def _current_amount(section: Section | None) -> tuple[float | None, float | None] | None:
+    """The ``本期`` row: amount and per-unit amount; None when the section or that row is not printed."""
+    if section is None or not section.tables:
+        return None
     for row in section.tables[0].data_rows():
         if clean_text(row[0].text) == "本期" and len(row) >= 3:
             try:
-                return {prefix: parse_number(row[1].text), f"{prefix}_per_unit": parse_number(row[2].text)}
+                return parse_number(row[1].text), parse_number(row[2].text)
             except ValueError as exc:
                 raise ParseError(f"REIT amounts: {exc}", section=section.heading) from exc
-    return {}
+    return None
 
 
-def _calculation(section: Section) -> list[dict[str, Any]]:
+def _calculation(section: Section) -> list[DistributableItem]:
     """Rows of the calculation; the group rows 调增项/调减项 have no amount (None)."""
-    items = []
+    items: list[DistributableItem] = []
     for row in section.tables[0].data_rows():
         if len(row) < 2:
             continue
@@ -68,12 +79,13 @@ def _calculation(section: Section) -> list[dict[str, Any]]:
     return items
 
 
-def _project(section: Section) -> dict[str, Any]:
+def _project(section: Section) -> ReitProject:
     m = PROJECT.match(section.heading)
-    item: dict[str, Any] = {"name": clean_text(m["name"]) if m else section.heading}
+    item: ReitProject = {"name": clean_text(m["name"]) if m else section.heading}
     table = first_table(section)
     rows = key_values(table) if table is not None else {}
     for label, field in _PROJECT_FIELDS.items():
         values = rows.get(label)
-        item[field] = clean_text(values[0]) if values else None
+        if values:
+            item[field] = clean_text(values[0])
     return item

@@ -9,7 +9,7 @@ Labels repeat under different parents (``其中：债券投资``), so the first 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Literal, TypedDict
 
 from crawler.exceptions import ParseError
 from crawler.parsing.dom import Page, Section, Table
@@ -20,12 +20,25 @@ INCOME = re.compile(r"^利润表$")
 _SUBHEADING = re.compile(r"^(?:会计主体：|报告截止日：|本报告期：|合并(?:资产负债表|利润表)$)")
 PERIOD = re.compile(r"^本报告期：")
 HEADINGS: tuple[re.Pattern[str], ...] = (BALANCE, INCOME, _SUBHEADING)
+_STATEMENTS: tuple[tuple[Literal["balance_sheet", "income_statement"], re.Pattern[str]], ...] = (
+    ("balance_sheet", BALANCE),
+    ("income_statement", INCOME),
+)
 
 
-def parse_statements(page: Page) -> dict[str, Any]:
+class StatementsPart(TypedDict, total=False):
+    """The document keys the statements fill, and the income statement's period (ISO start and end) for the
+    assembler."""
+
+    balance_sheet: dict[str, float | None]
+    income_statement: dict[str, float | None]
+    statement_period: list[str]
+
+
+def parse_statements(page: Page) -> StatementsPart:
     """``balance_sheet`` / ``income_statement`` as ``label -> current value``, and ``statement_period``."""
-    doc: dict[str, Any] = {}
-    for key, pattern in (("balance_sheet", BALANCE), ("income_statement", INCOME)):
+    doc: StatementsPart = {}
+    for key, pattern in _STATEMENTS:
         heading = page.find(pattern)
         table = _statement_table(page, heading) if heading is not None else None
         if heading is None or table is None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
 from crawler.exceptions import ParseError
+from crawler.models import ListedHolder
 from crawler.parsing.dom import Page, Section
 from crawler.parsing.sections.tables import suffix_class
 from crawler.parsing.values import clean_text, parse_int, parse_number
@@ -22,17 +23,24 @@ REIT_NON_TRADABLE = re.compile(r"^基金前十名非流通份额持有人$")
 HEADINGS: tuple[re.Pattern[str], ...] = (LISTED, REIT_TRADABLE, REIT_NON_TRADABLE)
 
 
-def parse_top_holders(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
+class TopHoldersPart(TypedDict, total=False):
+    """The document keys the top-holder tables fill."""
+
+    listed_holders: dict[str, list[ListedHolder]]
+    reit_top_holders: dict[str, list[ListedHolder]]
+
+
+def parse_top_holders(page: Page, class_names: Sequence[str]) -> TopHoldersPart:
     """``listed_holders`` by class key and/or ``reit_top_holders`` {tradable, non_tradable}."""
-    doc: dict[str, Any] = {}
-    listed: dict[str, list[dict[str, Any]]] = {}
+    doc: TopHoldersPart = {}
+    listed: dict[str, list[ListedHolder]] = {}
     for section in page.find_all(LISTED):
         m = LISTED.match(section.heading)
         if m is not None and section.tables:
             listed[suffix_class(m["cls"], class_names)] = _holders(section)
     if listed:
         doc["listed_holders"] = listed
-    reit = {}
+    reit: dict[str, list[ListedHolder]] = {}
     for key, pattern in (("tradable", REIT_TRADABLE), ("non_tradable", REIT_NON_TRADABLE)):
         found = page.find(pattern)
         if found is not None and found.tables:
@@ -42,10 +50,10 @@ def parse_top_holders(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
     return doc
 
 
-def _holders(section: Section) -> list[dict[str, Any]]:
+def _holders(section: Section) -> list[ListedHolder]:
     """Rows of the first (current) block: ``{rank, name, shares, pct}``."""
     table = section.tables[0]
-    rows: list[dict[str, Any]] = []
+    rows: list[ListedHolder] = []
     try:
         for row, cls in zip(table.rows, table.row_classes, strict=True):
             if cls == "cc":

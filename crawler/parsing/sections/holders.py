@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Literal, TypedDict
 
 from crawler.exceptions import ParseError
+from crawler.models import HolderStructure
 from crawler.parsing.dom import Page
 from crawler.parsing.sections.tables import TOTAL, first_table
 from crawler.parsing.values import parse_int, parse_number
@@ -19,10 +20,35 @@ from crawler.parsing.values import parse_int, parse_number
 SECTION = re.compile(r"^(?:期末)?基金份额持有人户数及持有人结构$")
 HEADINGS: tuple[re.Pattern[str], ...] = (SECTION,)
 
-_GROUPS = (("机构投资者", "institutional"), ("个人投资者", "individual"))
+_Field = Literal[
+    "holder_count",
+    "avg_shares",
+    "institutional_shares",
+    "institutional_pct",
+    "individual_shares",
+    "individual_pct",
+    "feeder_shares",
+    "feeder_pct",
+]
+_Group = tuple[
+    Literal["institutional_shares", "individual_shares", "feeder_shares"],
+    Literal["institutional_pct", "individual_pct", "feeder_pct"],
+]
+#: Header text of a holder group -> its (shares, pct) fields; a group not named is a feeder fund's.
+_GROUPS: tuple[tuple[str, _Group], ...] = (
+    ("机构投资者", ("institutional_shares", "institutional_pct")),
+    ("个人投资者", ("individual_shares", "individual_pct")),
+)
+_FEEDER: _Group = ("feeder_shares", "feeder_pct")
 
 
-def parse_holders(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
+class HoldersPart(TypedDict, total=False):
+    """The document key the holder-structure table fills."""
+
+    holders: dict[str, HolderStructure]
+
+
+def parse_holders(page: Page, class_names: Sequence[str]) -> HoldersPart:
     """``{"holders": {key: {holder_count, avg_shares, institutional_*, individual_*}}}`` or {}."""
     section = page.find(SECTION)
     table = first_table(section)
@@ -34,7 +60,7 @@ def parse_holders(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
     if not columns and len(headers) < len(grid):
         # Data rows under headers we cannot map would read as holders with no figures.
         raise ParseError("holders: no known column", section=section.heading)
-    holders: dict[str, dict[str, Any]] = {}
+    holders: dict[str, HolderStructure] = {}
     seen_data = False
     try:
         for row, cls in zip(grid, table.row_classes, strict=True):
@@ -50,9 +76,9 @@ def parse_holders(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
     return {"holders": holders} if holders else {}
 
 
-def _columns(headers: list[list[str]]) -> tuple[dict[int, str], int | None]:
+def _columns(headers: list[list[str]]) -> tuple[dict[int, _Field], int | None]:
     """Field per column from the header path (group + leaf); the 份额级别 column if printed."""
-    fields: dict[int, str] = {}
+    fields: dict[int, _Field] = {}
     class_col = None
     width = max((len(r) for r in headers), default=0)
     for j in range(width):
@@ -65,15 +91,16 @@ def _columns(headers: list[list[str]]) -> tuple[dict[int, str], int | None]:
         elif "户均" in joined:
             fields[j] = "avg_shares"
         elif "持有份额" in joined or "比例" in joined:
-            fields[j] = _group(path) + ("_pct" if "比例" in path[-1] else "_shares")
+            shares, pct = _group(path)
+            fields[j] = pct if "比例" in path[-1] else shares
     return fields, class_col
 
 
-def _group(path: list[str]) -> str:
-    for text, name in _GROUPS:
+def _group(path: list[str]) -> _Group:
+    for text, group in _GROUPS:
         if text in path:
-            return name
-    return "feeder"
+            return group
+    return _FEEDER
 
 
 def _key(text: str) -> str:
@@ -81,8 +108,14 @@ def _key(text: str) -> str:
     return TOTAL if name in ("", "合计") else name
 
 
-def _values(row: Sequence[str], columns: dict[int, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {field: parse_number(row[j]) for j, field in columns.items() if j < len(row)}
-    if "holder_count" in out:
-        out["holder_count"] = parse_int(row[next(j for j, f in columns.items() if f == "holder_count")])
+def _values(row: Sequence[str], columns: dict[int, _Field]) -> HolderStructure:
+    """The row's figures; the holder count is a whole number."""
+    out: HolderStructure = {}
+    for j, field in columns.items():
+        if j >= len(row):
+            continue
+        if field == "holder_count":
+            out[field] = parse_int(row[j])
+        else:
+            out[field] = parse_number(row[j])
     return out

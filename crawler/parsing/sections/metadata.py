@@ -8,7 +8,7 @@ period end, ``基金管理人：``, ``基金托管人：`` and ``报告送出日
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from crawler.exceptions import ParseError
 from crawler.parsing.dom import Page
@@ -58,7 +58,21 @@ def _labelled(lines: list[str]) -> dict[str, str]:
     return out
 
 
-def parse_metadata(page: Page) -> dict[str, Any]:
+class MetadataPart(TypedDict):
+    """The document keys the banner fills; ``fund_name`` is the title's, which a printed 基金名称 replaces."""
+
+    report_title: str
+    report_kind: str
+    report_year: int | None
+    fund_name: str
+    period_end: str | None
+    send_date: str | None
+    manager: str | None
+    custodian: str | None
+    compile_date: NotRequired[str | None]
+
+
+def parse_metadata(page: Page) -> MetadataPart:
     """Metadata fields from the banner; ``ParseError`` when the banner has no recognisable title."""
     if not page.banner:
         raise ParseError("page has no banner", section="banner")
@@ -68,7 +82,7 @@ def parse_metadata(page: Page) -> dict[str, Any]:
     period_end = None
     if kind != "profile" and len(page.banner) > 1:
         period_end = parse_date(page.banner[1])
-    doc: dict[str, Any] = {
+    doc: MetadataPart = {
         "report_title": title,
         "report_kind": kind,
         "report_year": year,

@@ -7,8 +7,9 @@ Sale fees print as decimals (``0.0080``); management fees as text (``年费率0.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Literal, TypedDict
 
+from crawler.models import ProfileManager
 from crawler.parsing.dom import Page, Table
 from crawler.parsing.sections.tables import first_table
 from crawler.parsing.values import clean_text, parse_date
@@ -19,7 +20,24 @@ SALE_FEES = re.compile(r"^基金销售相关费用$")
 RUNNING_FEES = re.compile(r"^基金运作相关费用$")
 HEADINGS: tuple[re.Pattern[str], ...] = (OVERVIEW, OBJECTIVES, SALE_FEES, RUNNING_FEES)
 
-_FIELDS = {
+_Field = Literal[
+    "short_name",
+    "fund_code",
+    "manager_printed",
+    "custodian_printed",
+    "fund_type",
+    "listing_exchange",
+    "operation_mode",
+    "open_frequency",
+    "currency",
+    "other",
+    "investment_objective",
+    "investment_scope",
+    "investment_strategy",
+    "benchmark",
+    "risk_return_profile",
+]
+_FIELDS: dict[str, _Field] = {
     "基金简称": "short_name",
     "基金代码": "fund_code",
     "基金管理人": "manager_printed",
@@ -36,10 +54,35 @@ _FIELDS = {
     "业绩比较基准": "benchmark",
     "风险收益特征": "risk_return_profile",
 }
-_DATES = {"基金合同生效日": "contract_effective_date", "上市日期": "listing_date"}
+_DATES: dict[str, Literal["contract_effective_date", "listing_date"]] = {"基金合同生效日": "contract_effective_date", "上市日期": "listing_date"}
 
 
-def parse_profile(page: Page) -> dict[str, Any]:
+class ProfilePart(TypedDict, total=False):
+    """The document keys a product profile fills, and the manager and custodian as the overview prints them
+    (the assembler prefers the banner's)."""
+
+    short_name: str
+    fund_code: str
+    manager_printed: str
+    custodian_printed: str
+    fund_type: str
+    listing_exchange: str
+    operation_mode: str
+    open_frequency: str
+    currency: str
+    other: str
+    investment_objective: str
+    investment_scope: str
+    investment_strategy: str
+    benchmark: str
+    risk_return_profile: str
+    contract_effective_date: str | None
+    listing_date: str | None
+    profile_manager: ProfileManager | None
+    fees: list[dict[str, str]]
+
+
+def parse_profile(page: Page) -> ProfilePart:
     """Profile fields; {} on pages that are not profiles (no 产品概况 section)."""
     overview = first_table(page.find(OVERVIEW))
     if overview is None:
@@ -48,13 +91,16 @@ def parse_profile(page: Page) -> dict[str, Any]:
     objectives = first_table(page.find(OBJECTIVES))
     if objectives is not None:
         pairs.update(_pairs(objectives))
-    doc: dict[str, Any] = {field: pairs[label] for label, field in _FIELDS.items() if pairs.get(label)}
-    for label, field in _DATES.items():
+    doc: ProfilePart = {}
+    for label, field in _FIELDS.items():
+        if pairs.get(label):
+            doc[field] = pairs[label]
+    for label, date_field in _DATES.items():
         try:
             value = parse_date(pairs.get(label, ""))
         except ValueError:
             value = None
-        doc[field] = value.isoformat() if value else None
+        doc[date_field] = value.isoformat() if value else None
     doc["profile_manager"] = _manager(overview)
     doc["fees"] = _fees(page)
     return doc
@@ -70,7 +116,7 @@ def _pairs(table: Table) -> dict[str, str]:
     return out
 
 
-def _manager(table: Table) -> dict[str, Any] | None:
+def _manager(table: Table) -> ProfileManager | None:
     """基金经理 block: name (rowspan 2), start date and industry start date."""
     grid = table.grid()
     for r, row in enumerate(grid):
@@ -90,9 +136,9 @@ def _date(text: str) -> str | None:
     return value.isoformat() if value else None
 
 
-def _fees(page: Page) -> list[dict[str, Any]]:
+def _fees(page: Page) -> list[dict[str, str]]:
     """Fee rows as printed (rates stay text: ``0.0080`` and ``年费率0.50%`` mean different things)."""
-    fees = []
+    fees: list[dict[str, str]] = []
     for kind, pattern in (("sale", SALE_FEES), ("running", RUNNING_FEES)):
         table = first_table(page.find(pattern))
         if table is None:

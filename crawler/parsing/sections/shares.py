@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Literal, TypedDict
 
 from crawler.exceptions import ParseError
+from crawler.models import ShareChange
 from crawler.parsing.dom import Page
 from crawler.parsing.sections.tables import class_key, first_table, label
 from crawler.parsing.values import parse_number
@@ -19,7 +20,8 @@ from crawler.parsing.values import parse_number
 SECTION = re.compile(r"^(?:开放式基金份额变动|基金份额变动情况)$")
 HEADINGS: tuple[re.Pattern[str], ...] = (SECTION,)
 
-FIELDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_Field = Literal["at_contract_effective", "beginning", "subscriptions", "redemptions", "split", "ending"]
+FIELDS: tuple[tuple[_Field, re.Pattern[str]], ...] = (
     ("at_contract_effective", re.compile(r"^基金合同生效日.*基金份额总额$")),
     ("beginning", re.compile(r"^(?:本)?报告期期初基金份额总额")),
     ("subscriptions", re.compile(r"总申购份额")),
@@ -31,7 +33,13 @@ FIELDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 CHANGE_KEYS = ("beginning", "subscriptions", "redemptions", "split", "ending")
 
 
-def parse_share_changes(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
+class SharesPart(TypedDict, total=False):
+    """The document key the share-change table fills."""
+
+    share_changes: dict[str, ShareChange]
+
+
+def parse_share_changes(page: Page, class_names: Sequence[str]) -> SharesPart:
     """``{"share_changes": {key: {beginning, subscriptions, redemptions, split, ending}}}`` or {}."""
     section = page.find(SECTION)
     table = first_table(section)
@@ -45,7 +53,7 @@ def parse_share_changes(page: Page, class_names: Sequence[str]) -> dict[str, Any
     columns = {j + 1: key for j, key in enumerate(keys) if keys.count(key) == 1}
     if len(columns) != len(keys):
         raise ParseError("share changes: class columns cannot be told apart", section=section.heading)
-    out: dict[str, dict[str, Any]] = {key: dict.fromkeys(CHANGE_KEYS) for key in columns.values()}
+    out = {key: _unprinted() for key in columns.values()}
     try:
         for row in grid[1:]:
             field = _field(label(row[0]))
@@ -58,7 +66,12 @@ def parse_share_changes(page: Page, class_names: Sequence[str]) -> dict[str, Any
     return {"share_changes": out}
 
 
-def _field(text: str) -> str | None:
+def _unprinted() -> ShareChange:
+    """A class's changes before the table is read: every ``CHANGE_KEYS`` figure None."""
+    return {"beginning": None, "subscriptions": None, "redemptions": None, "split": None, "ending": None}
+
+
+def _field(text: str) -> _Field | None:
     for name, rx in FIELDS:
         if rx.search(text):
             return name

@@ -6,10 +6,12 @@ the section. Multi-class funds add ``下属N级基金的…`` rows where N is th
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from typing import Any
+from typing import Literal, TypedDict
 
 from crawler.exceptions import ParseError
+from crawler.models import ByClass, ShareClass
 from crawler.parsing.dom import Page
 from crawler.parsing.sections.tables import TOTAL, first_table, key_values
 from crawler.parsing.values import clean_text, parse_date, parse_number
@@ -18,7 +20,27 @@ BASIC = re.compile(r"^(?:基金基本情况|基金产品基本情况)$")
 PRODUCT = re.compile(r"^基金产品说明$")
 HEADINGS: tuple[re.Pattern[str], ...] = (BASIC, PRODUCT)
 
-_TEXT_FIELDS = {
+_TextField = Literal[
+    "fund_name_printed",
+    "short_name",
+    "exchange_short_name",
+    "fund_code",
+    "operation_mode",
+    "contract_term",
+    "listing_exchange",
+    "front_end_code",
+    "back_end_code",
+    "abs_manager",
+    "operating_manager",
+    "manager_printed",
+    "custodian_printed",
+    "investment_objective",
+    "investment_strategy",
+    "benchmark",
+    "risk_return_profile",
+    "distribution_policy",
+]
+_TEXT_FIELDS: dict[_TextField, str] = {
     "fund_name_printed": "基金名称",
     "short_name": "基金简称",
     "exchange_short_name": "场内简称",
@@ -38,11 +60,40 @@ _TEXT_FIELDS = {
     "risk_return_profile": "风险收益特征",
     "distribution_policy": "基金收益分配政策",
 }
-_DATE_FIELDS = {"contract_effective_date": "基金合同生效日", "listing_date": "上市日期"}
+_DATE_FIELDS: dict[Literal["contract_effective_date", "listing_date"], str] = {"contract_effective_date": "基金合同生效日", "listing_date": "上市日期"}
 _CLASS_ROW = re.compile(r"^(?:报告期末)?下属(?:\d级|分级)基金的(.+)$")
 
 
-def parse_basic_info(page: Page) -> dict[str, Any]:
+class BasicPart(TypedDict, total=False):
+    """The document keys the basic-info table fills, and the fund name, manager and custodian as it prints them
+    (the assembler weighs them against the banner's)."""
+
+    fund_name_printed: str
+    short_name: str
+    exchange_short_name: str
+    fund_code: str
+    operation_mode: str
+    contract_term: str
+    listing_exchange: str
+    front_end_code: str
+    back_end_code: str
+    abs_manager: str
+    operating_manager: str
+    manager_printed: str
+    custodian_printed: str
+    investment_objective: str
+    investment_strategy: str
+    benchmark: str
+    risk_return_profile: str
+    distribution_policy: str
+    contract_effective_date: str | None
+    listing_date: str | None
+    share_classes: list[ShareClass]
+    class_risk_profiles: dict[str, str]
+    ending_shares: ByClass
+
+
+def parse_basic_info(page: Page) -> BasicPart:
     """Profile fields, ``share_classes`` and basic-info ``ending_shares``; {} when the section is absent."""
     table = first_table(page.find(BASIC))
     if table is None:
@@ -63,21 +114,21 @@ def parse_basic_info(page: Page) -> dict[str, Any]:
     return doc
 
 
-def _scalars(rows: dict[str, list[str]]) -> dict[str, Any]:
-    doc: dict[str, Any] = {}
+def _scalars(rows: dict[str, list[str]]) -> BasicPart:
+    doc: BasicPart = {}
     for field, label in _TEXT_FIELDS.items():
         values = rows.get(label)
         if values and clean_text(values[0]) not in ("", "-"):
             doc[field] = clean_text(values[0])
-    for field, label in _DATE_FIELDS.items():
+    for date_field, label in _DATE_FIELDS.items():
         values = rows.get(label)
         if values:
             value = _date_or_none(values[0])
-            doc[field] = value.isoformat() if value else None
+            doc[date_field] = value.isoformat() if value else None
     return doc
 
 
-def _date_or_none(text: str) -> Any:
+def _date_or_none(text: str) -> dt.date | None:
     """Dates such as ``上市日期`` may read ``暂未上市``: that is "no date", not an error."""
     try:
         return parse_date(text)
@@ -94,7 +145,7 @@ def _class_rows(rows: dict[str, list[str]]) -> dict[str, list[str]]:
     return out
 
 
-def _share_classes(rows: dict[str, list[str]]) -> list[dict[str, Any]]:
+def _share_classes(rows: dict[str, list[str]]) -> list[ShareClass]:
     """``[{name, code}]`` in printed order: the issue-3 shape; per-class figures live in keyed objects."""
     by_kind = _class_rows(rows)
     names = by_kind.get("基金简称", [])
@@ -106,7 +157,7 @@ def _share_classes(rows: dict[str, list[str]]) -> list[dict[str, Any]]:
     ]
 
 
-def _class_values(rows: dict[str, list[str]], kind: str, classes: list[dict[str, Any]]) -> list[str]:
+def _class_values(rows: dict[str, list[str]], kind: str, classes: list[ShareClass]) -> list[str]:
     """The ``下属N级基金的<kind>`` cells, one per class (blank when the row is missing)."""
     values = _class_rows(rows).get(kind, [])
     if values and len(values) != len(classes):
@@ -114,9 +165,9 @@ def _class_values(rows: dict[str, list[str]], kind: str, classes: list[dict[str,
     return values or [""] * len(classes)
 
 
-def _ending_shares(rows: dict[str, list[str]], classes: list[dict[str, Any]]) -> dict[str, float]:
+def _ending_shares(rows: dict[str, list[str]], classes: list[ShareClass]) -> ByClass:
     """报告期末基金份额总额 as ``total`` plus 报告期末下属N级基金的份额总额 per class."""
-    out: dict[str, float] = {}
+    out: ByClass = {}
     total = rows.get("报告期末基金份额总额")
     value = parse_number(total[0]) if total else None
     if value is not None:
@@ -128,7 +179,7 @@ def _ending_shares(rows: dict[str, list[str]], classes: list[dict[str, Any]]) ->
     return out
 
 
-def _risk_profiles(rows: dict[str, list[str]], classes: list[dict[str, Any]]) -> dict[str, str]:
+def _risk_profiles(rows: dict[str, list[str]], classes: list[ShareClass]) -> dict[str, str]:
     """下属N级基金的风险收益特征 per class, where printed (blank in the whole corpus)."""
     texts = _class_values(rows, "风险收益特征", classes)
     return {

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Literal, TypedDict
 
 from crawler.exceptions import ParseError
+from crawler.models import ByClass, ClassIndicators
 from crawler.parsing.dom import Page, Table
 from crawler.parsing.sections.tables import TOTAL, class_key, first_table, label
 from crawler.parsing.values import parse_number, parse_period
@@ -23,7 +24,30 @@ HEADINGS: tuple[re.Pattern[str], ...] = (MAIN, REIT_OTHER)
 
 #: Printed row label -> field name. Labels not listed land in ``other`` as printed (money-market rows such as
 #: 七日年化收益率 included), so an unfamiliar template never has its NAV mis-mapped.
-FIELDS: dict[str, str] = {
+_Field = Literal[
+    "realized_income",
+    "period_profit",
+    "weighted_avg_profit_per_unit",
+    "weighted_avg_nav_return_pct",
+    "nav_growth_pct",
+    "distributable_profit_end",
+    "distributable_profit_per_unit",
+    "net_assets_end",
+    "nav_per_unit_end",
+    "cumulative_nav_growth_pct",
+    "revenue",
+    "net_profit",
+    "operating_cash_flow",
+    "cash_distribution_rate_pct",
+    "annualized_cash_distribution_rate_pct",
+    "total_assets_end",
+    "assets_to_net_assets_pct",
+    "irr_pct",
+    "fair_value_reference_nav_per_unit",
+    "yield_7d_annualized_pct",
+    "income_per_10k_units",
+]
+FIELDS: dict[str, _Field] = {
     "本期已实现收益": "realized_income",
     "本期利润": "period_profit",
     "加权平均基金份额本期利润": "weighted_avg_profit_per_unit",
@@ -54,10 +78,20 @@ FIELDS: dict[str, str] = {
 _PCT_SUFFIX = re.compile(r"\s*[（(][%％][）)]$")
 
 
-def parse_indicators(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
+class IndicatorsPart(TypedDict, total=False):
+    """The indicators by class, the two figures the document also lists on their own, and the first period the
+    table's header prints (ISO start and end) for the assembler."""
+
+    indicator_period: list[str] | None
+    indicators: dict[str, ClassIndicators]
+    total_net_assets: ByClass
+    nav_per_unit: ByClass
+
+
+def parse_indicators(page: Page, class_names: Sequence[str]) -> IndicatorsPart:
     """``indicators`` per class key, plus ``total_net_assets`` / ``nav_per_unit`` and a period hint."""
-    doc: dict[str, Any] = {}
-    indicators: dict[str, dict[str, Any]] = {}
+    doc: IndicatorsPart = {}
+    indicators: dict[str, ClassIndicators] = {}
     for pattern in (MAIN, REIT_OTHER):
         section = page.find(pattern)
         table = first_table(section)
@@ -77,7 +111,7 @@ def parse_indicators(page: Page, class_names: Sequence[str]) -> dict[str, Any]:
     return doc
 
 
-def _read_blocks(table: Table, class_names: Sequence[str], out: dict[str, dict[str, Any]]) -> None:
+def _read_blocks(table: Table, class_names: Sequence[str], out: dict[str, ClassIndicators]) -> None:
     grid = table.grid()
     headers: list[list[str]] = []
     columns: list[tuple[int, str]] = []
@@ -115,7 +149,7 @@ def _unambiguous(pairs: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return pairs
 
 
-def _read_row(row: Sequence[str], columns: list[tuple[int, str]], out: dict[str, dict[str, Any]]) -> None:
+def _read_row(row: Sequence[str], columns: list[tuple[int, str]], out: dict[str, ClassIndicators]) -> None:
     name = label(row[0])
     field = FIELDS.get(name) or FIELDS.get(_PCT_SUFFIX.sub("", name))
     for j, key in columns:
@@ -127,11 +161,13 @@ def _read_row(row: Sequence[str], columns: list[tuple[int, str]], out: dict[str,
         target = out.setdefault(key, {})
         if field is None:
             target.setdefault("other", {})[name] = value
-        else:
-            target.setdefault(field, value)
+        elif field not in target:
+            target[field] = value
 
 
-def _pick(indicators: dict[str, dict[str, Any]], field: str) -> dict[str, float]:
+def _pick(
+    indicators: dict[str, ClassIndicators], field: Literal["net_assets_end", "nav_per_unit_end"]
+) -> ByClass:
     return {key: values[field] for key, values in indicators.items() if field in values}
 
 

@@ -18,13 +18,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TypedDict
 
 from crawler.exceptions import ParseError
+from crawler.models import ByClass, NavSource
 from crawler.parsing.dom import Page, Section
 from crawler.parsing.sections.tables import TOTAL, suffix_class
 
 SOURCE_SECTION = "nav_per_unit_text"
+
+
+class StatedNavPart(TypedDict, total=False):
+    """The document keys a NAV per unit stated in words fills."""
+
+    nav_per_unit: ByClass
+    nav_per_unit_source: dict[str, NavSource]
 
 #: A period-end value: ``…份额净值为（人民币）X元``; the subject is the clause text before it.
 _STATED = re.compile(r"(?P<subject>[^，,。；;：:]*?)份额净值为(?:人民币)?(?P<value>\d+\.\d+)元")
@@ -44,10 +52,10 @@ _SELF = ("本基金", "本集合计划", "本计划", "")
 
 def parse_stated_nav(
     page: Page, class_names: Sequence[str], fund_names: Sequence[str], period_end: str | None
-) -> dict[str, Any]:
+) -> StatedNavPart:
     """``nav_per_unit`` from the text plus ``nav_per_unit_source`` (where each value was stated), or {}."""
-    values: dict[str, float] = {}
-    sources: dict[str, dict[str, str]] = {}
+    values: ByClass = {}
+    sources: dict[str, NavSource] = {}
     for section, sentence in _sentences(page):
         for key, value in _statements(sentence, class_names, fund_names, period_end):
             if key in values and values[key] != value:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from crawler.exceptions import ParseError
+from crawler.models import AllocationRow, OtherAsset
 from crawler.parsing.dom import Section
 from crawler.parsing.sections.columns import col, has_values, read_records, tables_with
 from crawler.parsing.values import clean_text
@@ -36,7 +37,7 @@ class Basis:
     """A printed percentage basis: the header words that announce it, the row key and the 合计's key."""
 
     header: re.Pattern[str]
-    pct_key: str
+    pct_key: Literal["pct_of_non_abs_portfolio", "pct_of_total_assets"]
     total_key: str
 
 
@@ -65,7 +66,7 @@ _OTHER_COLUMNS = (
 class Allocation:
     """The allocation rows, the 合计 amount (None when the table prints no total) and the printed basis."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[AllocationRow] = field(default_factory=list)
     total_yuan: float | None = None
     basis_printed: str | None = None
     total_key: str = "total_assets"
@@ -104,21 +105,26 @@ def _basis(printed: str, section: Section) -> Basis:
     raise ParseError(f"percentage basis not known: {printed}", section=section.heading)
 
 
-def _row(record: dict[str, Any], pct_key: str, parent: str | None) -> dict[str, Any]:
+def _row(
+    record: dict[str, Any], pct_key: Literal["pct_of_non_abs_portfolio", "pct_of_total_assets"], parent: str | None
+) -> AllocationRow:
     seq = record.get("seq")
-    return {
+    row: AllocationRow = {
         "seq": seq,
         "category": record["category"],
         "parent": None if seq is not None else parent,
         "amount_yuan": record["amount_yuan"],
-        pct_key: record["pct"],
     }
+    row[pct_key] = record["pct"]
+    return row
 
 
-def parse_other_assets(section: Section) -> list[dict[str, Any]]:
+def parse_other_assets(section: Section) -> list[OtherAsset]:
     """``[{seq, name, amount_yuan}]``: the breakdown of the 其他资产 line (receivables, deposits), 合计 and
     rows printed as ``-`` left out."""
-    rows: list[dict[str, Any]] = []
+    rows: list[OtherAsset] = []
     for grid, layout in tables_with(section, _OTHER_COLUMNS, ("name", "amount_yuan")):
-        rows.extend(r for r in read_records(section, grid, layout) if r["amount_yuan"] is not None)
+        for record in read_records(section, grid, layout):
+            if record["amount_yuan"] is not None:
+                rows.append({"seq": record.get("seq"), "name": record["name"], "amount_yuan": record["amount_yuan"]})
     return rows

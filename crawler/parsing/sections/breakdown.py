@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from crawler.models import BondTypeRow, CountryRow, IndustryRow
 from crawler.parsing.dom import Section
 from crawler.parsing.sections.columns import col, has_values, read_records, sleeve_of, tables_with
 
@@ -52,15 +53,19 @@ _CLASSIFICATION = re.compile(r"采用(\S+?分类标准(?:[（(][A-Za-z]+[)）])?
 _LETTERED = re.compile(r"^([A-Z]) (\S.*)$")
 
 
-def parse_industry_allocation(section: Section, market: str) -> list[dict[str, Any]]:
+def parse_industry_allocation(section: Section, market: str) -> list[IndustryRow]:
     """``[{market, code, industry, fair_value_yuan, pct_of_nav}]`` (+ ``sleeve`` on split tables)."""
     sleeve = sleeve_of(section.heading)
-    rows = []
+    rows: list[IndustryRow] = []
     for record in _records(section, _INDUSTRY_COLUMNS, ("industry", "fair_value_yuan", "pct_of_nav")):
-        row = {"market": market, "code": record.get("code"), "industry": record["industry"]}
+        row: IndustryRow = {
+            "market": market,
+            "code": record.get("code"),
+            "industry": record["industry"],
+            "fair_value_yuan": record["fair_value_yuan"],
+            "pct_of_nav": record["pct_of_nav"],
+        }
         _split_letter(row)
-        row["fair_value_yuan"] = record["fair_value_yuan"]
-        row["pct_of_nav"] = record["pct_of_nav"]
         if sleeve is not None:
             row["sleeve"] = sleeve
         rows.append(row)
@@ -77,17 +82,33 @@ def parse_industry_classification(section: Section) -> str | None:
     return None
 
 
-def parse_country_allocation(section: Section) -> list[dict[str, Any]]:
+def parse_country_allocation(section: Section) -> list[CountryRow]:
     """QDII ``[{country, fair_value_yuan, pct_of_nav}]`` by the market a holding is listed in."""
-    return _records(section, _COUNTRY_COLUMNS, ("country", "fair_value_yuan", "pct_of_nav"))
+    return [
+        {"country": r["country"], "fair_value_yuan": r["fair_value_yuan"], "pct_of_nav": r["pct_of_nav"]}
+        for r in _records(section, _COUNTRY_COLUMNS, ("country", "fair_value_yuan", "pct_of_nav"))
+    ]
 
 
-def parse_bond_types(section: Section) -> list[dict[str, Any]]:
+def parse_bond_types(section: Section) -> list[BondTypeRow]:
     """``[{seq, category, fair_value_yuan, pct_of_nav}]``; QDII tables group by credit rating instead of
     bond type, and money-market tables value at amortised cost (``amortised_cost_yuan``, with
     ``fair_value_yuan`` None)."""
-    rows = _records(section, _BOND_TYPE_COLUMNS, ("category", "pct_of_nav"))
-    return [{"seq": r.get("seq"), "category": r["category"], "fair_value_yuan": None, **r} for r in rows]
+    return [_bond_type(r) for r in _records(section, _BOND_TYPE_COLUMNS, ("category", "pct_of_nav"))]
+
+
+def _bond_type(record: dict[str, Any]) -> BondTypeRow:
+    """The row's keys in printed order, ``amortised_cost_yuan`` only when the table prints that column."""
+    seq, category, fair_value = record.get("seq"), record["category"], record.get("fair_value_yuan")
+    if "amortised_cost_yuan" in record:
+        return {
+            "seq": seq,
+            "category": category,
+            "fair_value_yuan": fair_value,
+            "amortised_cost_yuan": record["amortised_cost_yuan"],
+            "pct_of_nav": record["pct_of_nav"],
+        }
+    return {"seq": seq, "category": category, "fair_value_yuan": fair_value, "pct_of_nav": record["pct_of_nav"]}
 
 
 def _records(section: Section, columns: tuple[Any, ...], required: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -99,7 +120,7 @@ def _records(section: Section, columns: tuple[Any, ...], required: tuple[str, ..
     return rows
 
 
-def _split_letter(row: dict[str, Any]) -> None:
+def _split_letter(row: IndustryRow) -> None:
     industry = row["industry"]
     if row["code"] is None and industry is not None:
         m = _LETTERED.match(industry)

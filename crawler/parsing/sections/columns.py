@@ -10,7 +10,7 @@ row is then read into a dict keyed by field name.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,6 +155,6 @@ def _is_blank(table: Table) -> bool:
     return all(not cell.text for row in table.rows for cell in row)
 
 
-def has_values(record: dict[str, Any], keys: Iterable[str]) -> bool:
+def has_values(record: Mapping[str, object], keys: Iterable[str]) -> bool:
     """True when at least one of ``keys`` holds a value (rows printed as ``-`` throughout are dropped)."""
     return any(record.get(k) is not None for k in keys)

@@ -16,7 +16,7 @@ the non-ABS portfolio its percentages are shares of), ``other_assets``, ``indust
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -45,7 +45,7 @@ HEADINGS: tuple[re.Pattern[str], ...] = (
     allocation.HEADINGS + breakdown.HEADINGS + holdings.HEADINGS + (WRAPPERS,)
 )
 
-_Parser = Callable[[Section], list[dict[str, Any]]]
+_Parser = Callable[[Section], Sequence[Mapping[str, object]]]
 #: (document key, heading pattern, section parser), in the order the keys appear in the document.
 _LISTS: tuple[tuple[str, re.Pattern[str], _Parser], ...] = (
     (

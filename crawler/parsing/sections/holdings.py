@@ -11,9 +11,10 @@ value column is ``摊余成本`` (read into ``amortised_cost_yuan``). Codes stay
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from crawler.exceptions import ParseError
+from crawler.models import FuturesRow, Holding, Trade, TradeTotals
 from crawler.parsing.dom import Section
 from crawler.parsing.sections.columns import Column, col, has_values, read_records, sleeve_of, tables_with
 from crawler.parsing.values import parse_number
@@ -94,14 +95,14 @@ _TRADE_COLUMNS: tuple[Column, ...] = (
     col("pct_of_beginning_nav", r"^占期初基金资产净值比例", "number"),
 )
 _VALUES = ("quantity", "fair_value_yuan", "amortised_cost_yuan", "pct_of_nav")
-#: The issue-3 contract keys, present on every holding row.
-_HOLDING_KEYS = ("rank", "code", "name", "quantity", "fair_value_yuan", "pct_of_nav")
+_FUTURES_VALUES = ("position", "contract_value_yuan", "fair_value_change_yuan")
+_TRADE_VALUES = ("amount_yuan", "pct_of_beginning_nav")
 
 
-def parse_holdings(section: Section) -> list[dict[str, Any]]:
+def parse_holdings(section: Section) -> list[Holding]:
     """``[{rank, code, name, quantity, fair_value_yuan, pct_of_nav, ...}]`` for any ranked holdings table;
     extra columns the table prints (QDII, FOF, derivatives) become extra keys, ``sleeve`` on split tables."""
-    rows = _rows(section, _HOLDING_COLUMNS, ("pct_of_nav",), _VALUES, _HOLDING_KEYS)
+    rows = [_holding(r) for r in _records(section, _HOLDING_COLUMNS, ("pct_of_nav",), _VALUES)]
     sleeve = sleeve_of(section.heading)
     if sleeve is not None:
         for row in rows:
@@ -109,16 +110,14 @@ def parse_holdings(section: Section) -> list[dict[str, Any]]:
     return rows
 
 
-def parse_futures(section: Section) -> list[dict[str, Any]]:
+def parse_futures(section: Section) -> list[FuturesRow]:
     """``[{code, name, position, contract_value_yuan, fair_value_change_yuan}]`` without summary rows."""
-    values = ("position", "contract_value_yuan", "fair_value_change_yuan")
-    return _rows(section, _FUTURES_COLUMNS, ("code", "position"), values, ("code", "name") + values)
+    return [_futures_row(r) for r in _records(section, _FUTURES_COLUMNS, ("code", "position"), _FUTURES_VALUES)]
 
 
-def parse_trades(section: Section) -> list[dict[str, Any]]:
+def parse_trades(section: Section) -> list[Trade]:
     """``[{rank, code, name, amount_yuan, pct_of_beginning_nav}]``: cumulative buys or sells."""
-    values = ("amount_yuan", "pct_of_beginning_nav")
-    rows = _rows(section, _TRADE_COLUMNS, ("amount_yuan",), values, ("rank", "code", "name") + values)
+    rows = [_trade(r) for r in _records(section, _TRADE_COLUMNS, ("amount_yuan",), _TRADE_VALUES)]
     sleeve = sleeve_of(section.heading)
     if sleeve is not None:
         for row in rows:
@@ -126,13 +125,13 @@ def parse_trades(section: Section) -> list[dict[str, Any]]:
     return rows
 
 
-def parse_trade_totals(section: Section) -> dict[str, float | None]:
+def parse_trade_totals(section: Section) -> TradeTotals:
     """``{buy_cost_yuan, sell_income_yuan}`` from the two label | amount rows (买入…总额, 卖出…总额)."""
-    totals: dict[str, float | None] = {}
+    totals: TradeTotals = {}
     for table in section.tables:
         for row in table.rows:
             label = row[0].text if row else ""
-            key = (
+            key: Literal["buy_cost_yuan", "sell_income_yuan"] | None = (
                 "buy_cost_yuan"
                 if label.startswith("买入")
                 else "sell_income_yuan"
@@ -150,20 +149,73 @@ def parse_trade_totals(section: Section) -> dict[str, float | None]:
     return totals
 
 
-def _rows(
-    section: Section,
-    columns: tuple[Column, ...],
-    required: tuple[str, ...],
-    values: tuple[str, ...],
-    keys: tuple[str, ...],
+def _records(
+    section: Section, columns: tuple[Column, ...], required: tuple[str, ...], values: tuple[str, ...]
 ) -> list[dict[str, Any]]:
-    """Rows with at least one value; ``keys`` always present (None when the table has no such column),
-    then whatever else the table printed."""
-    rows = []
+    """The records of every table with the signature that hold at least one of ``values``."""
+    records: list[dict[str, Any]] = []
     for grid, layout in tables_with(section, columns, required):
-        for record in read_records(section, grid, layout):
-            if has_values(record, values):
-                row = {k: record.get(k) for k in keys}
-                row.update((k, v) for k, v in record.items() if k not in row)
-                rows.append(row)
-    return rows
+        records.extend(r for r in read_records(section, grid, layout) if has_values(r, values))
+    return records
+
+
+def _holding(record: dict[str, Any]) -> Holding:
+    """The six keys every holding has (None when the table has no such column), then the extra columns in
+    printed order."""
+    row: Holding = {
+        "rank": record.get("rank"),
+        "code": record.get("code"),
+        "name": record.get("name"),
+        "quantity": record.get("quantity"),
+        "fair_value_yuan": record.get("fair_value_yuan"),
+        "pct_of_nav": record.get("pct_of_nav"),
+    }
+    for key, value in record.items():
+        match key:
+            case "name_en":
+                row["name_en"] = value
+            case "category":
+                row["category"] = value
+            case "fund_type":
+                row["fund_type"] = value
+            case "operation_mode":
+                row["operation_mode"] = value
+            case "manager":
+                row["manager"] = value
+            case "exchange":
+                row["exchange"] = value
+            case "country":
+                row["country"] = value
+            case "amortised_cost_yuan":
+                row["amortised_cost_yuan"] = value
+            case "related_party":
+                row["related_party"] = value
+    return row
+
+
+def _futures_row(record: dict[str, Any]) -> FuturesRow:
+    """The five keys every contract has, then the risk note where the table prints one."""
+    row: FuturesRow = {
+        "code": record.get("code"),
+        "name": record.get("name"),
+        "position": record.get("position"),
+        "contract_value_yuan": record.get("contract_value_yuan"),
+        "fair_value_change_yuan": record.get("fair_value_change_yuan"),
+    }
+    if "risk_note" in record:
+        row["risk_note"] = record["risk_note"]
+    return row
+
+
+def _trade(record: dict[str, Any]) -> Trade:
+    """The five keys every trade has, then the English name where a QDII table prints one."""
+    row: Trade = {
+        "rank": record.get("rank"),
+        "code": record.get("code"),
+        "name": record.get("name"),
+        "amount_yuan": record.get("amount_yuan"),
+        "pct_of_beginning_nav": record.get("pct_of_beginning_nav"),
+    }
+    if "name_en" in record:
+        row["name_en"] = record["name_en"]
+    return row

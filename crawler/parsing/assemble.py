@@ -43,8 +43,9 @@ _INTERNAL = (
 def assemble(parts: dict[str, dict[str, Any]], *, schema: str, parser_version: str) -> ReportDocument:
     """One document from the per-section results (absent sections simply add no keys).
 
-    The parts are untyped dicts, but the parser checks each against :class:`ReportDocument`'s types before it
-    gets here (and the whole document after), so the result is one.
+    Each section parser returns its own part type, which mypy checks against the row types of
+    :class:`ReportDocument`; the parser hands the parts over as plain dicts after checking each against the
+    document's types at run time (and the whole document after), so the result is one.
     """
     meta, basic, profile = parts["metadata"], parts["basic"], parts["profile"]
     doc: dict[str, Any] = {"schema": schema, "parser_version": parser_version}

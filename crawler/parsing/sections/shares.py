@@ -29,8 +29,6 @@ FIELDS: tuple[tuple[_Field, re.Pattern[str]], ...] = (
     ("split", re.compile(r"拆分变动份额")),
     ("ending", re.compile(r"^(?:本)?报告期期末基金份额总额")),
 )
-#: The keys every per-class object carries (None when the page prints no figure).
-CHANGE_KEYS = ("beginning", "subscriptions", "redemptions", "split", "ending")
 
 
 class SharesPart(TypedDict, total=False):
@@ -67,7 +65,8 @@ def parse_share_changes(page: Page, class_names: Sequence[str]) -> SharesPart:
 
 
 def _unprinted() -> ShareChange:
-    """A class's changes before the table is read: every ``CHANGE_KEYS`` figure None."""
+    """A class's changes before the table is read: the keys every class carries, None until the page prints a
+    figure."""
     return {"beginning": None, "subscriptions": None, "redemptions": None, "split": None, "ending": None}
 
 

@@ -65,8 +65,9 @@ def ensure_data_dir(s: Settings) -> None:
 def _ready(s: Settings, *, create_schema: bool = False) -> None:
     """Refuse to start against a missing or outdated schema; make the data dir.
 
-    ``create_schema``: the embedded daemon (``run``) on SQLite owns its database file, so it creates or upgrades
-    the schema itself; production processes on a shared database keep that an explicit ``db upgrade`` step.
+    ``create_schema``: the embedded daemon (``run``, or its ``worker`` and ``beat`` started on their own) owns its
+    SQLite database file, so it creates or upgrades the schema itself; processes on a shared database keep that
+    an explicit ``db upgrade`` step.
     """
     from crawler.storage import Store, upgrade_embedded
 
@@ -320,7 +321,7 @@ def worker(ctx: click.Context, quiet: bool, owned_by_parent: bool) -> None:
     prefork pool (no kill of any of them can wedge the others), and owns the data dir (one daemon at a time).
     """
     s = settings()
-    _ready(s)
+    _ready(s, create_schema=s.embedded and not owned_by_parent)
     if s.embedded:
         if not owned_by_parent:
             DataDirLock(s.data_dir).acquire("worker")
@@ -357,7 +358,7 @@ def consumer(ctx: click.Context, quiet: bool) -> None:
 def beat(ctx: click.Context, quiet: bool) -> None:
     """Start Celery beat: emits each schedule entry's discovery on time (extra options go to Celery)."""
     s = settings()
-    _ready(s)
+    _ready(s, create_schema=s.embedded)
     from crawler.celery_app import app
 
     sys.exit(app.start([*_quiet(quiet), "beat", *ctx.args]) or 0)

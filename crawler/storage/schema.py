@@ -7,7 +7,10 @@ SQLite through ``BEGIN IMMEDIATE``.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -109,16 +112,33 @@ def ensure_current(engine: Engine) -> None:
         )
 
 
+@contextmanager
+def _schema_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (beside the database file); without one where the folder is unusable,
+    so the upgrade itself reports what is wrong with it."""
+    try:
+        handle = path.open("a")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def upgrade_embedded(url: str | URL) -> str | None:
     """On an embedded SQLite database, which belongs to the one daemon that uses it, create or upgrade the schema;
     returns a line saying what was done, or None when nothing was (already current, or not SQLite: a shared
     database keeps its upgrade an explicit ``fundcrawl db upgrade`` step)."""
     engine = make_engine(url)
-    if engine.dialect.name != "sqlite":
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
         return None
-    before = current_revision(url)
-    if before == head_revision():
-        return None
-    revision = upgrade(url)
+    # The embedded worker and beat may start together (two Procfile lines): one creates, the other then finds
+    # the schema current. The kernel drops the lock with its process, however it ends.
+    with _schema_lock(Path(f"{engine.url.database}.schema-lock")):
+        before = current_revision(url)
+        if before == head_revision():
+            return None
+        revision = upgrade(url)
     return (f"database schema {'created' if before is None else 'upgraded'} at revision {revision} "
             f"({engine.url.database})")

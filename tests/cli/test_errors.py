@@ -1,15 +1,20 @@
-"""Bad configuration, an unusable environment and an outdated schema stop every command at once with exit 2 and
-a message that says which variable, file or key is wrong and what to run; never a traceback. Services that cannot
-be reached are exit 3."""
+"""Bad configuration, an unusable environment and an outdated shared schema stop every command at once with exit 2
+and a message that says which variable, file or key is wrong and what to run; never a traceback. Services that
+cannot be reached are exit 3. The embedded daemon's own SQLite database is created by whichever process starts."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.constants import REPO
 from tests.e2e.harness import Daemon
+from tests.storage.fixtures import empty_postgres, pg_database_url  # noqa: F401  (fixture)
 
 
 def fundcrawl(daemon: Daemon, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -27,12 +32,42 @@ def test_a_bad_variable_is_named(tmp_path: Path) -> None:
     assert "FUNDCRAWL_RATE_LIMIT" in result.stderr and "'lots'" in result.stderr
 
 
-def test_every_production_command_refuses_an_empty_or_old_schema(tmp_path: Path) -> None:
-    daemon = make(tmp_path)
+def test_every_command_refuses_an_empty_shared_database(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    database_url = request.getfixturevalue("pg_database_url")
+    empty_postgres(database_url)
+    daemon = Daemon(tmp_path, "http://127.0.0.1:9", database_url, "redis://127.0.0.1:6379/14")
     for command in (["worker"], ["beat"], ["status"], ["discover"]):
         result = fundcrawl(daemon, *command)
         assert result.returncode == 2, command
         assert "run `fundcrawl db upgrade`" in result.stderr, command
+
+
+def test_reading_commands_refuse_an_empty_embedded_database(tmp_path: Path) -> None:
+    daemon = make(tmp_path)
+    for command in (["status"], ["discover"]):
+        result = fundcrawl(daemon, *command)
+        assert result.returncode == 2, command
+        assert "run `fundcrawl db upgrade`" in result.stderr, command
+
+
+def test_embedded_worker_and_beat_started_together_create_the_schema_once(tmp_path: Path) -> None:
+    # As the Procfile starts them on a fresh machine, with the shipped schedule: the embedded database is theirs.
+    daemon = Daemon(tmp_path, "http://127.0.0.1:9", f"sqlite:///{tmp_path / 'db.sqlite'}",
+                    env_extra={"FUNDCRAWL_SCHEDULES": str(REPO / "schedules" / "default.yaml")})
+    try:
+        beat, worker = daemon.start("beat", "beat"), daemon.start("worker", "worker", "-c", "1")
+        # The reconciler runs every 30 s: once the worker has run it, beat and worker both work on the new schema.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not re.search(r"fundcrawl\.reconcile\[\S+\] succeeded", daemon.logs()):
+            assert beat.poll() is None and worker.poll() is None, daemon.logs()
+            time.sleep(0.5)
+        logs = daemon.logs()
+        assert re.search(r"fundcrawl\.reconcile\[\S+\] succeeded", logs), logs
+        assert beat.poll() is None and worker.poll() is None, logs
+        assert logs.count("database schema created at revision") == 1, logs
+        assert "run `fundcrawl db upgrade`" not in fundcrawl(daemon, "status").stderr
+    finally:
+        daemon.stop_all()
 
 
 def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:

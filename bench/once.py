@@ -2,7 +2,7 @@
 
 ``fundcrawl run --once -c 2`` (SQLite database and broker in a fresh data dir, discovery included) over the real
 corpus served several times by a replica child process (39 pages x ``--copies``, each copy's bytes unique),
-timed from the command's start to its exit. Then the pages it archived are parsed in this one process, one after
+timed from the command's start to its exit. Then the pages it stored are read back from the page store and parsed in this one process, one after
 another (``parse_report``, as the task does). Prints one JSON object; the target is ``ratio`` <= 2.
 
     .venv/bin/python bench/once.py [--copies 8] [--concurrency 2]
@@ -20,13 +20,17 @@ from typing import Any
 
 from common import MAX_RATE, REPO, corpus_copies, machine, remove, spawn_replica
 
-from crawler.parsing import parse_report
+from crawler.archive import PageArchive
+from crawler.parsing import PARSER_VERSION, parse_report
 from crawler.tasks import app  # noqa: F401  (the same imports a worker has: parse timing without first-use costs)
 from tests.e2e.harness import Daemon
 
 
-def parse_in_one_process(archive: Path) -> tuple[int, float]:
-    pages = [path.read_bytes() for path in sorted(archive.glob("??/??/*.html"))]
+def parse_in_one_process(daemon: Daemon) -> tuple[int, float]:
+    """Read every stored report's page back through the page store (untimed), then time parsing them all."""
+    store = daemon.store()
+    archive = PageArchive(store)
+    pages = [archive.read(sha256, report) for report, sha256 in store.stored_for_reparse(PARSER_VERSION, True)]
     parse_report(pages[0])  # warm caches once, as a worker's first task does
     started = time.perf_counter()
     for body in pages:
@@ -57,7 +61,7 @@ def main() -> None:
         once_seconds = time.perf_counter() - started
         if result.returncode != 0:
             raise SystemExit(f"run --once exited {result.returncode}:\n{result.stderr[-3000:]}")
-        pages, parse_seconds = parse_in_one_process(daemon.data_dir / "archive")
+        pages, parse_seconds = parse_in_one_process(daemon)
         figures: dict[str, Any] = {
             "bench": "once", "reports": len(replica.catalogue()), "pages_archived": pages,
             "concurrency": options.concurrency, "run_once_seconds": round(once_seconds, 2),

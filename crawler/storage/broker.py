@@ -8,6 +8,9 @@ A full disk makes every broker write fail; the worker's consumer then reconnects
 that from stopping the worker for good: each channel closes its session when it closes (kombu's does not, so
 every reconnect left a connection behind in a failed transaction), and the broker's engine has no pool limit
 to run out of.
+
+Consumers that start together race to create a queue's row (kombu guards that only with a lock inside one process):
+the loser's insert breaks the unique name, and it takes the row the winner made instead of dying at start.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from kombu.transport import sqlalchemy as kombu_sqla
 from sqlalchemy import column, delete, false, inspect, table
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from crawler.storage.engine import make_engine, run_unit
@@ -67,7 +71,15 @@ def forget_inherited_connections() -> None:
 
 
 class ClosingChannel(kombu_sqla.Channel):
-    """kombu's SQLAlchemy channel that also closes its session, and so its database connection, on close."""
+    """kombu's SQLAlchemy channel that also closes its session, and so its database connection, on close, and
+    that takes a queue another process created a moment before it instead of failing on the duplicate."""
+
+    def _get_or_create(self, queue: str) -> Any:
+        try:
+            return super()._get_or_create(queue)  # type: ignore[no-untyped-call]  # kombu has no annotations
+        except IntegrityError:
+            self.session.rollback()
+            return super()._get_or_create(queue)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         session, self._session = self._session, None

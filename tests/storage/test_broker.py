@@ -6,9 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 from kombu import Connection
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
-from crawler.storage.broker import prune_delivered_messages
+from crawler.storage.broker import ClosingChannel, prune_delivered_messages, tune_embedded_transport
 
 
 def test_delivered_messages_are_pruned_and_waiting_ones_kept(tmp_path: Path) -> None:
@@ -38,3 +38,34 @@ def test_delivered_messages_are_pruned_and_waiting_ones_kept(tmp_path: Path) -> 
 
 def test_other_brokers_are_left_alone() -> None:
     assert prune_delivered_messages("redis://127.0.0.1:6379/0") == 0
+
+
+def test_a_consumer_losing_the_race_to_create_a_queue_uses_the_winners_row(tmp_path: Path) -> None:
+    """Two consumers start at once: both find no row for the queue, the other one inserts it first."""
+    tune_embedded_transport(polling_interval=0.1)
+    url = f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
+    other_process = create_engine(url.removeprefix("sqla+"))
+
+    def the_other_consumer_inserts_first(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("INSERT INTO kombu_queue"):
+            with other_process.begin() as db:
+                db.execute(text("INSERT INTO kombu_queue (name) VALUES ('reports')"))
+
+    with Connection(url) as connection:
+        channel = connection.default_channel
+        assert isinstance(channel, ClosingChannel)
+        channel.queue_declare("warm-up")  # the tables exist, as after any earlier start
+        engine = channel.session.get_bind()
+        event.listen(engine, "before_cursor_execute", the_other_consumer_inserts_first)
+        try:
+            channel.queue_declare("reports")
+        finally:
+            event.remove(engine, "before_cursor_execute", the_other_consumer_inserts_first)
+        queue = connection.SimpleQueue("reports")
+        queue.put({"n": 1})
+        assert queue.get(timeout=5).payload == {"n": 1}
+        queue.close()
+    with other_process.connect() as db:
+        names = db.execute(text("SELECT name FROM kombu_queue ORDER BY name")).scalars().all()
+    other_process.dispose()
+    assert names == ["reports", "warm-up"]

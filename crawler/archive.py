@@ -106,6 +106,7 @@ class PageArchive:
         self.store = store
         self.legacy = legacy
         self._dicts: OrderedDict[int, zstandard.ZstdCompressionDict] = OrderedDict()
+        self._compressors: dict[int, zstandard.ZstdCompressor] = {}
         self._current: dict[str, Reference] = {}
 
     # --- writing ---------------------------------------------------------------------------------------------
@@ -143,10 +144,17 @@ class PageArchive:
         return StoredPage(sha256, len(body), CODEC_DICT, reference.id, blob)
 
     def _compress_against(self, body: bytes, reference: Reference) -> bytes:
-        dictionary = self._dictionary(reference)
-        params = zstandard.ZstdCompressionParameters.from_level(LEVEL, source_size=len(body),
-                                                                 dict_size=reference.size)
-        return zstandard.ZstdCompressor(dict_data=dictionary, compression_params=params).compress(body)
+        # One compressor per reference, kept: loading a page-sized dictionary into a new compressor cost about as
+        # much as compressing the page against it. Pages of one kind are about the reference's size.
+        compressor = self._compressors.get(reference.id)
+        if compressor is None:
+            params = zstandard.ZstdCompressionParameters.from_level(LEVEL, source_size=reference.size,
+                                                                     dict_size=reference.size)
+            compressor = zstandard.ZstdCompressor(dict_data=self._dictionary(reference), compression_params=params)
+            if len(self._compressors) >= CACHED_REFERENCES:
+                self._compressors.clear()
+            self._compressors[reference.id] = compressor
+        return compressor.compress(body)
 
     # --- reading ---------------------------------------------------------------------------------------------
     def read(self, sha256: str, report: int | None = None) -> bytes:

@@ -4,6 +4,10 @@ Every writer streams in batches, so memory stays flat however many reports are s
 database (reports stored while it runs are in no table or in all of them), and writes to a temporary name first so
 a failed export never leaves a half-written file under the final name. A CSV folder describes itself with a
 Frictionless ``datapackage.json``.
+
+Each writes the current version of each report slot, or every version stored with ``ExportFilter.all_versions``;
+every CSV and Parquet row names its page (``upload_info_id``, ``page_sha256``), and a reports row says whether that
+page is current and what superseded it, as a JSON line does.
 """
 
 from __future__ import annotations
@@ -73,11 +77,12 @@ def export_jsonl(store: Store, out: Path, where: ExportFilter, tick: Callable[[]
     return count
 
 
-def _snapshot(store: Store, where: ExportFilter, *, current_only: bool) -> AbstractContextManager[ExportSnapshot]:
-    """One snapshot of the stored reports ``where`` selects."""
+def _snapshot(store: Store, where: ExportFilter) -> AbstractContextManager[ExportSnapshot]:
+    """One snapshot of the stored reports ``where`` selects: the current version of each slot, or every version
+    (each page of each report) with ``where.all_versions``."""
     return store.exports.snapshot(fund_codes=where.fund_codes, report_types=where.report_types,
                                   period_from=where.period_from, period_to=where.period_to,
-                                  current_only=current_only)
+                                  all_versions=where.all_versions)
 
 
 def _table_batches(snapshot: ExportSnapshot, batch_size: int
@@ -110,8 +115,10 @@ def datapackage(counts: dict[str, int]) -> dict[str, Any]:
         schema: dict[str, Any] = {"fields": fields, "primaryKey": primary_key(name),
                                   "missingValues": [""]}
         if name != "reports":
-            schema["foreignKeys"] = [{"fields": "upload_info_id",
-                                      "reference": {"resource": "reports", "fields": "upload_info_id"}}]
+            # A row belongs to one page of a report: with every version exported, a report has a row per page.
+            schema["foreignKeys"] = [{"fields": ["upload_info_id", "page_sha256"],
+                                      "reference": {"resource": "reports",
+                                                    "fields": ["upload_info_id", "page_sha256"]}}]
         resources.append({"name": name, "path": f"{name}.csv", "profile": "tabular-data-resource",
                           "format": "csv", "mediatype": "text/csv", "encoding": "utf-8",
                           "dialect": {"delimiter": ",", "header": True, "doubleQuote": True},
@@ -139,6 +146,12 @@ DESCRIPTIONS = {
     "pct": "the printed percentage; pct_basis says what it is a share of",
     "pct_basis": "total_assets (the fund's total assets) or non_abs_portfolio (REITs: the portfolio held "
                  "outside the infrastructure ABS)",
+    "page_sha256": "sha256 of the page the row was read from; with upload_info_id it names one version",
+    "is_current": "true when this page is the current version of its report slot (fund, type, period)",
+    "superseded_by": "upload_info_id of the version that superseded this one (the same id when the site "
+                     "replaced the page behind it); empty while current",
+    "superseded_by_sha256": "page_sha256 of the version that superseded this one; empty while current",
+    "superseded_at": "when this version was superseded (UTC); empty while current",
 }
 
 
@@ -147,7 +160,7 @@ def export_csv(store: Store, out_dir: Path, where: ExportFilter, *, batch_size: 
     read from one snapshot of the database."""
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    with _snapshot(store, where, current_only=not where.all_versions) as snapshot:
+    with _snapshot(store, where) as snapshot:
         for name, batches in _table_batches(snapshot, batch_size):
             counts[name] = 0
             columns = [column for column, _kind in export_columns(name)]
@@ -178,7 +191,7 @@ def export_parquet(store: Store, out_dir: Path, where: ExportFilter, *, batch_si
 
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
-    with _snapshot(store, where, current_only=not where.all_versions) as snapshot:
+    with _snapshot(store, where) as snapshot:
         for name, batches in _table_batches(snapshot, batch_size):
             schema = _arrow_schema(name)
             counts[name] = 0
@@ -212,7 +225,8 @@ def export_parquet_partitioned(store: Store, out_dir: Path, where: ExportFilter,
     a rerun brings up to date by rewriting only the partitions whose reports changed.
 
     ``_fundcrawl_partitions.json`` keeps a fingerprint of each partition's reports (id, page, parser version,
-    current flag, last update) and the export's scope (filters, tables and their columns); a partition whose
+    current flag, last update; with every version, those of each version and what superseded it) and the
+    export's scope (filters, versions, tables and their columns); a partition whose
     fingerprint is unchanged is left as it is, a partition that is gone is removed, and a changed scope rewrites
     everything. Every run reads one snapshot. Returns the number of partitions, written and removed.
     """
@@ -225,26 +239,28 @@ def export_parquet_partitioned(store: Store, out_dir: Path, where: ExportFilter,
     manifest_file = out_dir / MANIFEST
     scope = {"fund_codes": where.fund_codes, "report_types": where.report_types,
              "period_from": str(where.period_from), "period_to": str(where.period_to),
+             "versions": "all" if where.all_versions else "current",
              "tables": list(EXPORT_TABLES),
              # A fundcrawl whose tables gained or changed columns rewrites every partition, so no dataset mixes
              # files of two schemas.
              "columns": {name: [list(column) for column in export_columns(name)]
                          for name in EXPORT_TABLES}}
     before: dict[str, str] = {}
+    # Every partition the last run wrote: one this run has no reports for is removed even when the scope changed.
+    written_before: dict[str, str] = {}
     if manifest_file.exists():
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        written_before = manifest.get("partitions", {})
         if manifest.get("scope") == scope:
-            before = manifest.get("partitions", {})
+            before = written_before
     written = 0
-    with _snapshot(store, where, current_only=True) as snapshot:
+    with _snapshot(store, where) as snapshot:
         digests: dict[str, Any] = {}
         keys: dict[str, tuple[str | None, dt.date | None]] = {}
         for row in snapshot.partition_reports():
             path = _partition_path(row["report_kind"], row["period_end"])
             keys[path] = (row["report_kind"], row["period_end"])
-            digests.setdefault(path, hashlib.sha256()).update(
-                json.dumps([row["upload_info_id"], row["page_sha256"], row["parser_version"], row["is_current"],
-                            str(row["updated_at"])]).encode())
+            digests.setdefault(path, hashlib.sha256()).update(json.dumps(list(row.values()), default=str).encode())
         after = {path: digest.hexdigest() for path, digest in digests.items()}
         for path, fingerprint in after.items():
             if before.get(path) == fingerprint and (out_dir / "reports" / path / "part-0.parquet").exists():
@@ -257,7 +273,7 @@ def export_parquet_partitioned(store: Store, out_dir: Path, where: ExportFilter,
                     for batch in snapshot.table_rows(name, batch_size=batch_size, partition=keys[path]):
                         _write_batch(writer, schema, batch)
             written += 1
-    removed = [path for path in before if path not in after]
+    removed = [path for path in written_before if path not in after]
     for path in removed:
         for name in EXPORT_TABLES:
             shutil.rmtree(out_dir / name / path, ignore_errors=True)

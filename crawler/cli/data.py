@@ -124,7 +124,8 @@ def export(fmt: str, out: Path, fund_code: list[str] | None, report_type: list[s
     datapackage.json, the column types.
 
     By default only the current version of each report (fund, type, period) is written; --versions all
-    writes every version (jsonl: every page ever stored; csv/parquet: every report id's latest page).
+    writes every version, every page ever stored (csv/parquet rows say their page_sha256; reports rows also
+    is_current and what superseded them).
     Every export reads one snapshot of the database, so it is consistent while the daemon stores."""
     from crawler import export as exporting
     from crawler.storage import Store

@@ -294,3 +294,36 @@ def test_partitioned_parquet_rewrites_only_the_partitions_that_changed(store: St
     assert {path.split("/", 1)[1].rsplit("/", 1)[0] for path in changed} == {
         "report_kind=annual/period_end=2024-12-31", "report_kind=q3/period_end=2024-09-30"}
     assert ("annual", "2024-12-31", 5, "stock", 0) in _dataset_keys(out, "holdings")
+
+
+def _page_rows(root: Path, table: str, *columns: str) -> set[tuple[Any, ...]]:
+    import pyarrow.dataset as ds
+
+    rows = ds.dataset(root / table, format="parquet").to_table().to_pylist()
+    return {tuple(row[name] for name in ("upload_info_id", "page_sha256", *columns)) for row in rows}
+
+
+def test_partitioned_parquet_of_every_version_keeps_each_page_and_follows_corrections(store: Store,
+                                                                                      tmp_path: Path) -> None:
+    out = tmp_path / "lake"
+    every = ExportFilter(all_versions=True)
+    store.save_report(item(1, sha="a" * 64), "x")
+    assert export_parquet_partitioned(store, out, every) == {"partitions": 1, "written": 1, "removed": 0}
+    assert export_parquet_partitioned(store, out, every) == {"partitions": 1, "written": 0, "removed": 0}
+
+    # The site replaces the page behind the same id: the partition is rewritten with the rows of both pages.
+    store.save_report(item(1, sha="c" * 64, document=document(nav_per_unit={"测试A": 1.5, "测试C": 1.0199})), "x")
+    assert export_parquet_partitioned(store, out, every) == {"partitions": 1, "written": 1, "removed": 0}
+    assert _page_rows(out, "reports", "is_current", "superseded_by", "superseded_by_sha256") == {
+        (1, "a" * 64, False, 1, "c" * 64), (1, "c" * 64, True, None, None)}
+    assert {(sha, nav) for _id, sha, name, nav in _page_rows(out, "nav_values", "class_name", "nav_per_unit")
+            if name == "测试A"} == {("a" * 64, Decimal("1.0234")), ("c" * 64, Decimal("1.5"))}
+
+    # A new id for the slot supersedes the id's latest page; the current export keeps only the new id.
+    store.save_report(item(2, sha="d" * 64), "x")
+    assert export_parquet_partitioned(store, out, every)["written"] == 1
+    assert (1, "c" * 64, False, 2, "d" * 64) in _page_rows(out, "reports", "is_current", "superseded_by",
+                                                          "superseded_by_sha256")
+    assert export_parquet_partitioned(store, out, ExportFilter()) == {"partitions": 1, "written": 1, "removed": 0}
+    assert _page_rows(out, "reports", "is_current") == {(2, "d" * 64, True)}
+    assert {(i, sha) for i, sha in _page_rows(out, "holdings")} == {(2, "d" * 64)}

@@ -44,6 +44,8 @@ _VERSION_COLUMNS = frozenset({"superseded_by_sha256"})
 #: Columns the reports row of an earlier page takes from the report's row (see :func:`_earlier_report_row`).
 _LISTING_COLUMNS = ("fund_code", "fund_short_name", "report_type_code", "report_year", "report_desp",
                     "organ_name", "stored_at")
+#: Kept documents read per fetch while building the rows of earlier pages.
+DOCUMENTS_PER_FETCH = 200
 #: The version row of a report's latest page.
 _LATEST_VERSION = and_(report_versions.c.upload_info_id == reports.c.upload_info_id,
                        report_versions.c.page_sha256 == reports.c.page_sha256)
@@ -121,7 +123,8 @@ def iter_earlier_page_rows(connection: Connection, table_name: str, filters: Any
     columns = [name for name, _kind in export_columns(table_name)]
     table = tables.metadata.tables[table_name]
     order = _order(table_name)
-    result = connection.execution_options(yield_per=batch_size).execute(statement)
+    # A whole document per version (an annual report's runs to hundreds of kilobytes): a few hundred at a time.
+    result = connection.execution_options(yield_per=min(batch_size, DOCUMENTS_PER_FETCH)).execute(statement)
     for version in result.mappings():
         document = cast(ReportDocument, version["document"] or {})
         if table is reports:

@@ -6,6 +6,10 @@ States, shared by every process through Redis (Lua, Redis clock) or a locked fil
     half-open --(one trial request succeeds)--> closed
     half-open --(the trial is throttled)--> open again
 
+The state records when it was last used (``at``); when the clock reads earlier than that it stepped back, and
+every time in the state (cooldown end, trial lease, recent throttles) moves back by the step, so a clock stepped
+back by hours neither keeps the breaker open nor keeps old throttles counting for hours.
+
 While open, :meth:`CircuitBreaker.check` raises :class:`CircuitOpenError` before any request is made. In
 half-open, exactly one process at a time gets a trial request (leased for ``trial_lease`` seconds, so a trial
 that dies does not wedge the breaker). Only the process whose answer opened the breaker logs the WARNING and
@@ -24,7 +28,13 @@ from typing import Any
 
 from crawler.exceptions import CircuitOpenError
 from crawler.settings import Settings
-from crawler.sources.coordination import RedisScript, connect_redis, locked_state, state_path
+from crawler.sources.coordination import (
+    RedisScript,
+    connect_redis,
+    locked_state,
+    state_path,
+    undo_backward_step,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +58,18 @@ local function fmt(x) return string.format('%.6f', x) end
 local open_until = tonumber(redis.call('HGET', h, 'open_until') or '0')
 local trial_until = tonumber(redis.call('HGET', h, 'trial_until') or '0')
 local half = redis.call('HGET', h, 'half_open') == '1'
+local at = tonumber(redis.call('HGET', h, 'at') or '0')
+if at > now then
+  local step = at - now
+  if open_until > 0 then open_until = open_until - step end
+  if trial_until > 0 then trial_until = trial_until - step end
+  redis.call('HSET', h, 'open_until', fmt(open_until), 'trial_until', fmt(trial_until))
+  local seen = redis.call('ZRANGE', hits, 0, -1, 'WITHSCORES')
+  for i = 1, #seen, 2 do redis.call('ZADD', hits, tonumber(seen[i + 1]) - step, seen[i]) end
+end
+if redis.call('EXISTS', h) == 1 then redis.call('HSET', h, 'at', fmt(now)) end
 local function save(o, hf, tr)
-  redis.call('HSET', h, 'open_until', fmt(o), 'half_open', hf, 'trial_until', fmt(tr))
+  redis.call('HSET', h, 'open_until', fmt(o), 'half_open', hf, 'trial_until', fmt(tr), 'at', fmt(now))
   redis.call('PEXPIRE', h, math.ceil((cooldown + window + 3600) * 1000))
 end
 if open_until > 0 and now >= open_until then
@@ -161,6 +181,7 @@ class FileCircuitBreaker(CircuitBreaker):
 
     def _apply(self, state: dict[str, Any], op: str, now: float) -> tuple[int, float]:
         """The same transitions as the Lua script, on a plain dict."""
+        undo_backward_step(state, now, ("open_until", "trial_until"), time_lists=("hits",))
         open_until = min(float(state.get("open_until", 0.0)), now + self.cooldown)
         if open_until > 0 and now >= open_until:
             state.update(open_until=0.0, half_open=True, trial_until=0.0)

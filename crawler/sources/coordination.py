@@ -78,6 +78,26 @@ def locked_state(path: Path) -> Iterator[dict[str, Any]]:
         os.close(fd)
 
 
+def undo_backward_step(state: dict[str, Any], now: float, times: tuple[str, ...],
+                       time_lists: tuple[str, ...] = ()) -> float:
+    """Move the epoch times in ``state`` back by as much as the clock stepped back since the state was last
+    used (``state["at"]``), then record ``now`` as the last use; returns the step (0.0 when none).
+
+    A wall clock stepped back (by hand, a bad NTP server, a restored VM) would otherwise leave every deadline in
+    the state that much further away: a next grant hours ahead stalls the whole deployment for hours. Undone,
+    the step costs only the time it hid. A time of 0 means "not set" and stays 0.
+    """
+    step = max(float(state.get("at", now)) - now, 0.0)
+    if step:
+        for key in times:
+            if float(state.get(key, 0.0)) > 0:
+                state[key] = float(state[key]) - step
+        for key in time_lists:
+            state[key] = [float(value) - step for value in state.get(key, [])]
+    state["at"] = now
+    return step
+
+
 def _read_state(fd: int) -> dict[str, Any]:
     raw = os.pread(fd, 1 << 16, 0)
     try:

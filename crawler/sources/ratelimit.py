@@ -10,6 +10,10 @@ headroom))``: the small headroom absorbs the jitter between our grant and the re
 so the site never sees more than ``rate`` requests in any one-second window.
 
 A 429 or ``Retry-After`` calls :meth:`RateLimiter.pause`, which holds back every process, not just one.
+
+Both backends record when the state was last used (``at``): when the clock now reads earlier than that, it
+stepped back, and the next grant and the pause are moved back by the step, so a clock stepped back by hours
+does not stall crawling for hours.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ from pathlib import Path
 
 from crawler.exceptions import RateLimitedError
 from crawler.settings import Settings
-from crawler.sources.coordination import RedisScript, connect_redis, locked_state, state_path
+from crawler.sources.coordination import (
+    RedisScript,
+    connect_redis,
+    locked_state,
+    state_path,
+    undo_backward_step,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +51,13 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local interval = tonumber(ARGV[1])
 local tat = tonumber(redis.call('HGET', KEYS[1], 'tat') or '0')
 local paused = tonumber(redis.call('HGET', KEYS[1], 'paused') or '0')
+local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '0')
+if at > now then
+  if tat > 0 then tat = tat - (at - now) end
+  if paused > 0 then paused = paused - (at - now) end
+  redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', tat), 'paused', string.format('%.6f', paused))
+end
+redis.call('HSET', KEYS[1], 'at', string.format('%.6f', now))
 local ready = math.max(tat, paused)
 if now < ready then
   return {0, string.format('%.6f', ready - now)}
@@ -54,8 +71,10 @@ _PAUSE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local paused = tonumber(redis.call('HGET', KEYS[1], 'paused') or '0')
+local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '0')
+if at > now and paused > 0 then paused = paused - (at - now) end
 local untl = math.max(paused, now + tonumber(ARGV[1]))
-redis.call('HSET', KEYS[1], 'paused', string.format('%.6f', untl))
+redis.call('HSET', KEYS[1], 'paused', string.format('%.6f', untl), 'at', string.format('%.6f', now))
 redis.call('PEXPIRE', KEYS[1], math.ceil((untl - now + 60) * 1000))
 return string.format('%.6f', untl - now)
 """
@@ -146,7 +165,8 @@ class FileRateLimiter(RateLimiter):
     def _attempt(self) -> tuple[bool, float]:
         with locked_state(self.path) as state:
             now = self.clock()
-            # Clamp values a clock step or a reboot left in the future, so they cannot stall us for long.
+            undo_backward_step(state, now, ("tat", "paused"))
+            # Clamp what is still too far ahead (a state file written before ``at`` was recorded).
             tat = min(float(state.get("tat", 0.0)), now + self.interval)
             ready = max(tat, min(float(state.get("paused", 0.0)), now + MAX_PAUSE))
             if now < ready:
@@ -157,6 +177,7 @@ class FileRateLimiter(RateLimiter):
     def _pause(self, seconds: float) -> float:
         with locked_state(self.path) as state:
             now = self.clock()
+            undo_backward_step(state, now, ("tat", "paused"))
             until = max(float(state.get("paused", 0.0)), now + seconds)
             state["paused"] = until
             return until - now

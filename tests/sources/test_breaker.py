@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 
 from crawler.exceptions import CircuitOpenError
 from crawler.settings import Settings
@@ -125,3 +126,50 @@ def test_settings_choose_the_backend(tmp_path: Path, redis_prefix: str) -> None:
     shared = Settings(data_dir=tmp_path, redis_url=REDIS_URL, politeness_key_prefix=redis_prefix)
     assert isinstance(breaker_from_settings(shared), RedisCircuitBreaker)
     assert isinstance(breaker_from_settings(Settings(data_dir=tmp_path, broker_url=None, redis_url=None)), FileCircuitBreaker)
+
+
+#: How far the wall clock steps back in the clock-step tests: far beyond the cooldown and the trial lease.
+STEP_BACK = 3 * 3600.0
+
+
+def test_file_breaker_open_when_the_clock_stepped_back_reopens_after_its_cooldown(tmp_path: Path) -> None:
+    clock = FakeClock()
+    breaker = FileCircuitBreaker(tmp_path / "b.json", threshold=3, window=60, cooldown=60, clock=clock)
+    _open(breaker)
+    clock.advance(-STEP_BACK)
+    with pytest.raises(CircuitOpenError) as caught:
+        breaker.check()
+    assert caught.value.reopen_in == pytest.approx(60)
+    clock.advance(61)
+    assert breaker.check() is True
+    clock.advance(-STEP_BACK)
+    with pytest.raises(CircuitOpenError) as trial:  # the trial's lease is kept, not stretched by the step
+        breaker.check()
+    assert trial.value.reopen_in == pytest.approx(60)
+
+
+def test_file_breaker_throttles_before_a_backward_step_leave_the_window_in_its_time(tmp_path: Path) -> None:
+    clock = FakeClock()
+    breaker = FileCircuitBreaker(tmp_path / "b.json", threshold=3, window=10, cooldown=60, clock=clock)
+    breaker.record_throttle(429)
+    breaker.record_throttle(429)
+    clock.advance(-STEP_BACK)
+    assert breaker.check() is False
+    clock.advance(11)
+    breaker.record_throttle(429)
+    assert breaker.check() is False, "the throttles before the step left the window 10 s after it"
+
+
+def test_redis_breaker_undoes_a_backward_step_of_the_clock(redis_prefix: str) -> None:
+    # Redis's clock cannot be stepped here: the state is written as a Redis whose clock stood 3 h ahead left it.
+    client = redis.Redis.from_url(REDIS_URL)
+    seconds, micros = client.time()
+    ahead = seconds + micros / 1e6 + STEP_BACK
+    client.hset(f"{redis_prefix}:breaker",
+                mapping={"open_until": ahead + COOLDOWN, "half_open": "0", "trial_until": 0, "at": ahead})
+    breaker = RedisCircuitBreaker(REDIS_URL, redis_prefix, 3, 60, COOLDOWN, trial_lease=30)
+    with pytest.raises(CircuitOpenError) as caught:
+        breaker.check()
+    assert 0 < caught.value.reopen_in <= COOLDOWN
+    time.sleep(caught.value.reopen_in + 0.05)
+    assert breaker.check() is True

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from crawler.exceptions import RateLimitedError, SourceError
 from crawler.settings import Settings
@@ -116,3 +117,44 @@ def test_settings_choose_redis_when_the_fleet_has_one(tmp_path: Path, redis_pref
     assert isinstance(limiter_from_settings(shared), RedisRateLimiter)
     limiter = limiter_from_settings(local)
     assert isinstance(limiter, FileRateLimiter) and limiter.path.is_relative_to(tmp_path)
+
+
+#: How far the wall clock steps back in the clock-step tests: far beyond any interval or pause.
+STEP_BACK = 3 * 3600.0
+
+
+def test_file_limiter_after_the_clock_stepped_back_waits_only_what_was_left(tmp_path: Path) -> None:
+    clock = FakeClock()
+    limiter = make_limiter("file", str(tmp_path / "limiter.json"), clock=clock)
+    limiter.acquire()
+    limiter.pause(30)
+    clock.advance(-STEP_BACK)
+    with pytest.raises(RateLimitedError) as caught:
+        limiter.acquire(max_wait=0.1)
+    assert caught.value.retry_after == pytest.approx(30)
+    granted = limiter.acquire()
+    assert granted == pytest.approx(clock()) and sum(clock.slept) == pytest.approx(30)
+
+
+def test_file_limiter_after_the_clock_stepped_back_grants_one_interval_later(tmp_path: Path) -> None:
+    clock = FakeClock()
+    limiter = make_limiter("file", str(tmp_path / "limiter.json"), clock=clock)
+    first = limiter.acquire()
+    clock.advance(-STEP_BACK)
+    second = limiter.acquire()
+    assert second - (first - STEP_BACK) == pytest.approx(limiter.interval)
+    assert clock.slept == [pytest.approx(limiter.interval)]
+
+
+def test_redis_limiter_undoes_a_backward_step_of_the_clock(redis_prefix: str) -> None:
+    # Redis's clock cannot be stepped here: the state is written as a Redis whose clock stood 3 h ahead left it.
+    client = redis.Redis.from_url(REDIS_URL)
+    seconds, micros = client.time()
+    ahead = seconds + micros / 1e6 + STEP_BACK
+    client.hset(f"{redis_prefix}:ratelimit", mapping={"tat": ahead + 0.5, "paused": ahead + 2, "at": ahead})
+    limiter = make_limiter("redis", redis_prefix)
+    with pytest.raises(RateLimitedError) as caught:
+        limiter.acquire(max_wait=0.1)
+    assert 1 < caught.value.retry_after <= 2
+    time.sleep(caught.value.retry_after)
+    limiter.acquire(max_wait=0.5)

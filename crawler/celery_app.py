@@ -19,7 +19,9 @@ from functools import partial
 from typing import Any
 
 from celery import Celery, Task, signals
+from celery.beat import PersistentScheduler
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils.time import maybe_make_aware
 
 from crawler.schedules import Schedules, cron_schedule, load_schedules
 from crawler.settings import Settings, get_settings
@@ -120,6 +122,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule": beat_schedule(schedules, reconcile_every=settings.reconcile_every),
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
         "beat_max_loop_interval": 30,
+        "beat_scheduler": f"{__name__}:SteppedClockScheduler",
     }
 
 
@@ -144,6 +147,38 @@ def beat_schedule(schedules: Schedules, *, reconcile_every: float) -> dict[str, 
         "options": {"queue": DISCOVERY_QUEUE, "expires": max(reconcile_every, 10)},
     }
     return beat
+
+
+class SteppedClockScheduler(PersistentScheduler):  # type: ignore[misc]
+    """Celery beat's persistent scheduler, made to keep firing after the wall clock stepped back.
+
+    Beat times every entry from its ``last_run_at`` and keeps the next runs as absolute times: after a backward
+    step of the clock (by hand, a bad NTP server, a restored VM) the last runs lie in the future and beat would
+    fire nothing until the clock caught up with them, hours later for a step of hours. Before each tick, an
+    entry that last ran "later than now" is taken as having just run, and the next runs are computed again.
+    """
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        self.undo_backward_step()
+        return float(super().tick(*args, **kwargs))
+
+    def undo_backward_step(self) -> int:
+        """Reset every entry whose last run lies in the future to now; returns how many were reset."""
+        ahead = []
+        for entry in self.schedule.values():
+            now = maybe_make_aware(entry.default_now())  # the entry's schedule's clock, as beat reads it
+            if maybe_make_aware(entry.last_run_at) > now:
+                ahead.append((entry, now))
+        if not ahead:
+            return 0
+        step = max(maybe_make_aware(entry.last_run_at) - now for entry, now in ahead)
+        log.warning("beat: the clock stepped back by %.0fs; %d schedule entries counted as run now, so each "
+                    "fires one period from now", step.total_seconds(), len(ahead))
+        for entry, now in ahead:
+            entry.last_run_at = now
+        self._heap = None  # the queued next runs are absolute times from before the step: compute them again
+        self.sync()
+        return len(ahead)
 
 
 def _lazy_config() -> dict[str, Any]:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
-from celery.schedules import crontab
+import pytest
+from celery import Celery
+from celery.beat import PersistentScheduler
+from celery.schedules import crontab, schedule
+from kombu.utils.imports import symbol_by_name
 
-from crawler.celery_app import beat_schedule
+from crawler.celery_app import SteppedClockScheduler, beat_schedule, celery_config
 from crawler.schedules import load_schedules
+from crawler.settings import Settings
 from tests.test_schedules import GOOD, write
 
 
@@ -20,3 +27,82 @@ def test_beat_gets_one_entry_per_schedule_plus_the_reconciler(tmp_path: Path) ->
     assert isinstance(cron["schedule"], crontab) and cron["schedule"].minute == {15}
     assert beat["profiles"]["schedule"] == dt.timedelta(minutes=30)
     assert beat["fundcrawl-reconcile"]["task"] == "fundcrawl.reconcile"
+
+
+class _BeatClock:
+    """A settable UTC clock for beat's schedules. Beat pickles its schedule (the clock with it) into its state
+    file and works on the copies, so the time lives on the class, where every copy reads it."""
+
+    now = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return _BeatClock.now
+
+    @staticmethod
+    def advance(seconds: float) -> None:
+        _BeatClock.now += dt.timedelta(seconds=seconds)
+
+
+class _Ticks:
+    """A Celery app with one 60 s beat entry on the in-memory broker, its scheduler, and the clock both read."""
+
+    PERIOD = 60.0
+
+    def __init__(self, tmp_path: Path, scheduler: type[PersistentScheduler]) -> None:
+        self.clock = _BeatClock()
+        self.app = Celery("clock-test", broker="memory://", set_as_current=False)
+        self.app.conf.result_expires = None  # no default cleanup entry beside the one under test
+        # Beat reads the time from each entry's schedule.
+        every = schedule(dt.timedelta(seconds=self.PERIOD), nowfun=self.clock, app=self.app)
+        self.app.conf.beat_schedule = {"walk": {"task": "clock-test.walk", "schedule": every}}
+        self.scheduler = scheduler(self.app, schedule_filename=str(tmp_path / "beat"), lazy=False,
+                                   max_interval=300)
+
+    def runs(self) -> int:
+        return int(self.scheduler.schedule["walk"].total_run_count)
+
+    def pass_time(self, seconds: float) -> float:
+        """Move the clock on and run one beat tick; returns the delay beat asks for before its next tick."""
+        self.clock.advance(seconds)
+        return float(self.scheduler.tick())
+
+
+@pytest.fixture
+def ticks(tmp_path: Path) -> Iterator[_Ticks]:
+    made = _Ticks(tmp_path, SteppedClockScheduler)
+    yield made
+    made.scheduler.close()
+
+
+def test_beat_is_configured_with_the_scheduler_that_survives_a_backward_step(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, schedules=write(tmp_path, GOOD), broker_url=None, redis_url=None)
+    assert symbol_by_name(celery_config(settings)["beat_scheduler"]) is SteppedClockScheduler
+
+
+def test_beat_fires_one_period_after_the_clock_stepped_back_hours(ticks: _Ticks, caplog) -> None:
+    assert ticks.pass_time(0) == pytest.approx(ticks.PERIOD, abs=0.1)
+    assert ticks.pass_time(ticks.PERIOD) == 0 and ticks.runs() == 1
+    with caplog.at_level(logging.WARNING, logger="crawler.celery_app"):
+        delay = ticks.pass_time(-3 * 3600)
+    assert delay == pytest.approx(ticks.PERIOD, abs=0.1), "beat waits one period, not the three hours"
+    assert "clock stepped back by 10800s" in caplog.text
+    assert ticks.pass_time(ticks.PERIOD) == 0 and ticks.runs() == 2
+    assert ticks.pass_time(ticks.PERIOD) == 0 and ticks.runs() == 3
+
+
+def test_beat_keeps_its_period_when_the_clock_jumps_forward(ticks: _Ticks) -> None:
+    ticks.pass_time(0)
+    assert ticks.pass_time(3 * 3600) == 0 and ticks.runs() == 1, "the missed runs are one run, not 180"
+    assert ticks.pass_time(1) == pytest.approx(ticks.PERIOD - 1, abs=0.1)
+
+
+def test_celery_own_persistent_scheduler_stalls_after_a_backward_step(tmp_path: Path) -> None:
+    """What the subclass is for: Celery's scheduler keeps waiting for last runs that lie hours ahead."""
+    plain = _Ticks(tmp_path, PersistentScheduler)
+    try:
+        plain.pass_time(0)
+        plain.pass_time(plain.PERIOD)
+        plain.pass_time(-3 * 3600)
+        assert plain.pass_time(plain.PERIOD) == 300 and plain.runs() == 1
+    finally:
+        plain.scheduler.close()

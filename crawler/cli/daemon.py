@@ -85,14 +85,12 @@ def beat_preview(s: Settings, state_file: Path) -> list[tuple[str, dt.datetime]]
     instead of inside a beat process nobody watches. Returns (entry, next run in the schedule's timezone)."""
     from zoneinfo import ZoneInfo
 
-    from celery.beat import PersistentScheduler
-
-    from crawler.celery_app import app
+    from crawler.celery_app import SteppedClockScheduler, app
     from crawler.schedules import load_schedules
 
     zone = ZoneInfo(load_schedules(s.schedules).timezone)
     try:
-        scheduler = PersistentScheduler(app, schedule_filename=str(state_file), lazy=False)
+        scheduler = SteppedClockScheduler(app, schedule_filename=str(state_file), lazy=False)
         try:
             now = app.now()
             upcoming = []

@@ -30,18 +30,26 @@ UPKEEP_JOB = "hourly-upkeep"
 def reconcile(rt: Runtime, enqueue: Enqueue, *, queue_depth: int | None, now: dt.datetime | None = None) -> int:
     """One reconciler pass; returns how many reports it republished.
 
-    In order: the hourly upkeep (at most once per hour), leases of owners that died are released, lost or
-    expired reports are republished, the embedded database's journal is checkpointed, delivered broker messages
+    In order: the hourly upkeep (at most once per hour), leases of owners that died are released, leases and
+    retry times a backward step of the clock left too far ahead are pulled back, lost or expired reports are
+    republished, the embedded database's journal is checkpointed, delivered broker messages
     are pruned, and the pass checks in with the monitor.
     """
     hourly_upkeep(rt, now or dt.datetime.now(dt.UTC))
     rt.store.release_dead_owners()
+    rt.store.pull_back_future_times(longest_hold_seconds=longest_hold(rt.settings))
     requeued = requeue_stuck(rt, enqueue, queue_depth=queue_depth)
     keep_journal_small(rt)
     prune_delivered_messages(rt.settings.broker)
     # Its interval is under a minute, which Sentry's automatic beat monitors skip: check in by hand.
     alerts.monitor_checkin(RECONCILE_BEAT_ENTRY, "ok", dt.timedelta(seconds=rt.settings.reconcile_every))
     return requeued
+
+
+def longest_hold(settings: Settings) -> float:
+    """The furthest ahead the daemon sets a report's lease or retry time: a claim's lease, or the longest retry
+    countdown plus the 30 s a retry message is given before the reconciler may republish (processing.py)."""
+    return float(max(settings.lease_seconds, settings.retry_backoff_max + 30))
 
 
 def requeue_grace(settings: Settings, queue_depth: int | None) -> float:

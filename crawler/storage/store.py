@@ -225,6 +225,20 @@ class Store:
                      released, len(dead))
         return released
 
+    def pull_back_future_times(self, *, longest_hold_seconds: float) -> int:
+        """Undo what a wall clock stepped back left behind: leases and retry times further ahead than
+        ``longest_hold_seconds`` (more than the daemon ever sets) end that far from now, and publish times in the
+        future become now. Without it a report leased just before a step back of hours waits hours. Returns how
+        many rows changed."""
+        now = self.clock()
+        latest = now + dt.timedelta(seconds=longest_hold_seconds)
+        leases = int(self.write(partial(rowcount, statement=transitions.pull_back_leases(now, latest))))
+        enqueued = int(self.write(partial(rowcount, statement=transitions.pull_back_enqueued(now))))
+        if leases or enqueued:
+            log.warning("the clock stepped back: %d lease(s) or retry time(s) further ahead than %.0fs now end "
+                        "then, %d publish time(s) in the future are now", leases, longest_hold_seconds, enqueued)
+        return leases + enqueued
+
     def mark_failed(self, upload_info_id: int, *, reason: str, error: str) -> bool:
         """End a report ``failed`` with ``reason`` (from FAILURE_REASONS); a stored report is never failed."""
         if reason not in FAILURE_REASONS:

@@ -214,6 +214,21 @@ def requeue_candidates(now: dt.datetime, cutoff: dt.datetime, limit: int) -> Sel
     )
 
 
+def pull_back_leases(now: dt.datetime, latest: dt.datetime) -> Executable:
+    """Leases and retry times later than ``latest`` (further ahead than the daemon ever sets) end at ``latest``."""
+    return (
+        update(reports)
+        .where(reports.c.state.in_(ACTIVE_STATES), reports.c.lease_until > latest)
+        .values(lease_until=latest, updated_at=now)
+    )
+
+
+def pull_back_enqueued(now: dt.datetime) -> Executable:
+    """Publish times in the future become ``now``, so the reconciler's grace counts from a time that has been."""
+    return update(reports).where(reports.c.state.in_(ACTIVE_STATES), reports.c.enqueued_at > now).values(
+        enqueued_at=now)
+
+
 def leases_owned_on(host: str) -> Select[Any]:
     """Active reports whose lease or retry is held by a process of ``host`` (``lease_owner`` is host:pid:start)."""
     return select(reports.c.upload_info_id, reports.c.lease_owner).where(

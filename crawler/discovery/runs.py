@@ -27,6 +27,9 @@ from crawler.telemetry import alerts, metrics
 log = logging.getLogger(__name__)
 
 Enqueue = Callable[[list[int]], None]
+#: Seconds: a backward clock step shorter than this (or than an entry's period) leaves the slots it repeats taken.
+#: Beats on machines whose clocks differ by less never walk one tick twice.
+STEP_BACK_IGNORED = 300
 
 
 def enqueue_new(rt: Runtime, ids: Iterable[int], enqueue: Enqueue) -> int:
@@ -57,7 +60,10 @@ def run_schedule_entry(rt: Runtime, name: str, enqueue: Enqueue, *, kind: str = 
         # A long walk (a busy day, a partition that will not converge) is still running: never walk it twice.
         log.info("schedule %s: the previous run is still walking; this tick is skipped", name)
         return {"schedule": name, "skipped": True, "new": 0, "listed": 0, "incomplete": []}
-    run_id = rt.store.runs.start(name, tick, kind)
+    # After the clock stepped back, the slots it passes again were run before the step: they run again rather
+    # than stay taken for as long as the step (a step under five minutes only costs those minutes' ticks).
+    stepped_back_after = dt.timedelta(seconds=max(entry.period_seconds, STEP_BACK_IGNORED)) if kind == "scheduled" else None
+    run_id = rt.store.runs.start(name, tick, kind, stepped_back_after=stepped_back_after)
     if run_id is None:
         log.info("schedule %s: tick %s already ran (another beat or a redelivery); nothing to do", name, tick)
         return {"schedule": name, "skipped": True, "new": 0, "listed": 0, "incomplete": []}

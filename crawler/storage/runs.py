@@ -11,7 +11,7 @@ import datetime as dt
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from crawler.storage import owners
 from crawler.storage.tables import discovery_runs
@@ -21,9 +21,33 @@ if TYPE_CHECKING:
     from crawler.storage.store import Store
 
 
-def start_run(connection: Connection, schedule: str, tick: dt.datetime, kind: str, owner: str, now: dt.datetime
-              ) -> int | None:
-    """Insert the ``running`` row of a tick; None when that tick already has one (a redelivery, another beat)."""
+def start_run(connection: Connection, schedule: str, tick: dt.datetime, kind: str, owner: str, now: dt.datetime,
+              stepped_back_after: dt.timedelta | None = None) -> int | None:
+    """Insert the ``running`` row of a tick; None when that tick already has one (a redelivery, another beat).
+
+    With ``stepped_back_after``: when the tick already has a row and a run of the schedule recorded after that row
+    has an earlier tick, or one later by more than ``stepped_back_after``, the clock stepped back to a slot it had
+    passed (that row is from before the step, hours ago in real time). The old row is retired (:func:`_retire_tick`)
+    and this tick runs; the first beat to get there takes it, and a second one finds the new row, recorded last,
+    and does nothing. Beats whose clocks differ by less than ``stepped_back_after`` still run each tick once.
+    """
+    found = _insert_run(connection, schedule, tick, kind, owner, now)
+    if found is not None or stepped_back_after is None:
+        return found
+    row = connection.execute(select(discovery_runs.c.id).where(
+        discovery_runs.c.schedule == schedule, discovery_runs.c.tick == tick)).scalar_one_or_none()
+    if row is None:
+        return None
+    passed = select(discovery_runs.c.id).where(
+        discovery_runs.c.schedule == schedule, discovery_runs.c.kind == kind, discovery_runs.c.id > row,
+        or_(discovery_runs.c.tick < tick, discovery_runs.c.tick > tick + stepped_back_after)).limit(1)
+    if connection.execute(passed).first() is None or not _retire_tick(connection, int(row), tick):
+        return None
+    return _insert_run(connection, schedule, tick, kind, owner, now)
+
+
+def _insert_run(connection: Connection, schedule: str, tick: dt.datetime, kind: str, owner: str,
+                now: dt.datetime) -> int | None:
     statement = (
         insert(connection, discovery_runs)
         .values(schedule=schedule, tick=tick, kind=kind, started_at=now, status="running", owner=owner)
@@ -32,6 +56,15 @@ def start_run(connection: Connection, schedule: str, tick: dt.datetime, kind: st
     )
     found = connection.execute(statement).scalar_one_or_none()
     return None if found is None else int(found)
+
+
+def _retire_tick(connection: Connection, row: int, tick: dt.datetime) -> bool:
+    """Move run ``row`` off the slot grid (ticks are whole seconds; it keeps its record a few microseconds earlier,
+    by its id), freeing its tick; False when another process moved it first."""
+    retired = tick - dt.timedelta(microseconds=1 + row % 999_999)
+    moved = connection.execute(update(discovery_runs).where(
+        discovery_runs.c.id == row, discovery_runs.c.tick == tick).values(tick=retired))
+    return bool(moved.rowcount)
 
 
 def finish_run(connection: Connection, run_id: int, figures: dict[str, Any], now: dt.datetime) -> None:
@@ -90,10 +123,16 @@ class Runs:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def start(self, schedule: str, tick: dt.datetime, kind: str = "scheduled") -> int | None:
-        """Record that a schedule entry's tick started; None when that tick was already run (a redelivery)."""
+    def start(self, schedule: str, tick: dt.datetime, kind: str = "scheduled",
+              stepped_back_after: dt.timedelta | None = None) -> int | None:
+        """Record that a schedule entry's tick started; None when that tick was already run (a redelivery).
+
+        ``stepped_back_after``: a tick already run counts as run again, not as taken, when the schedule has run a
+        tick later than it by more than this (the clock stepped back); see :func:`start_run`.
+        """
         return self._store.write(partial(start_run, schedule=schedule, tick=tick, kind=kind,
-                                         owner=owners.this_process(), now=self._store.clock()))
+                                         owner=owners.this_process(), now=self._store.clock(),
+                                         stepped_back_after=stepped_back_after))
 
     def finish(self, run_id: int, *, status: str, partitions_walked: int, listed: int, new: int, requests: int,
                error: str | None = None) -> None:
@@ -127,7 +166,7 @@ class Runs:
     def try_lock_upkeep(self, job: str, tick: dt.datetime) -> int | None:
         """Take the upkeep of the hour ``tick``: a run row of kind ``upkeep``, whose unique (job, tick) key lets
         only one reconciler in. Returns the run id, or None when another process already took this hour."""
-        return self.start(job, tick, kind="upkeep")
+        return self.start(job, tick, kind="upkeep", stepped_back_after=dt.timedelta(hours=1))
 
     def finish_upkeep(self, run_id: int, *, late_reports: int, layout_signals: int) -> None:
         """Close an upkeep run. Its figures go in the run's ``listed`` (reports past their freshness deadline)

@@ -59,3 +59,36 @@ def test_the_upkeep_takes_its_hour_once_and_keeps_its_counts(store: Store) -> No
     assert (run["schedule"], run["kind"], run["status"]) == ("hourly-upkeep", "upkeep", "ok")
     assert (run["listed"], run["new"], run["partitions"], run["requests"]) == (2, 5, 0, 0)
     assert store.runs.try_lock_upkeep("hourly-upkeep", TICK + dt.timedelta(hours=1)) is not None
+
+
+def test_ticks_the_clock_steps_back_to_run_again_once_each(store: Store) -> None:
+    margin = dt.timedelta(minutes=5)
+
+    def start(hours: int) -> int | None:
+        return store.runs.start("hourly", TICK + dt.timedelta(hours=hours), stepped_back_after=margin)
+
+    assert all(start(hours) is not None for hours in range(3))
+    assert start(2) is None, "the newest tick again: another beat or a redelivery"
+    # The clock steps back two hours: the slots of TICK + 1 h and + 2 h come up again, hours later in real time.
+    for hours in (1, 2):
+        assert start(hours) is not None, "a slot run before the step runs again, or discovery waits out the step"
+        assert start(hours) is None, "a second beat after the step still finds the tick taken"
+    hourly = [run for run in store.runs.recent(10) if run["schedule"] == "hourly"]
+    assert len(hourly) == 5, "the runs of the slots before the step keep their records"
+    on_the_grid = sorted(run["tick"] for run in hourly if run["tick"].microsecond == 0)
+    assert on_the_grid == [TICK + dt.timedelta(hours=hours) for hours in range(3)]
+
+
+def test_a_tick_behind_by_less_than_the_margin_stays_taken(store: Store) -> None:
+    """Beats on two machines whose clocks differ by seconds: the one behind never walks a tick twice."""
+    margin = dt.timedelta(minutes=5)
+    assert store.runs.start("every-3s", TICK, stepped_back_after=margin) is not None
+    assert store.runs.start("every-3s", TICK + dt.timedelta(seconds=3), stepped_back_after=margin) is not None
+    assert store.runs.start("every-3s", TICK, stepped_back_after=margin) is None
+
+
+def test_the_upkeep_runs_again_in_an_hour_the_clock_stepped_back_to(store: Store) -> None:
+    for hour in range(4):
+        assert store.runs.try_lock_upkeep("hourly-upkeep", TICK + dt.timedelta(hours=hour)) is not None
+    assert store.runs.try_lock_upkeep("hourly-upkeep", TICK + dt.timedelta(hours=1)) is not None
+    assert store.runs.try_lock_upkeep("hourly-upkeep", TICK + dt.timedelta(hours=1)) is None

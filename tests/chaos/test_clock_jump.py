@@ -14,6 +14,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,10 @@ def _stored(run: ChaosRun) -> int:
     return run.counts().get("stored", 0)
 
 
+def _stored_at_least(run: ChaosRun, target: int) -> bool:
+    return _stored(run) >= target
+
+
 def test_a_clock_jumping_back_and_forth_by_hours_loses_nothing(
         chaos_run: Callable[..., ChaosRun], replica_factory: Callable[..., Replica], deployment: Deployment,
         tmp_path: Path) -> None:
@@ -74,7 +79,7 @@ def test_a_clock_jumping_back_and_forth_by_hours_loses_nothing(
         target = min(_stored(run) + STORED_BETWEEN, REPORTS)
         clock.step_to(offset)
         run.wait(f"{STORED_BETWEEN} more reports stored with the clock {offset:+d}s off",
-                 lambda: _stored(run) >= target, timeout=lease_recovery() + 60)
+                 partial(_stored_at_least, run, target), timeout=lease_recovery() + 60)
         stored_after[f"{offset:+d}s"] = _stored(run)
     last_jump = time.monotonic()
 

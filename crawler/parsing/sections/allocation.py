@@ -30,6 +30,8 @@ OTHER_ASSETS = re.compile(r"^(报告期末|期末)?其他(各项)?资产构成$"
 HEADINGS: tuple[re.Pattern[str], ...] = (ASSET_ALLOCATION, OTHER_ASSETS)
 
 _TOTAL = re.compile(r"^(合计|总计)$")
+#: The document keys an allocation table's 合计 can fill.
+TotalKey = Literal["reit_portfolio_total", "total_assets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ class Basis:
 
     header: re.Pattern[str]
     pct_key: Literal["pct_of_non_abs_portfolio", "pct_of_total_assets"]
-    total_key: str
+    total_key: TotalKey
 
 
 #: Known bases; the ABS-excluding one is tested first because its header also says 投资组合.
@@ -69,7 +71,7 @@ class Allocation:
     rows: list[AllocationRow] = field(default_factory=list)
     total_yuan: float | None = None
     basis_printed: str | None = None
-    total_key: str = "total_assets"
+    total_key: TotalKey = "total_assets"
 
 
 def parse_asset_allocation(section: Section) -> Allocation:

@@ -16,11 +16,23 @@ the non-ABS portfolio its percentages are shares of), ``other_assets``, ``indust
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Generic, TypedDict, TypeVar
 
 from crawler.exceptions import ParseError
+from crawler.models import (
+    AllocationRow,
+    BondTypeRow,
+    CountryRow,
+    FuturesRow,
+    Holding,
+    IndustryRow,
+    OtherAsset,
+    Trade,
+    TradeTotals,
+)
 from crawler.parsing.dom import Page, Section
 from crawler.parsing.sections import allocation, breakdown, holdings
 from crawler.parsing.sections.allocation import parse_asset_allocation, parse_other_assets
@@ -45,34 +57,99 @@ HEADINGS: tuple[re.Pattern[str], ...] = (
     allocation.HEADINGS + breakdown.HEADINGS + holdings.HEADINGS + (WRAPPERS,)
 )
 
-_Parser = Callable[[Section], Sequence[Mapping[str, object]]]
-#: (document key, heading pattern, section parser), in the order the keys appear in the document.
-_LISTS: tuple[tuple[str, re.Pattern[str], _Parser], ...] = (
-    (
-        "industry_allocation",
+
+class PortfolioPart(TypedDict, total=False):
+    """The document keys the portfolio report fills (see the module docstring)."""
+
+    asset_allocation: list[AllocationRow]
+    asset_allocation_basis: str
+    total_assets: float | None
+    reit_portfolio_total: float | None
+    other_assets: list[OtherAsset]
+    industry_allocation: list[IndustryRow]
+    industry_classification: dict[str, str]
+    country_allocation: list[CountryRow]
+    bond_types: list[BondTypeRow]
+    top_stocks: list[Holding]
+    top_bonds: list[Holding]
+    top_abs: list[Holding]
+    precious_metals: list[Holding]
+    top_warrants: list[Holding]
+    top_derivatives: list[Holding]
+    top_funds: list[Holding]
+    convertible_bonds: list[Holding]
+    futures: list[FuturesRow]
+    top_buys: list[Trade]
+    top_sells: list[Trade]
+    trade_totals: TradeTotals
+
+
+_Row = TypeVar("_Row", OtherAsset, IndustryRow, CountryRow, BondTypeRow, Holding, FuturesRow, Trade)
+#: Puts what one section read into the part; puts run in page order once every section has been read.
+_Put = Callable[[PortfolioPart], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows(Generic[_Row]):
+    """A list key of the part: the headings that feed it, their section parser, and the part's list for the key
+    (created empty when absent), which names the key so mypy checks the parser's rows against it."""
+
+    pattern: re.Pattern[str]
+    parse: Callable[[Section], list[_Row]]
+    rows: Callable[[PortfolioPart], list[_Row]]
+
+    def read(self, section: Section) -> _Put:
+        found = self.parse(section)
+        return lambda part: self.rows(part).extend(found)
+
+    @property
+    def key(self) -> str:
+        """The key ``rows`` names (what a section of this kind feeds, dropped when one of them is unreadable)."""
+        probe: PortfolioPart = {}
+        self.rows(probe)
+        return next(iter(probe))
+
+
+_ListKind = (
+    _Rows[IndustryRow]
+    | _Rows[CountryRow]
+    | _Rows[BondTypeRow]
+    | _Rows[Holding]
+    | _Rows[FuturesRow]
+    | _Rows[Trade]
+    | _Rows[OtherAsset]
+)
+#: The list keys, in the order their heading patterns are tried.
+_LISTS: tuple[_ListKind, ...] = (
+    _Rows(
         breakdown.DOMESTIC_INDUSTRY,
         partial(parse_industry_allocation, market="domestic"),
+        lambda part: part.setdefault("industry_allocation", []),
     ),
-    ("industry_allocation", breakdown.HK_INDUSTRY, partial(parse_industry_allocation, market="hk_connect")),
-    (
-        "industry_allocation",
+    _Rows(
+        breakdown.HK_INDUSTRY,
+        partial(parse_industry_allocation, market="hk_connect"),
+        lambda part: part.setdefault("industry_allocation", []),
+    ),
+    _Rows(
         breakdown.OVERSEAS_INDUSTRY,
         partial(parse_industry_allocation, market="overseas"),
+        lambda part: part.setdefault("industry_allocation", []),
     ),
-    ("country_allocation", breakdown.COUNTRY_ALLOCATION, parse_country_allocation),
-    ("top_stocks", holdings.STOCKS, parse_holdings),
-    ("bond_types", breakdown.BOND_TYPES, parse_bond_types),
-    ("top_bonds", holdings.BONDS, parse_holdings),
-    ("top_abs", holdings.ABS, parse_holdings),
-    ("precious_metals", holdings.PRECIOUS_METALS, parse_holdings),
-    ("top_warrants", holdings.WARRANTS, parse_holdings),
-    ("top_derivatives", holdings.DERIVATIVES, parse_holdings),
-    ("top_funds", holdings.FUNDS, parse_holdings),
-    ("convertible_bonds", holdings.CONVERTIBLES, parse_holdings),
-    ("futures", holdings.FUTURES, parse_futures),
-    ("top_buys", holdings.BUYS, parse_trades),
-    ("top_sells", holdings.SELLS, parse_trades),
-    ("other_assets", allocation.OTHER_ASSETS, parse_other_assets),
+    _Rows(breakdown.COUNTRY_ALLOCATION, parse_country_allocation, lambda part: part.setdefault("country_allocation", [])),
+    _Rows(holdings.STOCKS, parse_holdings, lambda part: part.setdefault("top_stocks", [])),
+    _Rows(breakdown.BOND_TYPES, parse_bond_types, lambda part: part.setdefault("bond_types", [])),
+    _Rows(holdings.BONDS, parse_holdings, lambda part: part.setdefault("top_bonds", [])),
+    _Rows(holdings.ABS, parse_holdings, lambda part: part.setdefault("top_abs", [])),
+    _Rows(holdings.PRECIOUS_METALS, parse_holdings, lambda part: part.setdefault("precious_metals", [])),
+    _Rows(holdings.WARRANTS, parse_holdings, lambda part: part.setdefault("top_warrants", [])),
+    _Rows(holdings.DERIVATIVES, parse_holdings, lambda part: part.setdefault("top_derivatives", [])),
+    _Rows(holdings.FUNDS, parse_holdings, lambda part: part.setdefault("top_funds", [])),
+    _Rows(holdings.CONVERTIBLES, parse_holdings, lambda part: part.setdefault("convertible_bonds", [])),
+    _Rows(holdings.FUTURES, parse_futures, lambda part: part.setdefault("futures", [])),
+    _Rows(holdings.BUYS, parse_trades, lambda part: part.setdefault("top_buys", [])),
+    _Rows(holdings.SELLS, parse_trades, lambda part: part.setdefault("top_sells", [])),
+    _Rows(allocation.OTHER_ASSETS, parse_other_assets, lambda part: part.setdefault("other_assets", [])),
 )
 #: Industry tables whose note names the classification standard, by market.
 _CLASSIFIED = ((breakdown.HK_INDUSTRY, "hk_connect"), (breakdown.OVERSEAS_INDUSTRY, "overseas"))
@@ -80,63 +157,72 @@ _CLASSIFIED = ((breakdown.HK_INDUSTRY, "hk_connect"), (breakdown.OVERSEAS_INDUST
 _CANDIDATE = re.compile(r"组合|明细|分布|期货|构成|总额")
 
 
-def parse_portfolio(page: Page, errors: dict[str, str] | None = None) -> dict[str, Any]:
+def parse_portfolio(page: Page, errors: dict[str, str] | None = None) -> PortfolioPart:
     """The portfolio keys of one page.
 
     A present section that cannot be read raises ``ParseError(section=heading)``; when ``errors`` is
     given the error is recorded there instead (heading -> message), the key it feeds is left out rather
     than filled from its other sections, and every other key is still returned.
     """
-    document: dict[str, Any] = {}
+    read: list[tuple[str, _Put]] = []
     failed: set[str] = set()
     for section in page.sections:
         if not _CANDIDATE.search(section.heading):
             continue
         try:
-            _dispatch(section, document)
+            read.extend(_read(section))
         except ParseError as exc:
             if errors is None:
                 raise
             errors[exc.section or section.heading] = exc.message
             failed.update(_keys_of(section))
-    for key in failed:
-        document.pop(key, None)
+    document: PortfolioPart = {}
+    for key, put in read:
+        if key not in failed:
+            put(document)
     return document
 
 
-def _dispatch(section: Section, document: dict[str, Any]) -> None:
+def _read(section: Section) -> list[tuple[str, _Put]]:
+    """What one section adds: (the key it feeds, its put), one for each key it feeds."""
     heading = section.heading
     if allocation.ASSET_ALLOCATION.match(heading):
-        _put_allocation(document, parse_asset_allocation(section))
-        return
+        return [("asset_allocation", partial(_put_allocation, parse_asset_allocation(section)))]
     if holdings.TRADE_TOTALS.match(heading):
-        document.setdefault("trade_totals", parse_trade_totals(section))
-        return
-    for key, pattern, parser in _LISTS:
-        if pattern.match(heading):
-            document.setdefault(key, []).extend(parser(section))
-            _put_classification(section, document)
-            return
+        return [("trade_totals", partial(_put_trade_totals, parse_trade_totals(section)))]
+    for rows in _LISTS:
+        if rows.pattern.match(heading):
+            return [(rows.key, rows.read(section)), *_classification(section)]
+    return []
 
 
-def _put_classification(section: Section, document: dict[str, Any]) -> None:
+def _classification(section: Section) -> list[tuple[str, _Put]]:
     """``industry_classification[market]``: the standard the first Stock Connect/QDII note names."""
     for pattern, market in _CLASSIFIED:
         if pattern.match(section.heading):
             standard = parse_industry_classification(section)
             if standard is not None:
-                document.setdefault("industry_classification", {}).setdefault(market, standard)
+                return [("industry_classification", partial(_put_classification, market, standard))]
+    return []
 
 
-def _put_allocation(document: dict[str, Any], result: allocation.Allocation) -> None:
+def _put_trade_totals(totals: TradeTotals, part: PortfolioPart) -> None:
+    part.setdefault("trade_totals", totals)
+
+
+def _put_classification(market: str, standard: str, part: PortfolioPart) -> None:
+    part.setdefault("industry_classification", {}).setdefault(market, standard)
+
+
+def _put_allocation(result: allocation.Allocation, part: PortfolioPart) -> None:
     """The first printed allocation table wins; a later repeat of the heading adds nothing."""
-    if document.get("asset_allocation"):
+    if part.get("asset_allocation"):
         return
-    document["asset_allocation"] = result.rows
+    part["asset_allocation"] = result.rows
     if result.basis_printed is not None:
-        document["asset_allocation_basis"] = result.basis_printed
+        part["asset_allocation_basis"] = result.basis_printed
     if result.total_yuan is not None:
-        document[result.total_key] = result.total_yuan
+        part[result.total_key] = result.total_yuan
 
 
 def _keys_of(section: Section) -> list[str]:
@@ -145,4 +231,4 @@ def _keys_of(section: Section) -> list[str]:
         return ["asset_allocation", "asset_allocation_basis", *allocation.TOTAL_KEYS.values()]
     if holdings.TRADE_TOTALS.match(heading):
         return ["trade_totals"]
-    return [key for key, pattern, _ in _LISTS if pattern.match(heading)][:1]
+    return [rows.key for rows in _LISTS if rows.pattern.match(heading)][:1]

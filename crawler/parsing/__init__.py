@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import ParamSpec, TypeVar
 
 from crawler.exceptions import ParseError
 from crawler.models import ParsedReport, document_problems, problem_summary
-from crawler.parsing.assemble import LEADING_KEYS, assemble
+from crawler.parsing.assemble import LEADING_KEYS, ReportParts, assemble
 from crawler.parsing.coverage import unread_sections
 from crawler.parsing.dom import Page, load_page
 from crawler.parsing.headings import known_patterns, unknown_headings
@@ -40,7 +40,7 @@ from crawler.parsing.sections.reit import parse_reit
 from crawler.parsing.sections.shares import parse_share_changes
 from crawler.parsing.sections.statements import parse_statements
 from crawler.parsing.sections.top_holders import parse_top_holders
-from crawler.parsing.sections.unit_value import SOURCE_SECTION, parse_stated_nav
+from crawler.parsing.sections.unit_value import SOURCE_SECTION, StatedNavPart, parse_stated_nav
 
 __all__ = ["KNOWN_HEADINGS", "PARSER_VERSION", "SCHEMA", "parse_report"]
 
@@ -50,7 +50,8 @@ SCHEMA = "fundcrawl.report/1"
 
 logger = logging.getLogger(__name__)
 
-_Parts = dict[str, dict[str, Any]]
+_P = ParamSpec("_P")
+_Part = TypeVar("_Part", bound=Mapping[str, object])
 
 
 def parse_report(html: bytes | str) -> ParsedReport:
@@ -76,75 +77,75 @@ def parse_report(html: bytes | str) -> ParsedReport:
     )
 
 
-#: (document part, section name for errors, parser) for parsers that key figures by share class.
-_CLASS_AWARE: tuple[tuple[str, str, Callable[[Page, list[str]], Mapping[str, object]]], ...] = (
-    ("indicators", "main_indicators", parse_indicators),
-    ("share_changes", "share_changes", parse_share_changes),
-    ("performance", "nav_performance", parse_performance),
-    ("holders", "holders", parse_holders),
-    ("top_holders", "top_holders", parse_top_holders),
-    ("distributions", "distributions", parse_distributions),
-)
-#: The same for parsers that need only the page.
-_PLAIN: tuple[tuple[str, str, Callable[[Page], Mapping[str, object]]], ...] = (
-    ("statements", "statements", parse_statements),
-    ("managers", "managers", parse_managers),
-    ("investors", "single_investors", parse_single_investors),
-    ("reit", "reit", parse_reit),
-    ("audit", "audit", parse_audit),
-)
-
-
-def _parse_sections(page: Page, errors: dict[str, str]) -> _Parts:
+def _parse_sections(page: Page, errors: dict[str, str]) -> ReportParts:
     """Run every section parser, each isolated from the others' failures."""
-    parts: _Parts = {}
-    parts["metadata"] = _run("banner", errors, parse_metadata, page)
-    parts["basic"] = _run("basic_info", errors, parse_basic_info, page)
-    parts["profile"] = _run("profile", errors, parse_profile, page)
-    classes = [c["name"] for c in parts["basic"].get("share_classes", [])]
-    for part, name, parser in _CLASS_AWARE:
-        parts[part] = _run(name, errors, parser, page, classes)
-    parts["stated_nav"] = {}
-    if not parts["indicators"].get("nav_per_unit") and parts["metadata"].get("report_kind") != "profile":
+    metadata = _run("banner", errors, parse_metadata, page)
+    basic = _run("basic_info", errors, parse_basic_info, page) or {}
+    profile = _run("profile", errors, parse_profile, page) or {}
+    classes = [c["name"] for c in basic.get("share_classes", [])]
+    indicators = _run("main_indicators", errors, parse_indicators, page, classes) or {}
+    share_changes = _run("share_changes", errors, parse_share_changes, page, classes) or {}
+    performance = _run("nav_performance", errors, parse_performance, page, classes) or {}
+    holders = _run("holders", errors, parse_holders, page, classes) or {}
+    top_holders = _run("top_holders", errors, parse_top_holders, page, classes) or {}
+    distributions = _run("distributions", errors, parse_distributions, page, classes) or {}
+    stated_nav: StatedNavPart = {}
+    if not indicators.get("nav_per_unit") and (metadata["report_kind"] if metadata else None) != "profile":
         # No NAV row (money-market funds keep the share at 1.00): take the value where the text states it.
         # A product profile states no period-end value, so its prose is not read.
-        names = [parts["basic"].get(k) or parts["metadata"].get(k) for k in ("short_name", "fund_name_printed")]
-        names.append(parts["metadata"].get("fund_name"))
-        period_end = parts["metadata"].get("period_end")
+        title_name = metadata["fund_name"] if metadata else None
+        names = [basic.get("short_name"), basic.get("fund_name_printed"), title_name]
+        period_end = metadata["period_end"] if metadata else None
         fund_names = [n for n in names if n]
-        parts["stated_nav"] = _run(SOURCE_SECTION, errors, parse_stated_nav, page, classes, fund_names, period_end)
-    for part, name, plain in _PLAIN:
-        parts[part] = _run(name, errors, plain, page)
-    parts["portfolio"] = _run("portfolio", errors, parse_portfolio, page, errors)
-    return parts
+        stated_nav = (
+            _run(SOURCE_SECTION, errors, parse_stated_nav, page, classes, fund_names, period_end) or {}
+        )
+    return {
+        "metadata": metadata,
+        "basic": basic,
+        "profile": profile,
+        "indicators": indicators,
+        "share_changes": share_changes,
+        "performance": performance,
+        "holders": holders,
+        "top_holders": top_holders,
+        "distributions": distributions,
+        "stated_nav": stated_nav,
+        "statements": _run("statements", errors, parse_statements, page) or {},
+        "managers": _run("managers", errors, parse_managers, page) or {},
+        "investors": _run("single_investors", errors, parse_single_investors, page) or {},
+        "reit": _run("reit", errors, parse_reit, page) or {},
+        "audit": _run("audit", errors, parse_audit, page) or {},
+        "portfolio": _run("portfolio", errors, parse_portfolio, page, errors) or {},
+    }
 
 
 def _run(
-    name: str, errors: dict[str, str], parser: Callable[..., Mapping[str, object]], *args: Any
-) -> dict[str, Any]:
-    """Call one section parser; an unreadable section is recorded, never fatal.
+    name: str, errors: dict[str, str], parser: Callable[_P, _Part], *args: _P.args, **kwargs: _P.kwargs
+) -> _Part | None:
+    """Call one section parser; an unreadable section is recorded, never fatal (None).
 
     ValueError and LookupError are caught too: an unfamiliar layout must not crash the worker, and the
     section is reported instead of half-filled.
     """
     try:
-        return _typed(parser(*args), name)
+        return _typed(parser(*args, **kwargs), name)
     except ParseError as exc:
         key, message = exc.section or name, exc.message
     except (ValueError, LookupError) as exc:
         key, message = name, f"{type(exc).__name__}: {exc}"
     errors[key] = message
     logger.info("section %r unreadable: %s", key, message)
-    return {}
+    return None
 
 
-def _typed(part: Mapping[str, object], name: str) -> dict[str, Any]:
-    """``part`` (as a dict, for the assembler) when every document key it holds has its documented type, else
-    ``ParseError``: mypy checks a section parser's keys against its part type, this checks what the page gave."""
+def _typed(part: _Part, name: str) -> _Part:
+    """``part`` when every document key it holds has its documented type, else ``ParseError``: mypy checks a
+    section parser's keys against its part type, this checks what the page gave."""
     problems = document_problems(part, partial=True)
     if problems:
         raise ParseError(f"values of an unexpected type: {problem_summary(problems)}", section=name)
-    return dict(part)
+    return part
 
 
 KNOWN_HEADINGS = known_patterns()

@@ -8,13 +8,29 @@ quarterly indicator header or the income-statement heading (``本报告期：…
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Literal, TypedDict
 
-from crawler.models import ReportDocument
+from crawler.models import ByClass, ReportDocument
+from crawler.parsing.sections.audit import AuditPart
+from crawler.parsing.sections.basic_info import BasicPart
+from crawler.parsing.sections.distributions import DistributionsPart
+from crawler.parsing.sections.holders import HoldersPart
+from crawler.parsing.sections.indicators import IndicatorsPart
+from crawler.parsing.sections.investors import InvestorsPart
+from crawler.parsing.sections.managers import ManagersPart
+from crawler.parsing.sections.metadata import MetadataPart
+from crawler.parsing.sections.performance import PerformancePart
+from crawler.parsing.sections.portfolio import PortfolioPart
+from crawler.parsing.sections.profile import ProfilePart
+from crawler.parsing.sections.reit import ReitPart
+from crawler.parsing.sections.shares import SharesPart
+from crawler.parsing.sections.statements import StatementsPart
 from crawler.parsing.sections.tables import TOTAL
+from crawler.parsing.sections.top_holders import TopHoldersPart
+from crawler.parsing.sections.unit_value import StatedNavPart
 
-#: Top-level keys in the order the document prints them (others follow in insertion order); every document has
-#: them, None where the page does not print one.
+#: Top-level keys in the order the document prints them (the others follow in the order their parts add
+#: them); every document has them, None where the page does not print one.
 LEADING_KEYS = (
     "schema",
     "parser_version",
@@ -29,71 +45,131 @@ LEADING_KEYS = (
     "manager",
     "custodian",
 )
-#: Parts merged field by field above; every other part's keys go into the document as they are.
-_COMBINED = ("metadata", "basic", "profile", "indicators")
-_INTERNAL = (
-    "fund_name_printed",
-    "manager_printed",
-    "custodian_printed",
-    "indicator_period",
-    "statement_period",
-)
 
 
-def assemble(parts: dict[str, dict[str, Any]], *, schema: str, parser_version: str) -> ReportDocument:
+class ReportParts(TypedDict):
+    """Every section parser's part of one page (an unreadable or absent section's part is empty; a page
+    without a readable banner has no metadata)."""
+
+    metadata: MetadataPart | None
+    basic: BasicPart
+    profile: ProfilePart
+    indicators: IndicatorsPart
+    share_changes: SharesPart
+    performance: PerformancePart
+    holders: HoldersPart
+    top_holders: TopHoldersPart
+    distributions: DistributionsPart
+    stated_nav: StatedNavPart
+    statements: StatementsPart
+    managers: ManagersPart
+    investors: InvestorsPart
+    reit: ReitPart
+    audit: AuditPart
+    portfolio: PortfolioPart
+
+
+class _Draft(ReportDocument, total=False):
+    """The document while it is assembled: the values the parts print for the assembler's rules come along
+    with their parts and leave before the document is returned."""
+
+    fund_name_printed: str
+    manager_printed: str
+    custodian_printed: str
+    statement_period: list[str]
+
+
+def assemble(parts: ReportParts, *, schema: str, parser_version: str) -> ReportDocument:
     """One document from the per-section results (absent sections simply add no keys).
 
     Each section parser returns its own part type, which mypy checks against the row types of
-    :class:`ReportDocument`; the parser hands the parts over as plain dicts after checking each against the
-    document's types at run time (and the whole document after), so the result is one.
+    :class:`ReportDocument`, and the parser checks each part's values against the same types at run time.
     """
     meta, basic, profile = parts["metadata"], parts["basic"], parts["profile"]
-    doc: dict[str, Any] = {"schema": schema, "parser_version": parser_version}
-    doc.update(meta)
-    for source in (basic, profile):
-        for key, value in source.items():
-            if key != "ending_shares" and doc.get(key) is None:
-                doc[key] = value
-    doc["fund_name"] = basic.get("fund_name_printed") or meta.get("fund_name")
-    doc["manager"] = meta.get("manager") or basic.get("manager_printed") or profile.get("manager_printed")
-    doc["custodian"] = (
-        meta.get("custodian") or basic.get("custodian_printed") or profile.get("custodian_printed")
-    )
-    doc["period_start"] = _period_start(meta, parts["indicators"], parts["statements"])
+    doc: _Draft = {
+        "schema": schema,
+        "parser_version": parser_version,
+        "fund_code": None,
+        "fund_name": basic.get("fund_name_printed") or (meta["fund_name"] if meta else None),
+        "report_title": meta["report_title"] if meta else None,
+        "report_kind": meta["report_kind"] if meta else None,
+        "report_year": meta["report_year"] if meta else None,
+        "period_start": _period_start(meta, parts["indicators"], parts["statements"]),
+        "period_end": meta["period_end"] if meta else None,
+        "send_date": meta["send_date"] if meta else None,
+        "manager": (meta["manager"] if meta else None) or basic.get("manager_printed") or profile.get("manager_printed"),
+        "custodian": (meta["custodian"] if meta else None)
+        or basic.get("custodian_printed")
+        or profile.get("custodian_printed"),
+    }
+    if meta and "compile_date" in meta:
+        doc["compile_date"] = meta["compile_date"]
+    doc = _described(doc, basic, profile)
     _figures(doc, parts)
-    for key, part in parts.items():
-        if key not in _COMBINED:
-            doc.update(part)
+    doc = {
+        **doc,
+        **parts["share_changes"],
+        **parts["performance"],
+        **parts["holders"],
+        **parts["top_holders"],
+        **parts["distributions"],
+        **parts["stated_nav"],
+        **parts["statements"],
+        **parts["managers"],
+        **parts["investors"],
+        **parts["reit"],
+        **parts["audit"],
+        **parts["portfolio"],
+    }
     _reit_total_assets(doc)
-    for key in _INTERNAL:
-        doc.pop(key, None)
-    ordered = {**{k: doc.get(k) for k in LEADING_KEYS}, **{k: v for k, v in doc.items() if k not in LEADING_KEYS}}
-    return cast(ReportDocument, ordered)
+    doc.pop("fund_name_printed", None)
+    doc.pop("manager_printed", None)
+    doc.pop("custodian_printed", None)
+    doc.pop("statement_period", None)
+    return doc
 
 
-def _reit_total_assets(doc: dict[str, Any]) -> None:
+#: The description keys a basic-info table may print blank (None), which a product profile then fills.
+_DATES: tuple[Literal["contract_effective_date", "listing_date"], ...] = ("contract_effective_date", "listing_date")
+
+
+def _described(doc: _Draft, basic: BasicPart, profile: ProfilePart) -> _Draft:
+    """The fund's description: the basic-info table's fields first, then a product profile's where the table
+    prints none (or a blank date); the basic-info ``ending_shares`` joins the figures instead."""
+    doc = {**doc, **basic, **profile, **basic}
+    for key in _DATES:
+        if doc.get(key) is None and profile.get(key) is not None:
+            doc[key] = profile.get(key)
+    doc.pop("ending_shares", None)
+    return doc
+
+
+def _reit_total_assets(doc: _Draft) -> None:
     """REIT total assets are 期末基金总资产 (their allocation table covers only the non-ABS portfolio)."""
-    fund = (doc.get("indicators") or {}).get(TOTAL, {})
+    fund = doc.get("indicators", {}).get(TOTAL, {})
     if "total_assets" not in doc and doc.get("reit") is not None and "total_assets_end" in fund:
         doc["total_assets"] = fund["total_assets_end"]
 
 
-def _period_start(meta: dict[str, Any], indicators: dict[str, Any], statements: dict[str, Any]) -> str | None:
+def _period_start(
+    meta: MetadataPart | None, indicators: IndicatorsPart, statements: StatementsPart
+) -> str | None:
     """Quarterly: the indicator header; annual/interim/REIT: the income-statement period."""
+    period_end = meta["period_end"] if meta else None
     for period in (statements.get("statement_period"), indicators.get("indicator_period")):
-        if period and (meta.get("period_end") in (None, period[1])):
+        if period and (period_end in (None, period[1])):
             return str(period[0])
     return None
 
 
-def _figures(doc: dict[str, Any], parts: dict[str, dict[str, Any]]) -> None:
+def _figures(doc: _Draft, parts: ReportParts) -> None:
     """``total_net_assets``, ``nav_per_unit``, ``ending_shares`` and ``indicators`` keyed by class."""
     indicators = parts["indicators"]
-    net_assets = dict(indicators.get("total_net_assets", {}))
+    net_assets: ByClass = dict(indicators.get("total_net_assets", {}))
     balance = parts["statements"].get("balance_sheet", {})
     if TOTAL not in net_assets and net_assets and balance.get("净资产合计") is not None:
         net_assets[TOTAL] = balance["净资产合计"]
-    shares = dict(parts["basic"].get("ending_shares", {}))
+    shares: ByClass = dict(parts["basic"].get("ending_shares", {}))
     for key, change in parts["share_changes"].get("share_changes", {}).items():
         if change.get("ending") is not None:
             shares.setdefault(key, change["ending"])

@@ -50,8 +50,7 @@ def test_every_page_is_a_report_document_with_no_key_its_type_does_not_name(name
 def test_a_section_whose_values_have_the_wrong_type_is_an_unread_section(
     monkeypatch: pytest.MonkeyPatch, corpus_dir: Any
 ) -> None:
-    plain = [(part, name, parser) for part, name, parser in parsing._PLAIN if name != "audit"]
-    monkeypatch.setattr(parsing, "_PLAIN", (*plain, ("audit", "audit", lambda page: {"audited": "是"})))
+    monkeypatch.setattr(parsing, "parse_audit", lambda page: {"audited": "是"})
 
     report = parse_report((corpus_dir / f"{PAGE}.html").read_bytes())
 

@@ -48,7 +48,7 @@ from sqlalchemy import text
 
 from crawler.archive import PageArchive, sha256_of
 from crawler.parsing import PARSER_VERSION, parse_report
-from crawler.storage import dispose_engines, make_engine, make_store, upgrade
+from crawler.storage import Store, dispose_engines, make_engine, upgrade
 from tests.e2e.harness import Daemon, redis_broker
 from tests.replica import Replica
 
@@ -66,14 +66,14 @@ def corpus_pages() -> list[tuple[str, bytes]]:
 def compression(folder: Path) -> dict[str, Any]:
     url = f"sqlite:///{folder / 'compression.sqlite'}"
     upgrade(url)
-    store = make_store(url)
+    store = Store.from_url(url)
     archive = PageArchive(store)
     pages = corpus_pages()
     cpu = time.process_time()
     for kind, body in pages:
         archive.save(body, kind)
     save_ms = (time.process_time() - cpu) / len(pages) * 1000
-    reader = PageArchive(make_store(url))
+    reader = PageArchive(Store.from_url(url))
     cpu = time.process_time()
     for _kind, body in pages:
         reader.read(sha256_of(body))
@@ -108,7 +108,7 @@ def footprint(setup: Setup, replica: Replica, total: int, folder: Path) -> dict[
         daemon.data_dir.mkdir(parents=True, exist_ok=True)
         dispose_engines()
         before_db, before_dir = database_bytes(database_url), folder_bytes(daemon.data_dir)
-        ids = make_store(database_url).add_discovered(refs_of(replica.catalogue()))
+        ids = Store.from_url(database_url).add_discovered(refs_of(replica.catalogue()))
         try:
             daemon.start("worker", "worker", "-c", "2", "--loglevel", "WARNING")
             publish(daemon, ids)
@@ -116,7 +116,7 @@ def footprint(setup: Setup, replica: Replica, total: int, folder: Path) -> dict[
         finally:
             daemon.stop_all()
         dispose_engines()
-        store = make_store(database_url)
+        store = Store.from_url(database_url)
         totals, counts = store.archive_totals(), store.counts()
         grew_db = database_bytes(database_url) - before_db
         dispose_engines()
@@ -137,7 +137,7 @@ def publish_reparse(daemon: Daemon, run_id: int, ids: list[int]) -> None:
 
 
 def wait_run(database_url: str, run_id: int, daemon: Daemon, timeout: float = 900) -> float:
-    store = make_store(database_url)
+    store = Store.from_url(database_url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if store.reparse_progress(run_id)["pending"] == 0:
@@ -162,7 +162,7 @@ def reparse(replica: Replica, total: int, folder: Path, processes: list[int]) ->
     with PRODUCTION.urls(folder) as (database_url, broker_url):
         daemon = Daemon(folder, replica.url, database_url, broker_url, env_extra={
             "FUNDCRAWL_RATE_LIMIT": MAX_RATE, "FUNDCRAWL_LOG_LEVEL": "WARNING"})
-        ids = make_store(database_url).add_discovered(refs_of(replica.catalogue()))
+        ids = Store.from_url(database_url).add_discovered(refs_of(replica.catalogue()))
         try:
             daemon.start("fetch", "worker", "-c", "2", "--loglevel", "WARNING")
             publish(daemon, ids)
@@ -171,7 +171,7 @@ def reparse(replica: Replica, total: int, folder: Path, processes: list[int]) ->
             daemon.stop_all()
         for count in processes:
             make_stale(database_url)
-            store = make_store(database_url)
+            store = Store.from_url(database_url)
             run_id, _resumed = store.start_reparse(PARSER_VERSION, True)
             todo = store.reparse_pending(run_id)
             warm, timed = todo[: 2 * count], todo[2 * count:]
@@ -190,8 +190,8 @@ def reparse(replica: Replica, total: int, folder: Path, processes: list[int]) ->
             runs.append({"processes": count, "reports": len(timed), "updated": progress["updated"],
                          "failed": progress["failed"],
                          "reports_per_second": round(len(timed) / (finished - started), 2)})
-        bodies = [PageArchive(make_store(database_url)).read(str(sha))
-                  for _id, sha in make_store(database_url).stored_for_reparse(PARSER_VERSION, True)]
+        bodies = [PageArchive(Store.from_url(database_url)).read(str(sha))
+                  for _id, sha in Store.from_url(database_url).stored_for_reparse(PARSER_VERSION, True)]
         dispose_engines()
     started = time.perf_counter()
     for body in bodies:

@@ -32,7 +32,7 @@ import psutil
 from crawler.discovery import DiscoveryPlan, DiscoveryResult, discover
 from crawler.models import ReportRef
 from crawler.sources.eid import EidClient
-from crawler.storage import PartitionKey, Store, make_store, upgrade
+from crawler.storage import PartitionKey, Store, upgrade
 from tests.constants import CORPUS_DIR as CORPUS
 from tests.e2e.harness import Daemon, redis_broker
 from tests.replica import Replica
@@ -156,7 +156,7 @@ def read_phase_lines(out: Path) -> list[dict[str, float]]:
 
 def wait_done(daemon: Daemon, total: int, timeout: float = 900, poll: float = 0.2) -> float:
     """Poll until ``total`` reports are terminal (stored or failed); returns the monotonic time it saw it."""
-    store = make_store(daemon.database_url)
+    store = Store.from_url(daemon.database_url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         counts = store.counts()

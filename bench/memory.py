@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 from common import EMBEDDED, MAX_RATE, corpus_copies, machine, refs_of, spawn_replica
 
-from crawler.storage import dispose_engines, make_store
+from crawler.storage import Store, dispose_engines
 from tests.e2e.harness import Daemon
 
 MIB = 1024 * 1024
@@ -62,12 +62,12 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             daemon = Daemon(folder, replica.url, database_url, broker_url, env_extra={
                 "FUNDCRAWL_RATE_LIMIT": MAX_RATE, "FUNDCRAWL_LOG_LEVEL": "WARNING",
                 "FUNDCRAWL_WORKER_MAX_TASKS_PER_CHILD": str(args.max_tasks_per_child)})
-            ids = make_store(database_url).add_discovered(refs)
+            ids = Store.from_url(database_url).add_discovered(refs)
             try:
                 samples = steady(daemon, ids, args)
             finally:
                 daemon.stop_all()
-            counts = make_store(database_url).counts()
+            counts = Store.from_url(database_url).counts()
             dispose_engines()
     finally:
         replica.close()
@@ -78,7 +78,7 @@ def steady(daemon: Daemon, ids: list[int], args: argparse.Namespace) -> list[dic
     """Publish at the rate, sampling RSS meanwhile; then wait for the queue to drain (sampling too)."""
     worker = psutil.Process(daemon.start("worker", "worker", "-c", "2", "--loglevel", "WARNING").pid)
     publish = publisher(daemon)
-    store = make_store(daemon.database_url)
+    store = Store.from_url(daemon.database_url)
     samples, started, sent, next_sample = [], time.monotonic(), 0, 0.0
     while True:
         now = time.monotonic() - started

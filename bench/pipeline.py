@@ -53,7 +53,7 @@ from phases import cprofile_top, phase_profile, settings_for
 
 from crawler.models import ReportRef
 from crawler.parsing import parse_report
-from crawler.storage import dispose_engines, make_store
+from crawler.storage import Store, dispose_engines
 from tests.e2e.harness import REDIS_URL, Daemon, redis_broker
 from tests.replica import Replica
 
@@ -65,7 +65,7 @@ def run_deployment(setup: Setup, processes: int, replica: Replica, refs: list[Re
     with setup.urls(folder) as (database_url, broker_url):
         daemon = Daemon(folder, replica.url, database_url, broker_url, env_extra={
             "FUNDCRAWL_RATE_LIMIT": MAX_RATE, "FUNDCRAWL_LOG_LEVEL": "WARNING"})
-        ids = make_store(database_url).add_discovered(refs)
+        ids = Store.from_url(database_url).add_discovered(refs)
         warm, timed = ids[: 2 * processes], ids[2 * processes:]
         try:
             main = start_phase_worker(daemon, folder / "phases", "-c", str(processes), "--loglevel", "WARNING",
@@ -82,7 +82,7 @@ def run_deployment(setup: Setup, processes: int, replica: Replica, refs: list[Re
             main_cpu, idle = own_cpu_seconds(main) - main_before, psutil.cpu_times().idle - idle_before
         finally:
             daemon.stop_all()
-        counts = make_store(database_url).counts()
+        counts = Store.from_url(database_url).counts()
         dispose_engines()
     seconds = finished - started
     lines = [line for line in read_phase_lines(folder / "phases") if line["started_at"] >= published_at]

@@ -31,7 +31,7 @@ from typing import Any
 from common import EMBEDDED, PRODUCTION, Setup, machine, timed_incremental_discovery
 
 from crawler.cli.status import collect_status
-from crawler.storage import dispose_engines, make_store
+from crawler.storage import Store, dispose_engines
 from crawler.storage.bulk import insert_report_rows
 
 NOW = dt.datetime(2025, 4, 1, tzinfo=dt.UTC)
@@ -76,7 +76,7 @@ def median_ms(fn: Callable[[], object], repeat: int = 5) -> float:
 
 def status_parts(database_url: str) -> dict[str, float]:
     """Each query of ``collect_status`` on its own (the same calls it makes)."""
-    store = make_store(database_url)
+    store = Store.from_url(database_url)
     parts: dict[str, Callable[[], object]] = {
         "counts": store.counts, "oldest_pending": store.oldest_pending,
         "partitions": store.partitions.status, "last_runs": store.runs.recent,
@@ -87,7 +87,7 @@ def status_parts(database_url: str) -> dict[str, float]:
 
 def time_discovery(database_url: str) -> dict[str, Any]:
     """One incremental discovery that finds 100 new reports among 600 listed in its window."""
-    result, seconds = timed_incremental_discovery(make_store(database_url))
+    result, seconds = timed_incremental_discovery(Store.from_url(database_url))
     return {"seconds": round(seconds, 3), "requests": result.requests, "new": len(result.new_ids)}
 
 
@@ -96,7 +96,7 @@ def measure(setup: Setup, size: int, folder: Path) -> dict[str, Any]:
     here.mkdir(parents=True)
     with setup.urls(here) as (database_url, _):
         started = time.perf_counter()
-        insert_report_rows(make_store(database_url), history_rows(size))
+        insert_report_rows(Store.from_url(database_url), history_rows(size))
         load = time.perf_counter() - started
         result = {"engine": setup.engine, "stored_before": size, "load_seconds": round(load, 1),
                   "status_ms": median_ms(lambda: collect_status(database_url)),

@@ -34,7 +34,7 @@ from crawler.parsing import parse_report
 from crawler.settings import Settings
 from crawler.sources.backoff import full_jitter
 from crawler.sources.eid import EidClient
-from crawler.storage import Store, make_store
+from crawler.storage import Store
 from crawler.telemetry import alerts, metrics
 from pipelines.runner import PipelineRunner
 
@@ -98,7 +98,7 @@ def runtime(settings: Settings, *, space_wait: float = 0.0) -> Runtime:
 
 
 def _new_runtime(settings: Settings) -> Runtime:
-    store = make_store(settings.database)
+    store = Store.from_url(settings.database)
     runner = PipelineRunner.from_settings(settings)
     return Runtime(settings=settings, store=store, archive=PageArchive(store, legacy=FileArchive(settings.archive_dir)),
                    runner=runner)

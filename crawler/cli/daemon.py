@@ -256,9 +256,9 @@ def run(ctx: click.Context, once: bool, schedule: str | None, verbose: bool, log
 def _hint_history(s: Settings) -> None:
     """A database with nothing stored learns only what the schedule's recent windows hold: say where history
     comes from."""
-    from crawler.storage import make_store
+    from crawler.storage import Store
 
-    if make_store(s.database).counts()["total"] == 0:
+    if Store.from_url(s.database).counts()["total"] == 0:
         click.echo("nothing is stored yet: the schedule picks up newly sent reports; for earlier years run "
                    "`fundcrawl backfill --report-types annual,interim,q1,q2,q3,q4 --years 2020-2025 --wait`",
                    err=True)
@@ -396,9 +396,9 @@ def discover(schedule: str | None, timeout: float) -> None:
 
 def _wait_for_runs(s: Settings, names: set[str], since: dt.datetime, timeout: float) -> set[str]:
     """The entries no worker has started a run of since ``since``, after waiting up to ``timeout`` seconds."""
-    from crawler.storage import make_store
+    from crawler.storage import Store
 
-    store = make_store(s.database)
+    store = Store.from_url(s.database)
     deadline = time.monotonic() + timeout
     waiting = set(names)
     while waiting and time.monotonic() < deadline:

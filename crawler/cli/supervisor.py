@@ -216,9 +216,9 @@ class Supervisor:
 
 def release_dead_work(settings: Settings) -> None:
     """What processes of this machine that no longer exist held: reports back to pending, runs closed."""
-    from crawler.storage import make_store
+    from crawler.storage import Store
 
-    store = make_store(settings.database)
+    store = Store.from_url(settings.database)
     try:
         released = store.release_dead_owners()
         if released:

@@ -14,7 +14,7 @@ from crawler.storage.engine import (
 )
 from crawler.storage.partitions import PartitionKey
 from crawler.storage.schema import current_revision, ensure_current, head_revision, upgrade, upgrade_embedded
-from crawler.storage.store import Claim, Store, make_store
+from crawler.storage.store import Claim, Store
 
 __all__ = [
     "Claim",
@@ -30,7 +30,6 @@ __all__ = [
     "ensure_current",
     "head_revision",
     "make_engine",
-    "make_store",
     "sentry_integration",
     "upgrade",
     "upgrade_embedded",

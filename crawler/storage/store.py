@@ -42,7 +42,7 @@ from crawler.storage.tables import reports
 from crawler.storage.transitions import Claim, rowcount, scalars
 from crawler.storage.types import utcnow
 
-__all__ = ["Claim", "Store", "make_store"]
+__all__ = ["Claim", "Store"]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str | URL, **options: Any) -> Store:
-        """A store on this process's engine for ``url``."""
+        """A store on this process's engine for ``url`` (the engine is rebuilt after a fork): the one way to open
+        a store without checking its schema (:meth:`open` checks it)."""
         return cls(make_engine(url), **options)
 
     @classmethod
@@ -453,7 +454,3 @@ class Store:
     def finish_reparse(self, run_id: int) -> None:
         self.write(partial(pages.finish_run, run_id=run_id, now=self.clock()))
 
-
-def make_store(url: str | URL, **options: Any) -> Store:
-    """A :class:`Store` on this process's engine for ``url`` (the engine is rebuilt after a fork)."""
-    return Store.from_url(url, **options)

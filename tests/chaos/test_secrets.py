@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from crawler.archive import PageArchive
-from crawler.storage import make_store
+from crawler.storage import Store
 from tests.chaos.battery import ChaosRun, assert_clean, drain_deadline
 from tests.chaos.services import PostgresCluster, RedisServer
 from tests.fakes.sentry_ingest import SentryIngest
@@ -80,7 +80,7 @@ def test_no_canary_anywhere(chaos_run: Callable[..., ChaosRun], replica_factory:
                      "SELECT row_to_json(d)::text FROM report_documents d UNION ALL "
                      "SELECT row_to_json(x)::text FROM discovery_runs x")
     found += [hit for (row,) in rows for hit in leaks("database", row)]
-    archive = PageArchive(make_store(database_url))
+    archive = PageArchive(Store.from_url(database_url))
     archived = [sha256 for (sha256,) in run.query("SELECT sha256 FROM pages")]
     found += [hit for sha256 in archived for hit in leaks(f"archived page {sha256[:12]}", archive.read(sha256))]
     figures = run.figures(oracle, drain, sentry_events=events, sentry_envelopes=len(bodies),

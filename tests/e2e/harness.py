@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from crawler.storage import make_store
+from crawler.storage import Store
 from tests.constants import REPO
 
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -107,7 +107,7 @@ class Daemon:
 
     def store(self) -> Any:
         """The deployment's store; an unset database URL means the embedded default in the data dir."""
-        return make_store(self.database_url or f"sqlite:///{(self.data_dir / 'fundcrawl.sqlite').resolve()}")
+        return Store.from_url(self.database_url or f"sqlite:///{(self.data_dir / 'fundcrawl.sqlite').resolve()}")
 
     def wait_for(self, what: str, condition: Callable[[], bool], timeout: float = 180) -> None:
         """Poll until ``condition`` holds; fail with the processes' logs otherwise."""

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, create_engine, text
 
 from crawler.archive import PageArchive, sha256_of
 from crawler.models import ReportRef
-from crawler.storage import dispose_engines, make_store
+from crawler.storage import Store, dispose_engines
 from tests.constants import REPO
 from tests.diskspace import small_disk
 from tests.e2e.harness import Daemon, schedule_yaml
@@ -53,7 +53,7 @@ def test_a_worker_waits_out_a_full_database_disk_then_stores_everything_once(tmp
             daemon = Daemon(tmp_path, replica.url, url, schedule=schedule_yaml("tick", "1h", "[q1]", "[2025]"),
                             env_extra={"FUNDCRAWL_MAX_ATTEMPTS": "2", "FUNDCRAWL_RETRY_BACKOFF_MAX": "5"})
             daemon.command("db", "upgrade")
-            ids = make_store(url).add_discovered(_refs(replica.catalogue()))
+            ids = Store.from_url(url).add_discovered(_refs(replica.catalogue()))
             dispose_engines()
             # The test watches through a connection opened before the disk fills, as an analyst's session would
             # be: opening SQLite in WAL mode on a full disk fails once no other process holds it open.
@@ -81,7 +81,7 @@ def test_a_worker_waits_out_a_full_database_disk_then_stores_everything_once(tmp
                 connection.close()
                 watcher.dispose()
                 daemon.stop_all()
-            archive = PageArchive(make_store(url))
+            archive = PageArchive(Store.from_url(url))
             pages = {sha: archive.read(sha) for _state, sha in rows.values() if sha}
             dispose_engines()
     assert set(rows) == set(oracle)

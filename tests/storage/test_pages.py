@@ -12,7 +12,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.exc import IntegrityError
 
 from crawler.archive import CorruptPageError, FileArchive, PageArchive, PageMissingError, sha256_of
-from crawler.storage import Store, make_store
+from crawler.storage import Store
 from crawler.storage.tables import page_references, pages
 from tests.constants import CORPUS_DIR
 
@@ -23,7 +23,7 @@ def _corpus(kind: str, count: int) -> list[bytes]:
 
 @pytest.fixture
 def store(db_url: str) -> Store:
-    return make_store(db_url)
+    return Store.from_url(db_url)
 
 
 def test_pages_come_back_byte_exact_and_take_a_fraction_of_their_size(store: Store) -> None:
@@ -33,7 +33,7 @@ def test_pages_come_back_byte_exact_and_take_a_fraction_of_their_size(store: Sto
         page = archive.save(body, "FB010010" if b"\xe5\xb9\xb4\xe5\xba\xa6\xe6\x8a\xa5\xe5\x91\x8a" in body[:4000]
                             else "FB030010")
         assert page.sha256 == sha256_of(body)
-    fresh = PageArchive(make_store(store.engine.url))  # another process: nothing cached
+    fresh = PageArchive(Store.from_url(store.engine.url))  # another process: nothing cached
     assert [fresh.read(sha256_of(body)) for body in bodies] == bodies
     totals = store.archive_totals()
     assert totals["pages"] == len(bodies) and totals["raw_bytes"] == sum(map(len, bodies))
@@ -104,7 +104,7 @@ def test_archive_migrate_moves_files_verified_and_resumes(db_url: str, tmp_path:
     monkeypatch.setenv("FUNDCRAWL_DATA_DIR", str(data))
     monkeypatch.setenv("FUNDCRAWL_DATABASE_URL", db_url)
     get_settings.cache_clear()
-    store = make_store(db_url)
+    store = Store.from_url(db_url)
     # Interrupted after two pages (stored, files not deleted yet): the next run only verifies those two.
     PageArchive(store).save(bodies[0], "FB030010")
     PageArchive(store).save(bodies[1], "FB030010")
@@ -118,7 +118,7 @@ def test_archive_migrate_moves_files_verified_and_resumes(db_url: str, tmp_path:
     finally:
         get_settings.cache_clear()
     assert files.iter_hashes() == [rotten]  # the corrupt file stays, named; every verified one is gone
-    reader = PageArchive(make_store(db_url))
+    reader = PageArchive(Store.from_url(db_url))
     assert [reader.read(sha256_of(body)) for body in bodies] == bodies
 
 

@@ -16,6 +16,7 @@ from typing import (
     NotRequired,
     Required,
     TypedDict,
+    TypeGuard,
     Union,
     get_args,
     get_origin,
@@ -534,6 +535,11 @@ def document_problems(document: object, *, partial: bool = False) -> list[str]:
     if _fits(ReportDocument)(document):
         return []
     return list(_problems(document, ReportDocument, "document"))
+
+
+def is_report_document(value: object) -> TypeGuard[ReportDocument]:
+    """Whether ``value`` is a :class:`ReportDocument` (:func:`document_problems` says why it is not)."""
+    return _fits(ReportDocument)(value)
 
 
 def problem_summary(problems: list[str], listed: int = 5) -> str:

@@ -15,7 +15,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Table
 
@@ -26,6 +26,7 @@ from crawler.models import (
     ReportDocument,
     ShareChange,
     document_problems,
+    is_report_document,
     problem_summary,
 )
 from crawler.storage.tables import (
@@ -43,7 +44,10 @@ _Item = TypeVar("_Item")
 
 #: Document keys holding lists of holdings, and the ``holdings.kind`` their rows get. Trading activity
 #: (``top_buys``/``top_sells``) and note tables are not holdings: they stay in the document only.
-HOLDING_KINDS = {
+HoldingKey = Literal[
+    "top_stocks", "top_bonds", "top_funds", "top_abs", "top_warrants", "top_derivatives", "precious_metals"
+]
+HOLDING_KINDS: dict[HoldingKey, str] = {
     "top_stocks": "stock",
     "top_bonds": "bond",
     "top_funds": "fund",
@@ -105,11 +109,10 @@ class DocumentError(ValueError):
 
 def require_document(document: object, upload_info_id: int) -> ReportDocument:
     """``document`` as the typed report document it is, or :class:`DocumentError` naming its bad values."""
-    problems = document_problems(document)
-    if problems:
-        raise DocumentError(f"report {upload_info_id}: the document does not fit fundcrawl.report/1: "
-                            f"{problem_summary(problems)}")
-    return cast(ReportDocument, document)
+    if is_report_document(document):
+        return document
+    raise DocumentError(f"report {upload_info_id}: the document does not fit fundcrawl.report/1: "
+                        f"{problem_summary(document_problems(document))}")
 
 
 def document_date(value: str | None) -> dt.date | None:
@@ -255,11 +258,9 @@ def _industry_row(item: IndustryRow) -> Row:
 
 
 def _holdings(document: ReportDocument) -> Iterator[Row]:
-    printed: Mapping[str, object] = document
     for key, kind in HOLDING_KINDS.items():
         scope = list_scope(document.get("report_kind"), kind)
-        rows: list[Holding] = printed.get(key, [])  # type: ignore[assignment]  # HOLDING_KINDS keys hold Holdings
-        for position, item in enumerate(rows):
+        for position, item in enumerate(document.get(key, [])):
             yield {"kind": kind, "position": position, "list_scope": scope, **_holding_row(item)}
 
 

@@ -412,11 +412,39 @@ class ReitFigures(TypedDict, total=False):
     projects: list[ReitProject]
 
 
-class ReportDocument(TypedDict, total=False):
+class PortfolioPart(TypedDict, total=False):
+    """The document keys the portfolio report (投资组合报告) fills; the portfolio parser returns them and the
+    document holds them."""
+
+    asset_allocation: list[AllocationRow]
+    asset_allocation_basis: str
+    total_assets: float | None
+    reit_portfolio_total: float | None
+    other_assets: list[OtherAsset]
+    industry_allocation: list[IndustryRow]
+    industry_classification: dict[str, str]
+    country_allocation: list[CountryRow]
+    bond_types: list[BondTypeRow]
+    top_stocks: list[Holding]
+    top_bonds: list[Holding]
+    top_abs: list[Holding]
+    precious_metals: list[Holding]
+    top_warrants: list[Holding]
+    top_derivatives: list[Holding]
+    top_funds: list[Holding]
+    convertible_bonds: list[Holding]
+    futures: list[FuturesRow]
+    top_buys: list[Trade]
+    top_sells: list[Trade]
+    trade_totals: TradeTotals
+
+
+class ReportDocument(PortfolioPart, total=False):
     """The public ``fundcrawl.report/1`` document of one report page.
 
     The leading keys are always present (None when the page does not print them); every other key is present
-    when the page prints its section and absent when it does not (an empty list: printed, nothing held).
+    when the page prints its section and absent when it does not (an empty list: printed, nothing held). The
+    portfolio keys are :class:`PortfolioPart`'s.
     """
 
     schema: Required[str]
@@ -479,28 +507,6 @@ class ReportDocument(TypedDict, total=False):
     managers: list[Manager]
     single_investors_over_20pct: list[SingleInvestor]
     reit: ReitFigures
-    # portfolio
-    asset_allocation: list[AllocationRow]
-    asset_allocation_basis: str
-    total_assets: float | None
-    reit_portfolio_total: float | None
-    other_assets: list[OtherAsset]
-    industry_allocation: list[IndustryRow]
-    industry_classification: dict[str, str]
-    country_allocation: list[CountryRow]
-    bond_types: list[BondTypeRow]
-    top_stocks: list[Holding]
-    top_bonds: list[Holding]
-    top_abs: list[Holding]
-    precious_metals: list[Holding]
-    top_warrants: list[Holding]
-    top_derivatives: list[Holding]
-    top_funds: list[Holding]
-    convertible_bonds: list[Holding]
-    futures: list[FuturesRow]
-    top_buys: list[Trade]
-    top_sells: list[Trade]
-    trade_totals: TradeTotals
     #: sections the page prints but the parser could not read: heading (or section name) -> why
     unread_sections: dict[str, str]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from crawler.models import ByClass, ReportDocument
+from crawler.models import ByClass, PortfolioPart, ReportDocument
 from crawler.parsing.sections.audit import AuditPart
 from crawler.parsing.sections.basic_info import BasicPart
 from crawler.parsing.sections.distributions import DistributionsPart
@@ -20,7 +20,6 @@ from crawler.parsing.sections.investors import InvestorsPart
 from crawler.parsing.sections.managers import ManagersPart
 from crawler.parsing.sections.metadata import MetadataPart
 from crawler.parsing.sections.performance import PerformancePart
-from crawler.parsing.sections.portfolio import PortfolioPart
 from crawler.parsing.sections.profile import ProfilePart
 from crawler.parsing.sections.reit import ReitPart
 from crawler.parsing.sections.shares import SharesPart

@@ -19,17 +19,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Generic, TypedDict, TypeVar
+from typing import Generic, TypeVar
 
 from crawler.exceptions import ParseError
 from crawler.models import (
-    AllocationRow,
     BondTypeRow,
     CountryRow,
     FuturesRow,
     Holding,
     IndustryRow,
     OtherAsset,
+    PortfolioPart,
     Trade,
     TradeTotals,
 )
@@ -56,32 +56,6 @@ WRAPPERS = re.compile(
 HEADINGS: tuple[re.Pattern[str], ...] = (
     allocation.HEADINGS + breakdown.HEADINGS + holdings.HEADINGS + (WRAPPERS,)
 )
-
-
-class PortfolioPart(TypedDict, total=False):
-    """The document keys the portfolio report fills (see the module docstring)."""
-
-    asset_allocation: list[AllocationRow]
-    asset_allocation_basis: str
-    total_assets: float | None
-    reit_portfolio_total: float | None
-    other_assets: list[OtherAsset]
-    industry_allocation: list[IndustryRow]
-    industry_classification: dict[str, str]
-    country_allocation: list[CountryRow]
-    bond_types: list[BondTypeRow]
-    top_stocks: list[Holding]
-    top_bonds: list[Holding]
-    top_abs: list[Holding]
-    precious_metals: list[Holding]
-    top_warrants: list[Holding]
-    top_derivatives: list[Holding]
-    top_funds: list[Holding]
-    convertible_bonds: list[Holding]
-    futures: list[FuturesRow]
-    top_buys: list[Trade]
-    top_sells: list[Trade]
-    trade_totals: TradeTotals
 
 
 _Row = TypeVar("_Row", OtherAsset, IndustryRow, CountryRow, BondTypeRow, Holding, FuturesRow, Trade)

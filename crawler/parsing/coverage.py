@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
+from crawler.models import ReportDocument
 from crawler.parsing.dom import Page, Section
 from crawler.parsing.sections import (
     allocation,
@@ -78,7 +78,7 @@ FEEDS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
 )
 
 
-def unread_sections(page: Page, document: Mapping[str, Any], errors: Mapping[str, str]) -> dict[str, str]:
+def unread_sections(page: Page, document: ReportDocument, errors: Mapping[str, str]) -> dict[str, str]:
     """Headings whose table has content but fed no key, and no recorded error says why."""
     missing = [pattern for pattern, keys in FEEDS if not any(k in document for k in keys)]
     if not missing:

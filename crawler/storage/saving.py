@@ -48,7 +48,9 @@ def save_report(connection: Connection, item: ReportItem, archive_path: str, now
     current version is settled in the same transaction. A document that does not fit ``fundcrawl.report/1``
     raises :class:`crawler.storage.documents.DocumentError` before anything is written.
     """
-    document = require_document(storable(item.document), item.upload_info_id)
+    # Checked as handed over: a value of the wrong type is refused, never made to fit. A document's values are
+    # text, numbers, booleans, null, lists and objects, so storable only drops NUL from its text.
+    document: ReportDocument = storable(require_document(item.document, item.upload_info_id))
     slot = slot_of_item(item.upload_info_id, storable(dict(item.listing)), document)
     lock_slot(connection, slot)
     found = _lock_report_row(connection, item, document, now)

@@ -175,12 +175,19 @@ def export_csv(store: Store, out_dir: Path, where: ExportFilter, *, batch_size: 
     return counts
 
 
-def _arrow_schema(table_name: str) -> Any:
+def _arrow_type(kind: str) -> Any:
     import pyarrow as pa
 
     types = {"decimal": pa.decimal128(38, 8), "int": pa.int64(), "date": pa.date32(), "bool": pa.bool_(),
              "datetime": pa.timestamp("us", tz="UTC"), "json": pa.string(), "text": pa.string()}
-    return pa.schema([(name, types[kind]) for name, kind in export_columns(table_name)])
+    return types[kind]
+
+
+def _arrow_schema(table_name: str, *, leave_out: tuple[str, ...] = ()) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(name, _arrow_type(kind)) for name, kind in export_columns(table_name)
+                      if name not in leave_out])
 
 
 def export_parquet(store: Store, out_dir: Path, where: ExportFilter, *, batch_size: int = 5000
@@ -211,6 +218,23 @@ def _json_cell(value: object) -> object:
 #: Hive's name for a partition whose value is NULL (pyarrow and Spark read it back as null).
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 MANIFEST = "_fundcrawl_partitions.json"
+#: The partition keys of the dataset, in path order. Per Hive convention a part file does not hold them: a reader
+#: takes them from the path, typed by ``partitioning_schema()``.
+PARTITION_KEYS = ("report_kind", "period_end")
+
+
+def partitioning_schema() -> Any:
+    """The Arrow schema of the partition keys (the types the flat export gives those columns of ``reports``):
+    ``pyarrow.dataset.partitioning(partitioning_schema(), flavor="hive")`` reads the keys back typed."""
+    import pyarrow as pa
+
+    kinds = dict(export_columns("reports"))
+    return pa.schema([(key, _arrow_type(kinds[key])) for key in PARTITION_KEYS])
+
+
+def _file_columns(table_name: str) -> list[list[str]]:
+    """The columns a part file of ``table_name`` holds: all but the partition keys."""
+    return [[name, kind] for name, kind in export_columns(table_name) if name not in PARTITION_KEYS]
 
 
 def _partition_path(report_kind: str | None, period_end: dt.date | None) -> str:
@@ -222,7 +246,8 @@ def _partition_path(report_kind: str | None, period_end: dt.date | None) -> str:
 def export_parquet_partitioned(store: Store, out_dir: Path, where: ExportFilter, *, batch_size: int = 5000
                                ) -> dict[str, int]:
     """A Hive-partitioned Parquet dataset, ``<out_dir>/<table>/report_kind=K/period_end=D/part-0.parquet``, that
-    a rerun brings up to date by rewriting only the partitions whose reports changed.
+    a rerun brings up to date by rewriting only the partitions whose reports changed. The part files hold every
+    column but the keys, which a Hive reader takes from the path (typed by ``partitioning_schema()``).
 
     ``_fundcrawl_partitions.json`` keeps a fingerprint of each partition's reports (id, page, parser version,
     current flag, last update; with every version, those of each version and what superseded it) and the
@@ -241,10 +266,10 @@ def export_parquet_partitioned(store: Store, out_dir: Path, where: ExportFilter,
              "period_from": str(where.period_from), "period_to": str(where.period_to),
              "versions": "all" if where.all_versions else "current",
              "tables": list(EXPORT_TABLES),
-             # A fundcrawl whose tables gained or changed columns rewrites every partition, so no dataset mixes
-             # files of two schemas.
-             "columns": {name: [list(column) for column in export_columns(name)]
-                         for name in EXPORT_TABLES}}
+             # A fundcrawl whose part files gained, lost or changed columns (a partition key left out of them,
+             # too) rewrites every partition, so no dataset mixes files of two layouts.
+             "layout": "hive",
+             "columns": {name: _file_columns(name) for name in EXPORT_TABLES}}
     before: dict[str, str] = {}
     # Every partition the last run wrote: one this run has no reports for is removed even when the scope changed.
     written_before: dict[str, str] = {}
@@ -268,7 +293,7 @@ def export_parquet_partitioned(store: Store, out_dir: Path, where: ExportFilter,
             for name in EXPORT_TABLES:
                 target = out_dir / name / path / "part-0.parquet"
                 target.parent.mkdir(parents=True, exist_ok=True)
-                schema = _arrow_schema(name)
+                schema = _arrow_schema(name, leave_out=PARTITION_KEYS)
                 with _atomic(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
                     for batch in snapshot.table_rows(name, batch_size=batch_size, partition=keys[path]):
                         _write_batch(writer, schema, batch)

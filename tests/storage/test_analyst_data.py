@@ -327,3 +327,68 @@ def test_partitioned_parquet_of_every_version_keeps_each_page_and_follows_correc
     assert export_parquet_partitioned(store, out, ExportFilter()) == {"partitions": 1, "written": 1, "removed": 0}
     assert _page_rows(out, "reports", "is_current") == {(2, "d" * 64, True)}
     assert {(i, sha) for i, sha in _page_rows(out, "holdings")} == {(2, "d" * 64)}
+
+
+def test_every_partitioned_table_reads_back_as_the_readme_says_typed_like_the_flat_export(store: Store,
+                                                                                       tmp_path: Path) -> None:
+    import collections
+    import re
+
+    import pyarrow.parquet as pq
+
+    from crawler.export import partitioning_schema
+
+    periods = {1: ("q1", "2025-03-31"), 2: ("q1", "2025-03-31"), 3: ("annual", "2024-12-31"), 4: (None, None)}
+    for upload_info_id, (kind, period_end) in periods.items():
+        store.save_report(item(upload_info_id, document=document(
+            f"{upload_info_id:06d}", report_kind=kind, period_end=period_end)), "x")
+    export_parquet(store, tmp_path / "flat", ExportFilter())
+    lake = tmp_path / "lake"
+    export_parquet_partitioned(store, lake, ExportFilter())
+
+    # The README's read, run as printed with its DIR: every table, the keys typed by an explicit schema.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    lake_text = readme.split("**A data lake that stays current cheaply.**", 1)[1]
+    found = re.search(r"```python\n(.*?)```", lake_text, re.DOTALL)
+    assert found is not None, "README shows no partitioned read"
+    namespace: dict[str, Any] = {"DIR": str(lake)}
+    exec(found.group(1), namespace)  # noqa: S102 - the README's own example, run as a reader would
+    assert namespace["keys"].schema == partitioning_schema()
+    assert set(namespace["tables"]) == set(EXPORT_TABLES)
+
+    for table in EXPORT_TABLES:
+        flat = pq.read_table(tmp_path / "flat" / f"{table}.parquet")
+        read = namespace["tables"][table]
+        # The read adds both keys to every table; reports has both as columns, nav_values period_end.
+        assert {"report_kind", "period_end"} <= set(read.column_names), table
+        read = read.select(flat.column_names)
+        assert read.schema == flat.schema, table
+        assert flat.num_rows > 0, table
+        rows = collections.Counter(tuple(row.values()) for row in read.to_pylist())
+        assert rows == collections.Counter(tuple(row.values()) for row in flat.to_pylist()), table
+
+    reports = namespace["tables"]["reports"].to_pylist()
+    assert {(row["upload_info_id"], row["report_kind"], row["period_end"]) for row in reports} == {
+        (i, kind, period_end and dt.date.fromisoformat(period_end)) for i, (kind, period_end) in periods.items()}
+    # A part file holds no partition key, in any table.
+    for part in lake.rglob("*.parquet"):
+        assert not {"report_kind", "period_end"} & set(pq.read_schema(part).names), part
+
+
+def test_a_lake_written_with_the_keys_in_its_files_is_rewritten_whole(store: Store, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    store.save_report(item(1), "x")
+    lake = tmp_path / "lake"
+    export_parquet_partitioned(store, lake, ExportFilter())
+    # The manifest of a fundcrawl whose reports files held report_kind and period_end.
+    manifest = json.loads((lake / "_fundcrawl_partitions.json").read_text(encoding="utf-8"))
+    del manifest["scope"]["layout"]
+    manifest["scope"]["columns"]["reports"] = [list(column) for column in export_columns("reports")]
+    (lake / "_fundcrawl_partitions.json").write_text(json.dumps(manifest), encoding="utf-8")
+    part = next((lake / "reports").rglob("part-0.parquet"))
+    pq.write_table(pq.read_table(part).append_column("period_end", pa.array([dt.date(2025, 3, 31)])), part)
+
+    assert export_parquet_partitioned(store, lake, ExportFilter()) == {"partitions": 1, "written": 1, "removed": 0}
+    assert "period_end" not in pq.read_schema(part).names
+    assert export_parquet_partitioned(store, lake, ExportFilter()) == {"partitions": 1, "written": 0, "removed": 0}

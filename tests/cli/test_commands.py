@@ -15,9 +15,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from crawler.export import partitioning_schema
 from tests.cli.readme_queries import CHECKS, Crawled, readme_queries
 from tests.e2e.harness import Daemon, page_fetches, schedule_yaml
 from tests.replica import Replica
@@ -110,8 +112,16 @@ def test_export_jsonl_csv_and_parquet(crawled: tuple[Daemon, Replica, dict], tmp
     first = daemon.command("export", "--format", "parquet", "--partitioned", "--out", str(tmp_path / "lake"))
     again = daemon.command("export", "--format", "parquet", "--partitioned", "--out", str(tmp_path / "lake"))
     assert " 0 written" not in first.stderr and " 0 written, " in again.stderr and " 0 removed" in again.stderr
-    lake = pq.ParquetDataset(tmp_path / "lake" / "holdings", partitioning="hive").read()
+    keys = ds.partitioning(partitioning_schema(), flavor="hive")
+    lake = ds.dataset(tmp_path / "lake" / "holdings", format="parquet", partitioning=keys).to_table()
     assert lake.num_rows == len(holdings)
+    # The reports of the crawled lake read back typed as the flat export has them, keys taken from the path.
+    flat = pq.read_table(tmp_path / "pq" / "reports.parquet")
+    reports = ds.dataset(tmp_path / "lake" / "reports", format="parquet", partitioning=keys).to_table()
+    assert reports.select(flat.column_names).schema == flat.schema
+    assert sorted(reports.select(["upload_info_id", "report_kind", "period_end"]).to_pylist(),
+                  key=lambda row: row["upload_info_id"]) == sorted(
+        flat.select(["upload_info_id", "report_kind", "period_end"]).to_pylist(), key=lambda row: row["upload_info_id"])
 
 
 def test_readme_analyst_queries_answer_right_on_the_crawled_database(

@@ -19,6 +19,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from crawler.export import partitioning_schema
 from crawler.storage.exports import EXPORT_TABLES
 from tests.e2e.harness import Daemon
 from tests.replica import Replica
@@ -126,9 +127,9 @@ def _printed_stocks(pages: dict[tuple[int, str], dict[str, Any]]) -> dict[tuple[
 
 
 def _lake(root: Path, table: str) -> list[dict[str, Any]]:
-    """Every row of one table of a partitioned export, as its files hold it (every partition file of a table
-    holds all of its columns)."""
-    return ds.dataset(root / table, format="parquet").to_table().to_pylist()
+    """Every row of one table of a partitioned export, its partition keys read from the path and typed."""
+    keys = ds.partitioning(partitioning_schema(), flavor="hive")
+    return ds.dataset(root / table, format="parquet", partitioning=keys).to_table().to_pylist()
 
 
 def _keys(rows: list[dict[str, Any]], key: list[str]) -> list[tuple[str, ...]]:

@@ -14,7 +14,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -34,7 +34,7 @@ from crawler.parsing import parse_report
 from crawler.settings import Settings
 from crawler.sources.backoff import full_jitter
 from crawler.sources.eid import EidClient
-from crawler.storage import Store
+from crawler.storage import ReparseWork, Store
 from crawler.telemetry import alerts, metrics
 from pipelines.runner import PipelineRunner
 
@@ -50,6 +50,11 @@ SPACE_RECHECK_IN_TASK = 2.0
 SPACE_WAIT_SHARE = 0.8
 T = TypeVar("T")
 ReportState = Literal["stored", "already_stored", "failed", "skipped"]
+#: A re-parse item's outcome for each state of its report after re-parsing (anything else is ``failed``).
+REPARSE_OUTCOMES = {"stored": "updated", "already_stored": "unchanged"}
+#: Reports re-parsed by one task (or one step of ``reparse --here``): the per-task cost of Celery and of reading
+#: and recording the items is shared by the batch, and a batch is still a few seconds of work.
+REPARSE_BATCH = 10
 
 
 @dataclass
@@ -182,37 +187,48 @@ def report_corrected(correction: dict[str, Any], listing: dict[str, Any]) -> Non
                                    report_type=str(listing.get("report_type_code") or ""))
 
 
-def reparse_report(rt: Runtime, upload_info_id: int) -> tuple[ReportState, str]:
+def reparse_items(rt: Runtime, run_id: int, ids: Sequence[int]) -> dict[int, str]:
+    """Items of a re-parse run, each once: ``{id: "updated" | "unchanged" | "failed"}`` for those still pending.
+
+    A duplicate or redelivered batch finds its items done and does nothing. The batch's pending items and their
+    reports are read in one query and their outcomes recorded in one transaction; each report's rows are still
+    replaced in a transaction of its own, so a batch cut short keeps what it stored, and a rerun finds those
+    reports unchanged.
+    """
+    outcomes: list[tuple[int, str, str | None]] = []
+    try:
+        for work in rt.store.reparse_work(run_id, ids):
+            state, reason = _reparse_page(rt, work)
+            outcomes.append((work.upload_info_id, REPARSE_OUTCOMES.get(state, "failed"), reason or None))
+    finally:
+        rt.store.finish_reparse_items(run_id, outcomes)
+    return {upload_info_id: outcome for upload_info_id, outcome, _reason in outcomes}
+
+
+def reparse_item(rt: Runtime, run_id: int, upload_info_id: int) -> str:
+    """One item of a re-parse run (see :func:`reparse_items`); ``skipped`` when it is no longer pending."""
+    return reparse_items(rt, run_id, [upload_info_id]).get(upload_info_id, "skipped")
+
+
+def _reparse_page(rt: Runtime, work: ReparseWork) -> tuple[ReportState, str]:
     """Parse a stored report's archived page again with this parser (no network) and store what changed.
 
-    The page is the one the report points at when this runs (a newer download wins over a queued re-parse).
-    A failure leaves the stored data as it was and says why, naming the report.
+    The page is the one the report pointed at when its batch started. A failure leaves the stored data as it
+    was and says why, naming the report.
     """
-    row = rt.store.state(upload_info_id)
-    if row is None or row["state"] != "stored" or not row["page_sha256"]:
+    upload_info_id, sha256 = work.upload_info_id, work.page_sha256
+    if not sha256:
         return "skipped", "not a stored report"
-    sha256 = str(row["page_sha256"])
-    archived = ArchivedPage(sha256, relative_path(sha256))
-    listing = rt.store.listing(upload_info_id) or {}
     try:
         body = rt.archive.read(sha256, report=upload_info_id)
-        state, reason = _parse_and_store(rt, upload_info_id, body, archived, row["final_url"] or "", listing)
+        state, reason = _parse_and_store(rt, upload_info_id, body, ArchivedPage(sha256, relative_path(sha256)),
+                                         work.final_url, work.listing)
     except (ParseError, ArchiveError) as error:
         log.warning("report %s could not be re-parsed: %s", upload_info_id, error)
         return "failed", str(error)
     if state == "failed":
         log.warning("report %s re-parse dropped by the pipelines: %s", upload_info_id, reason)
     return state, reason
-
-
-def reparse_item(rt: Runtime, run_id: int, upload_info_id: int) -> str:
-    """One item of a re-parse run, once: a duplicate or redelivered message finds it done and does nothing."""
-    if rt.store.reparse_item_state(run_id, upload_info_id) != "pending":
-        return "skipped"
-    state, reason = reparse_report(rt, upload_info_id)
-    outcome = {"stored": "updated", "already_stored": "unchanged"}.get(state, "failed")
-    rt.store.finish_reparse_item(run_id, upload_info_id, outcome, reason or None)
-    return outcome
 
 
 def store_rechecked_page(rt: Runtime, upload_info_id: int, page: FetchedPage) -> ReportState:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from celery import Task
@@ -71,21 +72,27 @@ def _process_report(task: Task, upload_info_id: int) -> str:
 
 
 @app.task(bind=True, name=REPARSE_TASK, max_retries=None, acks_late=True)
-def reparse(self: Task, run_id: int, upload_info_id: int) -> str:
-    """Re-parse one report of a re-parse run from the archive (no network); a database outage retries."""
+def reparse(self: Task, run_id: int, upload_info_ids: int | list[int]) -> dict[str, int]:
+    """Re-parse a batch of reports of a re-parse run from the archive (no network); a database outage retries.
+
+    ``upload_info_ids`` is a list; a single id is a message queued before batches existed. Returns the count of
+    each outcome.
+    """
     settings = get_settings()
+    ids = [int(upload_info_ids)] if isinstance(upload_info_ids, int | str) else [int(i) for i in upload_info_ids]
     try:
-        return processing.reparse_item(processing.runtime(settings), int(run_id), int(upload_info_id))
+        outcomes = processing.reparse_items(processing.runtime(settings), int(run_id), ids)
     except TransientError as error:
         countdown = processing.retry_delay(error, self.request.retries, settings)
         raise self.retry(exc=error, countdown=countdown) from error
+    return dict(Counter(outcomes.values()))
 
 
 def publish_reparse(run_id: int, ids: list[int]) -> None:
-    """Send one re-parse task per report of a run to the reparse queue."""
+    """Send the reports of a run to the reparse queue, ``processing.REPARSE_BATCH`` to a task."""
     with app.producer_or_acquire() as producer:
-        for upload_info_id in ids:
-            reparse.apply_async((run_id, upload_info_id), queue=REPARSE_QUEUE, producer=producer)
+        for start in range(0, len(ids), processing.REPARSE_BATCH):
+            reparse.apply_async((run_id, ids[start:start + processing.REPARSE_BATCH]), queue=REPARSE_QUEUE, producer=producer)
 
 
 @app.task(name=DISCOVER_TASK, acks_late=True)

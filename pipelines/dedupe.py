@@ -26,10 +26,7 @@ class DedupePipeline(DatabasePipeline):
 
     def process_item(self, item: Any, spider: object = None) -> ReportItem:
         report = report_item(item)
-        store = self.opened_store()
-        # The cheap key check first: a first save (nearly every save) never reads the stored document.
-        if (store.is_stored(report.upload_info_id, report.page_sha256, report.parser_version)
-                and store.same_result(report)):
+        if self.opened_store().already_stored(report):
             raise AlreadyStored(
                 f"report {report.upload_info_id} already stored from page {report.page_sha256[:12]} "
                 f"by parser {report.parser_version}",

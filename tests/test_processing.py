@@ -30,7 +30,7 @@ from crawler.processing import (
     postpone_report,
     process_report,
     reparse_item,
-    reparse_report,
+    reparse_items,
     retry_delay,
     runtime,
 )
@@ -195,13 +195,7 @@ def test_after_a_database_outage_only_the_retry_of_the_same_task_reclaims_the_le
     assert takeover is not None and takeover.attempt == 3
 
 
-def test_reparse_never_builds_the_site_client(offline_runtime: Runtime) -> None:
-    rt = offline_runtime
-    assert reparse_report(rt, 1) == ("skipped", "not a stored report")
-    assert rt._client is None
-
-
-def test_reparse_after_a_parser_upgrade_rewrites_rows_and_keeps_provenance(
+def test_reparse_after_a_parser_upgrade_rewrites_rows_keeps_provenance_and_never_builds_the_site_client(
         replica_runtime: tuple[Runtime, Replica]) -> None:
     rt, _replica = replica_runtime
     new: list[int] = []
@@ -214,7 +208,11 @@ def test_reparse_after_a_parser_upgrade_rewrites_rows_and_keeps_provenance(
                            {"id": upload_info_id})
     todo = rt.store.stored_for_reparse(PARSER_VERSION)
     assert todo == [(upload_info_id, before["page_sha256"])]
-    assert reparse_report(rt, upload_info_id) == ("stored", "")
+    run_id, _resumed = rt.store.start_reparse(PARSER_VERSION, all_reports=False)
+    reparsing = runtime(rt.settings.model_copy())  # a process that only re-parses
+    assert reparsing is not rt
+    assert reparse_item(reparsing, run_id, upload_info_id) == "updated"
+    assert reparsing._client is None
     after = rt.store.state(upload_info_id)
     assert after["parser_version"] == PARSER_VERSION and after["final_url"] == before["final_url"] != ""
     assert rt.store.stored_for_reparse(PARSER_VERSION) == []
@@ -234,10 +232,11 @@ def test_reparse_all_stores_what_a_fixed_parser_produces_without_a_version_bump(
                            {"doc": json.dumps({**right, "fund_name": "wrong"}), "id": buggy})
     run_id, resumed = rt.store.start_reparse(PARSER_VERSION, all_reports=True)
     assert not resumed and rt.store.reparse_pending(run_id) == sorted(new)
-    outcomes = {upload_info_id: reparse_item(rt, run_id, upload_info_id) for upload_info_id in new}
+    outcomes = reparse_items(rt, run_id, [*new, 10**9])  # one batch, as a task gets; an id not in the run is ignored
     assert outcomes == {upload_info_id: "updated" if upload_info_id == buggy else "unchanged" for upload_info_id in new}
     assert rt.store.document(buggy) == right
-    assert reparse_item(rt, run_id, buggy) == "skipped"  # a redelivered message does nothing
+    assert reparse_items(rt, run_id, new) == {}  # a redelivered batch does nothing
+    assert reparse_item(rt, run_id, buggy) == "skipped"
     assert rt.store.reparse_progress(run_id) == {"pending": 0, "updated": 1, "unchanged": len(new) - 1,
                                                  "failed": 0, "total": len(new)}
     again, resumed = rt.store.start_reparse(PARSER_VERSION, all_reports=True)

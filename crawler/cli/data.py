@@ -243,9 +243,10 @@ def reparse(all_: bool, wait: bool, here: bool) -> None:
         tune_memory_management()
         with Progress("re-parsing", total) as progress:
             done = total - len(pending)
-            for upload_info_id in pending:
-                processing.reparse_item(rt, run_id, upload_info_id)
-                done += 1
+            for start in range(0, len(pending), processing.REPARSE_BATCH):
+                batch = pending[start:start + processing.REPARSE_BATCH]
+                processing.reparse_items(rt, run_id, batch)
+                done += len(batch)
                 progress.update(done)
     else:
         from crawler.tasks import publish_reparse

@@ -12,6 +12,7 @@ from crawler.storage.engine import (
     make_engine,
     sentry_integration,
 )
+from crawler.storage.pages import ReparseWork
 from crawler.storage.partitions import PartitionKey
 from crawler.storage.schema import current_revision, ensure_current, head_revision, upgrade, upgrade_embedded
 from crawler.storage.store import Claim, Store
@@ -21,6 +22,7 @@ __all__ = [
     "DayCheckpoint",
     "DocumentError",
     "PartitionKey",
+    "ReparseWork",
     "Store",
     "WalState",
     "checkpoint",

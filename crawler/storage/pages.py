@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
+from crawler.storage.queries import LISTING, listing_of
 from crawler.storage.tables import page_references, pages, reparse_items, reparse_runs, reports
 from crawler.storage.upsert import insert
 
@@ -139,20 +140,42 @@ def pending_items(connection: Connection, run_id: int) -> list[int]:
     return [int(upload_info_id) for upload_info_id in connection.scalars(statement)]
 
 
-def item_state(connection: Connection, run_id: int, upload_info_id: int) -> str | None:
-    statement = select(reparse_items.c.state).where(reparse_items.c.run_id == run_id,
-                                                    reparse_items.c.upload_info_id == upload_info_id)
-    found = connection.execute(statement).scalar()
-    return None if found is None else str(found)
+@dataclass(frozen=True)
+class ReparseWork:
+    """A pending item of a re-parse run and what re-parsing it needs: its report's page and listing.
+
+    ``page_sha256`` is empty when the report is no longer stored (nothing to re-parse).
+    """
+
+    upload_info_id: int
+    page_sha256: str
+    final_url: str
+    listing: dict[str, Any]
 
 
-def finish_item(connection: Connection, run_id: int, upload_info_id: int, state: str, error: str | None,
-                now: dt.datetime) -> bool:
-    """Record an item's outcome once: only a ``pending`` item changes (a duplicate message changes nothing)."""
+def pending_work(connection: Connection, run_id: int, ids: Sequence[int]) -> list[ReparseWork]:
+    """The items of ``ids`` still pending in the run, by id, with their reports (one query for a whole batch)."""
+    statement = select(reparse_items.c.upload_info_id.label("item_id"), reports.c.state, reports.c.page_sha256,
+                       reports.c.final_url, *LISTING).select_from(
+        reparse_items.outerjoin(reports, reports.c.upload_info_id == reparse_items.c.upload_info_id)).where(
+        reparse_items.c.run_id == run_id, reparse_items.c.state == "pending",
+        reparse_items.c.upload_info_id.in_(sorted(set(ids)))).order_by(reparse_items.c.upload_info_id)
+    return [ReparseWork(int(row.item_id), str(row.page_sha256 or "") if row.state == "stored" else "",
+                        str(row.final_url or ""), listing_of(row) if row.state is not None else {})
+            for row in connection.execute(statement)]
+
+
+def finish_items(connection: Connection, run_id: int, outcomes: Sequence[tuple[int, str, str | None]],
+                 now: dt.datetime) -> int:
+    """Record each item's ``(id, outcome, error)`` once: only a ``pending`` item changes (a duplicate message
+    changes nothing); returns how many changed."""
+    if not outcomes:
+        return 0
     statement = update(reparse_items).where(
-        reparse_items.c.run_id == run_id, reparse_items.c.upload_info_id == upload_info_id,
-        reparse_items.c.state == "pending").values(state=state, error=error, updated_at=now)
-    return bool(connection.execute(statement).rowcount)
+        reparse_items.c.run_id == run_id, reparse_items.c.upload_info_id == bindparam("item"),
+        reparse_items.c.state == "pending").values(state=bindparam("outcome"), error=bindparam("why"), updated_at=now)
+    rows = [{"item": upload_info_id, "outcome": outcome, "why": error} for upload_info_id, outcome, error in outcomes]
+    return int(connection.execute(statement, rows).rowcount)
 
 
 def run_progress(connection: Connection, run_id: int) -> dict[str, int]:

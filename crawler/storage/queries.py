@@ -78,6 +78,12 @@ def is_stored(connection: Connection, upload_info_id: int, page_sha256: str, par
     return connection.execute(statement).first() is not None
 
 
+def already_stored(connection: Connection, item: ReportItem) -> bool:
+    """The report is stored from the item's page by its parser version, and with the same result."""
+    return (is_stored(connection, item.upload_info_id, item.page_sha256, item.parser_version)
+            and same_result(connection, item))
+
+
 def same_result(connection: Connection, item: ReportItem) -> bool:
     """True when what is stored for the report equals what ``item`` would store: document, checks, parse flags.
 

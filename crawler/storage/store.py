@@ -287,16 +287,11 @@ class Store:
         """The listing fields of the report (ReportRef's keys, ISO dates), as the checks expect them."""
         return self.read(partial(queries.listing, upload_info_id=upload_info_id))
 
-    def is_stored(self, upload_info_id: int, page_sha256: str, parser_version: str) -> bool:
-        """True when the report is stored from these exact page bytes by this parser version."""
-        return self.read(
-            partial(
-                queries.is_stored,
-                upload_info_id=upload_info_id,
-                page_sha256=page_sha256,
-                parser_version=parser_version,
-            )
-        )
+    def already_stored(self, item: ReportItem) -> bool:
+        """True when the report is stored from ``item``'s page bytes by its parser version with the same result
+        (document, checks, parse flags): storing it again would change nothing. One read; the stored document
+        is read only when the key matches (a first save never reads one)."""
+        return self.read(partial(queries.already_stored, item=item))
 
     def state(self, upload_info_id: int) -> dict[str, Any] | None:
         """The state-machine columns of one report (state, attempts, lease, reason, last error, ...)."""
@@ -415,10 +410,6 @@ class Store:
     def archive_totals(self) -> dict[str, int]:
         return self.read(pages.archive_totals)
 
-    def same_result(self, item: ReportItem) -> bool:
-        """True when the stored document, checks and parse flags equal what ``item`` would store."""
-        return self.read(partial(queries.same_result, item=item))
-
     # --- re-parse runs -------------------------------------------------------------------------------------
     def start_reparse(self, parser_version: str, all_reports: bool) -> tuple[int, bool]:
         """``(run id, resumed)``: the interrupted run of this version and scope, or a new one with its work list."""
@@ -438,12 +429,13 @@ class Store:
     def reparse_pending(self, run_id: int) -> list[int]:
         return self.read(partial(pages.pending_items, run_id=run_id))
 
-    def reparse_item_state(self, run_id: int, upload_info_id: int) -> str | None:
-        return self.read(partial(pages.item_state, run_id=run_id, upload_info_id=upload_info_id))
+    def reparse_work(self, run_id: int, ids: Sequence[int]) -> list[pages.ReparseWork]:
+        """Which of ``ids`` are still pending in the run, each with its report's page and listing."""
+        return self.read(partial(pages.pending_work, run_id=run_id, ids=ids))
 
-    def finish_reparse_item(self, run_id: int, upload_info_id: int, state: str, error: str | None = None) -> bool:
-        return self.write(partial(pages.finish_item, run_id=run_id, upload_info_id=upload_info_id, state=state,
-                                  error=error, now=self.clock()))
+    def finish_reparse_items(self, run_id: int, outcomes: Sequence[tuple[int, str, str | None]]) -> int:
+        """Record ``(id, outcome, error)`` of items of a run, each once (a redelivered batch changes nothing)."""
+        return self.write(partial(pages.finish_items, run_id=run_id, outcomes=outcomes, now=self.clock()))
 
     def reparse_progress(self, run_id: int) -> dict[str, int]:
         return self.read(partial(pages.run_progress, run_id=run_id))

@@ -1,5 +1,6 @@
-"""A real worker and the report task: a message queued under the task's former name still runs after an upgrade,
-and the chaos battery's fault hook kills a worker child between commit and ack only when it is asked for."""
+"""A real worker and its tasks: a message queued under the report task's former name, or a re-parse message of one
+report queued before re-parse tasks took batches, still runs after an upgrade; and the chaos battery's fault hook
+kills a worker child between commit and ack only when it is asked for."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from pathlib import Path
 
 import pytest
 from celery import Celery
+from sqlalchemy import text
 
-from crawler.celery_app import LEGACY_PROCESS_REPORT_TASK, PROCESS_REPORT_TASK, REPORTS_QUEUE
+from crawler.celery_app import (
+    LEGACY_PROCESS_REPORT_TASK,
+    PROCESS_REPORT_TASK,
+    REPARSE_QUEUE,
+    REPARSE_TASK,
+    REPORTS_QUEUE,
+)
 from crawler.models import ReportRef
+from crawler.parsing import PARSER_VERSION
 from tests.e2e.harness import Daemon, redis_broker
 from tests.replica import Replica
 
@@ -82,3 +91,29 @@ def test_the_fault_hook_kills_the_child_after_the_report_is_committed_when_asked
     log = _store_one_report_from_a_queued_message(tmp_path, replica, PROCESS_REPORT_TASK, fault,
                                                   logged=re.escape(FAULT_LOG))
     assert not re.search(_succeeded(PROCESS_REPORT_TASK), log)  # killed before its message was acked
+
+
+def test_a_reparse_message_of_one_report_queued_before_batches_is_processed_by_a_new_worker(
+        tmp_path: Path, replica: Replica) -> None:
+    _store_one_report_from_a_queued_message(tmp_path, replica, PROCESS_REPORT_TASK, {},
+                                            logged=_succeeded(PROCESS_REPORT_TASK))
+    report = _listed(replica.catalogue()[0])
+    with redis_broker(db=REDIS_DB) as broker_url:
+        daemon = Daemon(tmp_path, replica.url, f"sqlite:///{tmp_path / 'data' / 'fundcrawl.sqlite'}", broker_url)
+        store = daemon.store()
+        right = store.document(report.upload_info_id)
+        with store.engine.begin() as connection:  # what a parser fixed without a version bump had stored
+            connection.execute(text("UPDATE report_documents SET document = :doc"),
+                               {"doc": '{"schema": "fundcrawl.report/1", "fund_code": "wrong"}'})
+        run_id, _resumed = store.start_reparse(PARSER_VERSION, all_reports=True)
+        try:
+            publisher = Celery("fundcrawl-publisher", broker=broker_url)
+            publisher.send_task(REPARSE_TASK, args=[run_id, report.upload_info_id], queue=REPARSE_QUEUE)
+            publisher.close()
+            daemon.start("worker1", "worker", "-c", "1", "--loglevel", "INFO")
+            daemon.wait_for("the re-parse run done", lambda: store.reparse_progress(run_id)["pending"] == 0,
+                            timeout=120)
+        finally:
+            daemon.stop_all()
+    assert store.reparse_progress(run_id) == {"pending": 0, "updated": 1, "unchanged": 0, "failed": 0, "total": 1}
+    assert store.document(report.upload_info_id) == right

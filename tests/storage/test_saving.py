@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, inspect, select, text
 
 from crawler.archive import FileArchive as Archive
+from crawler.models import ReportItem
 from crawler.storage import Store
 from crawler.storage.documents import DocumentError
 from crawler.storage.tables import (
@@ -88,24 +89,19 @@ def test_parallel_saves_of_one_report_neither_fail_nor_duplicate(store: Store, d
 
 def test_saved_report_records_provenance_and_checks(store: Store) -> None:
     store.add_discovered([ref(1)])
-    store.save_report(
-        item(
-            1,
-            sha="b" * 64,
-            version="2.1.0",
-            checks={"sum": None, "nav": "off by 0.2"},
-            unknown_sections=["§9 未知"],
-            section_errors={"holders": "no table"},
-            final_url="http://x/y.html",
-        ),
-        "bb/bb/b.html",
-    )
+
+    def saved_item(sha: str = "b" * 64, version: str = "2.1.0", nav_check: str = "off by 0.2") -> ReportItem:
+        return item(1, sha=sha, version=version, checks={"sum": None, "nav": nav_check},
+                    unknown_sections=["§9 未知"], section_errors={"holders": "no table"}, final_url="http://x/y.html")
+
+    store.save_report(saved_item(), "bb/bb/b.html")
 
     state = store.state(1)
     assert (state["state"], state["page_sha256"], state["parser_version"]) == ("stored", "b" * 64, "2.1.0")
     assert state["check_failures"] == 1 and state["archive_path"] == "bb/bb/b.html"
-    assert store.is_stored(1, "b" * 64, "2.1.0")
-    assert not store.is_stored(1, "b" * 64, "2.2.0") and not store.is_stored(1, "c" * 64, "2.1.0")
+    assert store.already_stored(saved_item())
+    assert not store.already_stored(saved_item(version="2.2.0")) and not store.already_stored(saved_item(sha="c" * 64))
+    assert not store.already_stored(saved_item(nav_check="off by 0.3"))  # same page and parser, another result
     columns = store.read(lambda c: c.execute(select(reports.c.checks, reports.c.unknown_sections)).one())
     assert columns.checks == {"sum": None, "nav": "off by 0.2"} and columns.unknown_sections == ["§9 未知"]
     assert _rows(store, holdings, "kind", "code") == [

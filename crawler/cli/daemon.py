@@ -29,6 +29,8 @@ PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
 LOG_LEVELS = click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False)
 #: How long ``discover`` waits for a worker to start the run it asked for before it says none is consuming.
 DISCOVER_WAIT_SECONDS = 20.0
+#: Longest wait for messages of an embedded consumer's loop, so a warm shutdown takes well under a second.
+CONSUMER_DRAIN_SECONDS = 0.2
 
 
 def _celery_args(s: Settings, extra: Sequence[str]) -> list[str]:
@@ -345,8 +347,10 @@ def consumer(ctx: click.Context, quiet: bool) -> None:
     """One embedded consumer process: a solo-pool Celery worker, started by the embedded worker's supervisor."""
     s = settings()
     from crawler.celery_app import app, enforce_limits_in_process
+    from crawler.storage.broker import drain_in_slices
 
     enforce_limits_in_process()
+    drain_in_slices(CONSUMER_DRAIN_SECONDS)
     app.worker_main([*_quiet(quiet), "worker", *_celery_args(s, ["-P", "solo", "-c", "1", *ctx.args])])
 
 

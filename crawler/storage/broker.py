@@ -62,6 +62,27 @@ def tune_embedded_transport(polling_interval: float) -> None:
     kombu_sqla.Transport.Channel = ClosingChannel
 
 
+def drain_in_slices(seconds: float) -> None:
+    """In an embedded consumer process: each wait for messages lasts at most ``seconds``.
+
+    Celery's solo loop waits up to 2 s for messages per cycle and, once asked to stop, waits one more cycle before
+    it stops (``synloop`` in ``celery/worker/loops.py``): an idle consumer took 2 to 4 s to exit on SIGTERM, which
+    every stop of the embedded worker (and every ``run --once``) paid. Shorter waits only mean more turns of the
+    loop, each of them one poll of the broker as before. Only the consumer's loop may call this: a caller that
+    waits for a reply with a timeout would see it end early.
+    """
+    if getattr(kombu_sqla.Transport.drain_events, "slice_seconds", None) == seconds:
+        return
+    drain = getattr(kombu_sqla.Transport.drain_events, "unsliced", kombu_sqla.Transport.drain_events)
+
+    def drain_events(self: Any, connection: Any, timeout: float | None = None) -> Any:
+        return drain(self, connection, timeout=timeout if timeout is None else min(timeout, seconds))
+
+    drain_events.unsliced = drain  # type: ignore[attr-defined]
+    drain_events.slice_seconds = seconds  # type: ignore[attr-defined]
+    setattr(kombu_sqla.Transport, "drain_events", drain_events)  # noqa: B010 (mypy refuses assigning a method)
+
+
 def forget_inherited_connections() -> None:
     """Drop the embedded broker's database connections a forked child inherited, without closing them (they
     belong to the parent); the child opens its own on first use."""

@@ -100,12 +100,13 @@ def same_result(connection: Connection, item: ReportItem) -> bool:
     stored = (row.document, row.checks or {}, row.unknown_sections or [], row.section_errors or {})
     produced = (storable(item.document), storable(dict(item.checks)), storable(list(item.unknown_sections)),
                 storable(dict(item.section_errors)))
-    return bool(_as_json(stored) == _as_json(produced))
+    return _as_json(stored) == _as_json(produced)
 
 
-def _as_json(value: Any) -> Any:
-    # Both sides as the JSON column gives them back (tuples as lists, numbers as JSON numbers), order-insensitive.
-    return json.loads(json.dumps(value, ensure_ascii=False, sort_keys=True))
+def _as_json(value: Any) -> str:
+    # Both sides as JSON text, keys sorted: tuples and lists alike, and a number as the column gives it back (a
+    # float keeps its shortest repr both ways). Comparing the text skips parsing both documents again.
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def counts(connection: Connection) -> dict[str, int]:

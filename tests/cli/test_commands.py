@@ -23,7 +23,7 @@ from crawler.export import partitioning_schema
 from tests.cli.readme_queries import CHECKS, Crawled, readme_queries
 from tests.e2e.harness import Daemon, page_fetches, schedule_yaml
 from tests.replica import Replica
-from tests.storage.fixtures import empty_postgres, pg_database_url  # noqa: F401  (fixture)
+from tests.storage.fixtures import fresh_database_url, pg_database_url  # noqa: F401  (fixture)
 
 CORPUS_SCHEDULE = schedule_yaml("corpus", "1h", "[annual, interim, q1, q2]", "[2024, 2025]") + (
     "  profiles:\n    every: 1h\n    discover:\n      report_types: [profile]\n      years: [all]\n")
@@ -40,11 +40,7 @@ def crawled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             corpus_dir: Path) -> Iterator[tuple[Daemon, Replica, dict]]:
     """The site crawled once with ``run --once``; one report answers 404 and ends failed."""
     tmp = tmp_path_factory.mktemp(f"cli-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'fundcrawl.sqlite'}"
-    else:
-        url = request.getfixturevalue("pg_database_url")
-        empty_postgres(url)
+    url = fresh_database_url(request.param, request, tmp)
     site = dict(SITES[request.param])
     if site.pop("corpus", False):
         site["corpus"] = corpus_dir

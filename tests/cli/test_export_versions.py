@@ -21,28 +21,11 @@ import pytest
 
 from crawler.export import partitioning_schema
 from crawler.storage.exports import EXPORT_TABLES
-from tests.e2e.harness import Daemon
+from tests.e2e.harness import CORRECTIONS_SCHEDULE, Daemon
 from tests.replica import Replica
-from tests.storage.fixtures import empty_postgres, pg_database_url  # noqa: F401  (fixture)
+from tests.storage.fixtures import fresh_database_url, pg_database_url  # noqa: F401  (fixture)
 
 REPORTS = 4
-# run --once runs the entries in this order: re-checking first sees exactly the reports stored by the first run.
-SCHEDULE = """\
-schedules:
-  reverify-all:
-    every: 1h
-    reverify:
-      report_types: [q1]
-      years: [2025]
-      max_requests: 100
-      min_interval: 1s
-      age_divisor: 1000000000
-  quarterly:
-    every: 1h
-    discover:
-      report_types: [q1]
-      years: [2025]
-"""
 #: The version facts of a reports row: (upload_info_id, page_sha256, is_current, superseded_by,
 #: superseded_by_sha256).
 Facts = tuple[int, str, bool, int | None, str | None]
@@ -64,13 +47,9 @@ class Corrected:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def corrected(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corrected]:
     tmp = tmp_path_factory.mktemp(f"export-versions-{request.param}")
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'fundcrawl.sqlite'}"
-    else:
-        url = request.getfixturevalue("pg_database_url")
-        empty_postgres(url)
+    url = fresh_database_url(request.param, request, tmp)
     with Replica(generate=REPORTS, seed=29, partitions=["FB030010:2025"]) as replica:
-        daemon = Daemon(tmp, replica.url, url, schedule=SCHEDULE)
+        daemon = Daemon(tmp, replica.url, url, schedule=CORRECTIONS_SCHEDULE)
         daemon.command("db", "upgrade")
         daemon.command("run", "--once", timeout=300)
         originals = sorted(replica.oracle())

@@ -31,6 +31,26 @@ def schedule_yaml(entry: str = "tick", every: str = "3s", types: str = "[q1]", y
             f"      years: {years}\n{extra}")
 
 
+#: The corrections tests' schedule: a ``reverify`` entry over every stored Q1 2025 report, then discovery of Q1 2025.
+#: ``run --once`` runs the entries in this order: re-checking first sees exactly the reports stored by the first run.
+CORRECTIONS_SCHEDULE = """\
+schedules:
+  reverify-all:
+    every: 1h
+    reverify:
+      report_types: [q1]
+      years: [2025]
+      max_requests: 100
+      min_interval: 1s
+      age_divisor: 1000000000
+  quarterly:
+    every: 1h
+    discover:
+      report_types: [q1]
+      years: [2025]
+"""
+
+
 @dataclass
 class Daemon:
     """One deployment under test: its settings (as environment) and the processes it runs."""

@@ -13,29 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Daemon, redis_broker
+from tests.e2e.harness import CORRECTIONS_SCHEDULE, Daemon, redis_broker
 from tests.fakes.sentry_ingest import SentryIngest
 from tests.replica import Replica
-from tests.storage.fixtures import empty_postgres, pg_database_url  # noqa: F401  (fixture)
+from tests.storage.fixtures import fresh_database_url, pg_database_url  # noqa: F401  (fixture)
 
 REPORTS = 12
-# run --once runs the entries in this order: re-checking first sees exactly the reports stored by the first run.
-SCHEDULE = """\
-schedules:
-  reverify-all:
-    every: 1h
-    reverify:
-      report_types: [q1]
-      years: [2025]
-      max_requests: 100
-      min_interval: 1s
-      age_divisor: 1000000000
-  quarterly:
-    every: 1h
-    discover:
-      report_types: [q1]
-      years: [2025]
-"""
 DEPLOYMENTS = {"embedded": ("sqlite", None), "production": ("postgresql", "redis")}
 
 
@@ -55,13 +38,9 @@ def sentry() -> Iterator[SentryIngest]:
 def daemon(request: pytest.FixtureRequest, tmp_path: Path, replica: Replica, sentry: SentryIngest
            ) -> Iterator[Daemon]:
     engine, broker = DEPLOYMENTS[request.param]
-    if engine == "sqlite":
-        database_url = f"sqlite:///{tmp_path / 'data' / 'fundcrawl.sqlite'}"
-    else:
-        database_url = request.getfixturevalue("pg_database_url")
-        empty_postgres(database_url)
+    database_url = fresh_database_url(engine, request, tmp_path / "data")
     with redis_broker(db=12) if broker else nullcontext() as broker_url:
-        deployment = Daemon(tmp_path, replica.url, database_url, broker_url, schedule=SCHEDULE,
+        deployment = Daemon(tmp_path, replica.url, database_url, broker_url, schedule=CORRECTIONS_SCHEDULE,
                             env_extra={"FUNDCRAWL_SENTRY_DSN": sentry.dsn})
         try:
             yield deployment

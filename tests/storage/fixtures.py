@@ -69,6 +69,16 @@ def empty_postgres(url: str) -> None:
         engine.dispose()
 
 
+def fresh_database_url(engine: str, request: pytest.FixtureRequest, directory: Path) -> str:
+    """An empty database of ``engine`` (``"sqlite"`` or ``"postgresql"``): a new SQLite file ``fundcrawl.sqlite`` in
+    ``directory``, or the session's PostgreSQL database (``pg_database_url``) emptied."""
+    if engine == "sqlite":
+        return f"sqlite:///{directory / 'fundcrawl.sqlite'}"
+    url: str = request.getfixturevalue("pg_database_url")
+    empty_postgres(url)
+    return url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
     """Each storage test runs once per database engine."""

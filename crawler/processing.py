@@ -201,7 +201,8 @@ def reparse_items(rt: Runtime, run_id: int, ids: Sequence[int]) -> dict[int, str
             state, reason = _reparse_page(rt, work)
             outcomes.append((work.upload_info_id, REPARSE_OUTCOMES.get(state, "failed"), reason or None))
     finally:
-        rt.store.finish_reparse_items(run_id, outcomes)
+        if outcomes:  # a redelivered batch, or a database that failed before any item, has nothing to record
+            rt.store.finish_reparse_items(run_id, outcomes)
     return {upload_info_id: outcome for upload_info_id, outcome, _reason in outcomes}
 
 

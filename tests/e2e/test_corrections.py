@@ -39,7 +39,8 @@ def daemon(request: pytest.FixtureRequest, tmp_path: Path, replica: Replica, sen
            ) -> Iterator[Daemon]:
     engine, broker = DEPLOYMENTS[request.param]
     database_url = fresh_database_url(engine, request, tmp_path / "data")
-    with redis_broker(db=12) if broker else nullcontext() as broker_url:
+    # Its own Redis database (test_procfile.py has 12): xdist may run the two at the same time.
+    with redis_broker(db=6) if broker else nullcontext() as broker_url:
         deployment = Daemon(tmp_path, replica.url, database_url, broker_url, schedule=CORRECTIONS_SCHEDULE,
                             env_extra={"FUNDCRAWL_SENTRY_DSN": sentry.dsn})
         try:

@@ -25,7 +25,8 @@ from crawler.parsing import PARSER_VERSION
 from tests.e2e.harness import Daemon, redis_broker
 from tests.replica import Replica
 
-REDIS_DB = 13
+#: One Redis database per test: xdist may run this module's tests at the same time, and each flushes its own.
+REDIS_DB = {"former_name": 13, "fault_hook": 8, "reparse_one_id": 7}
 FAULT_LOG = "test fault after_commit_before_ack: killing process"
 
 
@@ -45,11 +46,11 @@ def _listed(entry: dict[str, object]) -> ReportRef:
 
 
 def _store_one_report_from_a_queued_message(tmp_path: Path, replica: Replica, task_name: str,
-                                            env_extra: dict[str, str], logged: str) -> str:
+                                            env_extra: dict[str, str], logged: str, redis_db: int) -> str:
     """Queue one message for a discovered report, start one worker, wait until the report is stored and the
     worker logged ``logged`` (a pattern); returns what the worker logged."""
     report = _listed(replica.catalogue()[0])
-    with redis_broker(db=REDIS_DB) as broker_url:
+    with redis_broker(db=redis_db) as broker_url:
         daemon = Daemon(tmp_path, replica.url, f"sqlite:///{tmp_path / 'data' / 'fundcrawl.sqlite'}", broker_url,
                         env_extra=env_extra)
         try:
@@ -80,7 +81,8 @@ def _succeeded(task_name: str) -> str:
 def test_a_message_queued_under_the_former_task_name_is_processed_by_a_new_worker(
         tmp_path: Path, replica: Replica) -> None:
     log = _store_one_report_from_a_queued_message(tmp_path, replica, LEGACY_PROCESS_REPORT_TASK, {},
-                                                  logged=_succeeded(LEGACY_PROCESS_REPORT_TASK))
+                                                  logged=_succeeded(LEGACY_PROCESS_REPORT_TASK),
+                                                  redis_db=REDIS_DB["former_name"])
     assert f"Task {PROCESS_REPORT_TASK}[" not in log
     assert FAULT_LOG not in log  # no test variable, no fault hook
 
@@ -89,16 +91,17 @@ def test_the_fault_hook_kills_the_child_after_the_report_is_committed_when_asked
         tmp_path: Path, replica: Replica) -> None:
     fault = {"FUNDCRAWL_TEST_FAULT": "after_commit_before_ack:p=1.0"}
     log = _store_one_report_from_a_queued_message(tmp_path, replica, PROCESS_REPORT_TASK, fault,
-                                                  logged=re.escape(FAULT_LOG))
+                                                  logged=re.escape(FAULT_LOG), redis_db=REDIS_DB["fault_hook"])
     assert not re.search(_succeeded(PROCESS_REPORT_TASK), log)  # killed before its message was acked
 
 
 def test_a_reparse_message_of_one_report_queued_before_batches_is_processed_by_a_new_worker(
         tmp_path: Path, replica: Replica) -> None:
     _store_one_report_from_a_queued_message(tmp_path, replica, PROCESS_REPORT_TASK, {},
-                                            logged=_succeeded(PROCESS_REPORT_TASK))
+                                            logged=_succeeded(PROCESS_REPORT_TASK),
+                                            redis_db=REDIS_DB["reparse_one_id"])
     report = _listed(replica.catalogue()[0])
-    with redis_broker(db=REDIS_DB) as broker_url:
+    with redis_broker(db=REDIS_DB["reparse_one_id"]) as broker_url:
         daemon = Daemon(tmp_path, replica.url, f"sqlite:///{tmp_path / 'data' / 'fundcrawl.sqlite'}", broker_url)
         store = daemon.store()
         right = store.document(report.upload_info_id)

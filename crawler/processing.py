@@ -206,11 +206,6 @@ def reparse_items(rt: Runtime, run_id: int, ids: Sequence[int]) -> dict[int, str
     return {upload_info_id: outcome for upload_info_id, outcome, _reason in outcomes}
 
 
-def reparse_item(rt: Runtime, run_id: int, upload_info_id: int) -> str:
-    """One item of a re-parse run (see :func:`reparse_items`); ``skipped`` when it is no longer pending."""
-    return reparse_items(rt, run_id, [upload_info_id]).get(upload_info_id, "skipped")
-
-
 def _reparse_page(rt: Runtime, work: ReparseWork) -> tuple[ReportState, str]:
     """Parse a stored report's archived page again with this parser (no network) and store what changed.
 

@@ -79,7 +79,7 @@ def reparse(self: Task, run_id: int, upload_info_ids: int | list[int]) -> dict[s
     each outcome.
     """
     settings = get_settings()
-    ids = [int(upload_info_ids)] if isinstance(upload_info_ids, int | str) else [int(i) for i in upload_info_ids]
+    ids = [int(upload_info_ids)] if isinstance(upload_info_ids, int) else [int(i) for i in upload_info_ids]
     try:
         outcomes = processing.reparse_items(processing.runtime(settings), int(run_id), ids)
     except TransientError as error:

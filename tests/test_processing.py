@@ -29,7 +29,6 @@ from crawler.processing import (
     Runtime,
     postpone_report,
     process_report,
-    reparse_item,
     reparse_items,
     retry_delay,
     runtime,
@@ -211,7 +210,7 @@ def test_reparse_after_a_parser_upgrade_rewrites_rows_keeps_provenance_and_never
     run_id, _resumed = rt.store.start_reparse(PARSER_VERSION, all_reports=False)
     reparsing = runtime(rt.settings.model_copy())  # a process that only re-parses
     assert reparsing is not rt
-    assert reparse_item(reparsing, run_id, upload_info_id) == "updated"
+    assert reparse_items(reparsing, run_id, [upload_info_id]) == {upload_info_id: "updated"}
     assert reparsing._client is None
     after = rt.store.state(upload_info_id)
     assert after["parser_version"] == PARSER_VERSION and after["final_url"] == before["final_url"] != ""
@@ -236,7 +235,6 @@ def test_reparse_all_stores_what_a_fixed_parser_produces_without_a_version_bump(
     assert outcomes == {upload_info_id: "updated" if upload_info_id == buggy else "unchanged" for upload_info_id in new}
     assert rt.store.document(buggy) == right
     assert reparse_items(rt, run_id, new) == {}  # a redelivered batch does nothing
-    assert reparse_item(rt, run_id, buggy) == "skipped"
     assert rt.store.reparse_progress(run_id) == {"pending": 0, "updated": 1, "unchanged": len(new) - 1,
                                                  "failed": 0, "total": len(new)}
     again, resumed = rt.store.start_reparse(PARSER_VERSION, all_reports=True)

@@ -16,6 +16,7 @@ the loser's insert breaks the unique name, and it takes the row the winner made 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from kombu.transport import sqlalchemy as kombu_sqla
@@ -71,15 +72,11 @@ def drain_in_slices(seconds: float) -> None:
     loop, each of them one poll of the broker as before. Only the consumer's loop may call this: a caller that
     waits for a reply with a timeout would see it end early.
     """
-    if getattr(kombu_sqla.Transport.drain_events, "slice_seconds", None) == seconds:
-        return
-    drain = getattr(kombu_sqla.Transport.drain_events, "unsliced", kombu_sqla.Transport.drain_events)
+    drain: Callable[..., Any] = kombu_sqla.Transport.drain_events
 
     def drain_events(self: Any, connection: Any, timeout: float | None = None) -> Any:
         return drain(self, connection, timeout=timeout if timeout is None else min(timeout, seconds))
 
-    drain_events.unsliced = drain  # type: ignore[attr-defined]
-    drain_events.slice_seconds = seconds  # type: ignore[attr-defined]
     setattr(kombu_sqla.Transport, "drain_events", drain_events)  # noqa: B010 (mypy refuses assigning a method)
 
 

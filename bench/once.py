@@ -2,7 +2,8 @@
 
 ``fundcrawl run --once -c 2`` (SQLite database and broker in a fresh data dir, discovery included) over the real
 corpus served several times by a replica child process (39 pages x ``--copies``, each copy's bytes unique),
-timed from the command's start to its exit. Then the pages it stored are read back from the page store and parsed in this one process, one after
+timed from the command's start to its exit, with a timeline (``timeline_seconds``: when its worker and consumer
+processes appeared, when the first and the last report was stored, when it exited). Then the pages it stored are read back from the page store and parsed in this one process, one after
 another (``parse_report``, as the task does). Prints one JSON object; the target is ``ratio`` <= 2.
 
     .venv/bin/python bench/once.py [--copies 8] [--concurrency 2]
@@ -11,17 +12,22 @@ another (``parse_report``, as the task does). Prints one JSON object; the target
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 from common import MAX_RATE, REPO, corpus_copies, machine, remove, spawn_replica
+from sqlalchemy import func, select
 
 from crawler.archive import PageArchive
 from crawler.parsing import PARSER_VERSION, parse_report
+from crawler.storage.tables import reports
 from crawler.tasks import app  # noqa: F401  (the same imports a worker has: parse timing without first-use costs)
 from tests.e2e.harness import Daemon
 
@@ -36,6 +42,35 @@ def parse_in_one_process(daemon: Daemon) -> tuple[int, float]:
     for body in pages:
         parse_report(body)
     return len(pages), time.perf_counter() - started
+
+
+def watch_spawns(spawned: dict[str, float], done: threading.Event) -> None:
+    """Seconds from the command's start until its worker and each consumer process first appear."""
+    started = time.perf_counter()
+    while not done.is_set():
+        for child in psutil.Process().children(recursive=True):
+            try:
+                role = next((word for word in ("worker", "consumer") if word in child.cmdline()[3:4]), None)
+            except psutil.Error:
+                continue
+            if role is not None:
+                spawned.setdefault(f"{role}_{child.pid}", round(time.perf_counter() - started, 2))
+        time.sleep(0.02)
+
+
+def timeline(daemon: Daemon, started_at: dt.datetime, spawned: dict[str, float], exit_seconds: float
+             ) -> dict[str, float]:
+    """When, from the command's start: its worker and consumers appeared, the first and last report was stored,
+    it exited."""
+    store = daemon.store()
+    stored_at = reports.c.stored_at  # min and max keep the column's type: aware UTC datetimes on both engines
+    first, last = store.read(lambda c: c.execute(select(func.min(stored_at), func.max(stored_at))).one())
+    points = {"worker_spawned": min((v for k, v in spawned.items() if k.startswith("worker")), default=-1.0),
+              "consumers_spawned": max((v for k, v in spawned.items() if k.startswith("consumer")), default=-1.0)}
+    for name, moment in (("first_report_stored", first), ("last_report_stored", last)):
+        points[name] = round((moment - started_at).total_seconds(), 2) if moment is not None else -1.0
+    points["exited"] = round(exit_seconds, 2)
+    return points
 
 
 def main() -> None:
@@ -56,9 +91,15 @@ def main() -> None:
         daemon = Daemon(folder, replica.url, "", schedule=schedule,
                         env_extra={"FUNDCRAWL_RATE_LIMIT": MAX_RATE, "FUNDCRAWL_LOG_LEVEL": "WARNING"})
         daemon.command("db", "upgrade")
-        started = time.perf_counter()
+        spawned: dict[str, float] = {}
+        done = threading.Event()
+        watcher = threading.Thread(target=watch_spawns, args=(spawned, done), daemon=True)
+        started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
+        watcher.start()
         result = daemon.command("run", "--once", "-c", str(options.concurrency), timeout=1800, check=False)
         once_seconds = time.perf_counter() - started
+        done.set()
+        watcher.join()
         if result.returncode != 0:
             raise SystemExit(f"run --once exited {result.returncode}:\n{result.stderr[-3000:]}")
         pages, parse_seconds = parse_in_one_process(daemon)
@@ -67,6 +108,7 @@ def main() -> None:
             "concurrency": options.concurrency, "run_once_seconds": round(once_seconds, 2),
             "parse_one_process_seconds": round(parse_seconds, 2),
             "ratio": round(once_seconds / parse_seconds, 2), "target_ratio": 2.0,
+            "timeline_seconds": timeline(daemon, started_at, spawned, once_seconds),
             "summary": result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "",
             "machine": machine(),
         }

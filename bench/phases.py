@@ -80,12 +80,48 @@ def phase_profile(settings: Settings, refs: list[ReportRef]) -> dict[str, Any]:
     return summarise(timings)
 
 
+def reparse_phase_profile(settings: Settings, run_id: int, ids: list[int]) -> dict[str, Any]:
+    """Re-parse ``ids`` of a run in this process, a batch at a time as a task does; per-phase mean milliseconds.
+
+    Phases: the batch's one read and one write (``batch_io``, shared by its reports), reading and verifying the
+    page (``archive``), parse, one entry per item pipeline (dedupe = the read-back comparison, store = the save
+    transaction), and ``other``.
+    """
+    original_parse = processing.parse_report
+    rt = processing.runtime(settings)
+    timings: Timings = defaultdict(list)
+    try:
+        rt.store.reparse_work = _timed(timings, "batch_io", rt.store.reparse_work)  # type: ignore[method-assign]
+        rt.store.finish_reparse_items = _timed(  # type: ignore[method-assign]
+            timings, "batch_io", rt.store.finish_reparse_items)
+        rt.archive.read = _timed(timings, "archive", rt.archive.read)  # type: ignore[method-assign]
+        processing.parse_report = _timed(timings, "parse", processing.parse_report)  # type: ignore[assignment]
+        for pipeline in rt.runner.pipelines:
+            name = "pipeline:" + type(pipeline).__name__.removesuffix("Pipeline").lower()
+            pipeline.process_item = _timed(timings, name, pipeline.process_item)
+        for start in range(0, len(ids), processing.REPARSE_BATCH):
+            batch = ids[start:start + processing.REPARSE_BATCH]
+            started, cpu = time.perf_counter(), time.process_time()
+            outcomes = processing.reparse_items(rt, run_id, batch)
+            wall, used = time.perf_counter() - started, time.process_time() - cpu
+            for outcome in outcomes.values():  # the batch's time, shared by its reports
+                timings["total"].append(wall / len(outcomes))
+                timings["total_cpu"].append(used / len(outcomes))
+                timings["state:" + outcome].append(0.0)
+    finally:
+        processing.parse_report = original_parse  # type: ignore[assignment]
+        rt.close()
+        processing._runtimes.clear()
+    return summarise(timings)
+
+
 def summarise(timings: Timings) -> dict[str, Any]:
     """Per phase: mean wall and CPU milliseconds per report and the share of the wall time."""
     count = len(timings["total"])
     sums = {name: sum(values) for name, values in timings.items() if not name.startswith("state:")}
     for suffix in ("", "_cpu"):
-        sums["download" + suffix] -= sums.get("politeness" + suffix, 0.0)
+        if "download" + suffix in sums:
+            sums["download" + suffix] -= sums.get("politeness" + suffix, 0.0)
         parts = [value for name, value in sums.items()
                  if name.endswith("_cpu") == bool(suffix) and name not in ("total", "total_cpu")]
         sums["other" + suffix] = sums["total" + suffix] - sum(parts)

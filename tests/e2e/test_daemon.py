@@ -20,7 +20,7 @@ from crawler.archive import PageArchive, sha256_of
 from crawler.storage import make_engine
 from tests.e2e.harness import Daemon, page_fetches, redis_broker
 from tests.replica import Replica
-from tests.storage.fixtures import empty_postgres, pg_database_url  # noqa: F401  (fixture)
+from tests.storage.fixtures import fresh_database_url, pg_database_url  # noqa: F401  (fixture)
 
 REPORTS = 36
 
@@ -41,11 +41,7 @@ DEPLOYMENTS = {
 @pytest.fixture(params=sorted(DEPLOYMENTS))
 def daemon(request: pytest.FixtureRequest, tmp_path: Path, replica: Replica) -> Iterator[Daemon]:
     engine, broker, workers = DEPLOYMENTS[request.param]
-    if engine == "sqlite":
-        database_url = f"sqlite:///{tmp_path / 'data' / 'fundcrawl.sqlite'}"
-    else:
-        database_url = request.getfixturevalue("pg_database_url")
-        empty_postgres(database_url)
+    database_url = fresh_database_url(engine, request, tmp_path / "data")
     with redis_broker(db=11) if broker else nullcontext() as broker_url:
         deployment = Daemon(tmp_path, replica.url, database_url, broker_url, workers=workers)
         try:

@@ -51,6 +51,11 @@ NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: zstd level of pages compressed against their reference, measured on the real corpus pages: 9 gives 25.6x at
 #: 9 ms of CPU a page, 11 gives 26.9x at 11 ms, 13 gives nothing more at 75 ms, 17 gives 29.6x at 127 ms.
 LEVEL = 11
+#: Its match tables, as log2 of their entries, are one size below the window (level 11 picks two sizes above it
+#: for a page-sized dictionary): each page's compression starts from a copy of the reference's digested tables,
+#: and smaller tables are quicker to copy and to search. Measured on the corpus pages against their kind's first
+#: page: 4.1 ms a page instead of 5.8, for 24.5x instead of 24.8x.
+TABLES_BELOW_WINDOW = 1
 #: References are compressed once, on their own. Measured on the first real page of each kind: 12 gives 12.1x at
 #: 6 ms a page, 19 gives 13.4x at 103 ms. A reference is written once per kind and template, so the 10% it saves
 #: is a few KB in all, while the first report of each kind (and every race to write one) waited 17x longer.
@@ -150,8 +155,7 @@ class PageArchive:
         # much as compressing the page against it. Pages of one kind are about the reference's size.
         compressor = self._compressors.get(reference.id)
         if compressor is None:
-            params = zstandard.ZstdCompressionParameters.from_level(LEVEL, source_size=reference.size,
-                                                                     dict_size=reference.size)
+            params = _page_parameters(reference.size)
             compressor = zstandard.ZstdCompressor(dict_data=self._dictionary(reference), compression_params=params)
             if len(self._compressors) >= CACHED_REFERENCES:
                 self._compressors.clear()
@@ -215,6 +219,17 @@ class PageArchive:
         while len(self._dicts) > CACHED_REFERENCES:
             self._dicts.popitem(last=False)
         return dictionary
+
+
+def _page_parameters(reference_size: int) -> zstandard.ZstdCompressionParameters:
+    """:data:`LEVEL`'s parameters for pages about the size of their reference, with :data:`TABLES_BELOW_WINDOW`."""
+    level = zstandard.ZstdCompressionParameters.from_level(LEVEL, source_size=reference_size,
+                                                          dict_size=reference_size)
+    tables = level.window_log - TABLES_BELOW_WINDOW
+    return zstandard.ZstdCompressionParameters(
+        window_log=level.window_log, hash_log=min(level.hash_log, tables), chain_log=min(level.chain_log, tables),
+        search_log=level.search_log, min_match=level.min_match, target_length=level.target_length,
+        strategy=level.strategy)
 
 
 class FileArchive:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import time
 from pathlib import Path
 
+import pytest
 from kombu import Connection
 from sqlalchemy import create_engine, event, text
 
-from crawler.storage.broker import ClosingChannel, prune_delivered_messages, tune_embedded_transport
+from crawler.storage.broker import (
+    ClosingChannel,
+    embedded_transport_options,
+    prune_delivered_messages,
+    tune_embedded_transport,
+)
 
 
 def test_delivered_messages_are_pruned_and_waiting_ones_kept(tmp_path: Path) -> None:
@@ -69,3 +77,31 @@ def test_a_consumer_losing_the_race_to_create_a_queue_uses_the_winners_row(tmp_p
         names = db.execute(text("SELECT name FROM kombu_queue ORDER BY name")).scalars().all()
     other_process.dispose()
     assert names == ["reports", "warm-up"]
+
+
+def test_an_empty_queue_is_polled_without_the_write_lock_and_the_broker_keeps_a_wal(tmp_path: Path) -> None:
+    """A consumer looks at an empty queue while another process writes: it finds it empty at once instead of
+    waiting for the write lock (up to the 30 s busy timeout), and a waiting message is still delivered."""
+    tune_embedded_transport(polling_interval=0.05)
+    path = tmp_path / "broker.sqlite"
+    url = f"sqla+sqlite:///{path}"
+    with Connection(url, transport_options=embedded_transport_options()) as connection:
+        queue = connection.SimpleQueue("reports")
+        queue.put({"n": 1})
+        assert queue.get(timeout=5).payload == {"n": 1}  # tables and the queue's row exist
+        writer = sqlite3.connect(path, timeout=0)
+        try:
+            writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            started = time.monotonic()
+            with pytest.raises(queue.Empty):
+                queue.get(block=False)
+            waited = time.monotonic() - started
+        finally:
+            writer.rollback()
+            writer.close()
+        queue.put({"n": 2})
+        assert queue.get(timeout=5).payload == {"n": 2}
+        queue.close()
+        journal = connection.default_channel.session.execute(text("PRAGMA journal_mode")).scalar_one()
+    assert waited < 5
+    assert journal == "wal"

@@ -45,16 +45,19 @@ def parse_in_one_process(daemon: Daemon) -> tuple[int, float]:
 
 
 def watch_spawns(spawned: dict[str, float], done: threading.Event) -> None:
-    """Seconds from the command's start until its worker and each consumer process first appear."""
+    """Seconds from the command's start until its worker and each consumer process first appear (the consumers
+    are the worker's children: forked, they show the worker's command line)."""
     started = time.perf_counter()
     while not done.is_set():
         for child in psutil.Process().children(recursive=True):
             try:
-                role = next((word for word in ("worker", "consumer") if word in child.cmdline()[3:4]), None)
+                if "worker" not in child.cmdline()[3:4]:
+                    continue
+                parent = child.parent()
+                role = "consumer" if parent is not None and "worker" in parent.cmdline()[3:4] else "worker"
             except psutil.Error:
                 continue
-            if role is not None:
-                spawned.setdefault(f"{role}_{child.pid}", round(time.perf_counter() - started, 2))
+            spawned.setdefault(f"{role}_{child.pid}", round(time.perf_counter() - started, 2))
         time.sleep(0.02)
 
 

@@ -7,6 +7,7 @@ environment error, 3 the site, a partition or a service (broker, worker) could n
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import Any, NoReturn
@@ -104,6 +105,17 @@ def main(ctx: click.Context, debug: bool) -> None:
     configure_logging(s)
     if init_sentry(s, process="cli"):
         ctx.call_on_close(flush_sentry)
+
+
+def skip_final_collection() -> None:
+    """Before a command that loaded the daemon's code ends: close its database connections, then freeze the heap,
+    so the interpreter's last garbage collections skip the ~150,000 objects of Celery, SQLAlchemy, Scrapy and lxml
+    (0.3 s at every exit of the worker and of ``run --once``). The broker's connections close at exit as before;
+    nothing else that needs closing is left to the collector."""
+    from crawler.storage import dispose_engines
+
+    dispose_engines()
+    gc.freeze()
 
 
 def settings() -> Settings:

@@ -18,7 +18,16 @@ from typing import IO, Any
 
 import click
 
-from crawler.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, fail, main, settings
+from crawler.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    fail,
+    main,
+    settings,
+    skip_final_collection,
+)
 from crawler.cli.supervisor import DataDirLock, Supervisor, release_dead_work
 from crawler.exceptions import ConfigError
 from crawler.settings import Settings
@@ -247,7 +256,9 @@ def run(ctx: click.Context, once: bool, schedule: str | None, verbose: bool, log
     if once:
         from crawler.cli.once import run_once
 
-        sys.exit(run_once(s, schedule, ctx.args, verbose=verbose, log_level=log_level))
+        code = run_once(s, schedule, ctx.args, verbose=verbose, log_level=log_level)
+        skip_final_collection()
+        sys.exit(code)
     upcoming = check_beat(s)
     click.echo(f"fundcrawl daemon: {len(upcoming)} beat entries, times in the schedule's timezone:", err=True)
     print_next_runs(upcoming)
@@ -334,6 +345,7 @@ def worker(ctx: click.Context, quiet: bool, owned_by_parent: bool) -> None:
         # A restart resumes at once: what the previous daemon's processes held is released before anything starts.
         release_dead_work(s)
         Supervisor(s, [*(["--quiet"] if quiet else []), *ctx.args]).serve()
+        skip_final_collection()
         return
     from crawler.celery_app import app
 

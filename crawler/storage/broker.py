@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import sqlite3
 from collections.abc import Callable
 from queue import Empty
 from typing import Any
 
+from kombu.connection import Connection
 from kombu.transport import sqlalchemy as kombu_sqla
 from sqlalchemy import Engine, column, delete, event, false, inspect, literal, select, table, true
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from crawler.storage.engine import SQLITE_JOURNAL_SIZE_LIMIT, make_engine, run_unit
@@ -68,12 +71,39 @@ def embedded_transport_options() -> dict[str, Any]:
     return {"connect_args": {"timeout": 30}, "pool_size": POOLED_CONNECTIONS, "max_overflow": -1}
 
 
+def prepare_embedded_broker(broker_url: str) -> None:
+    """Make the embedded broker's file, in WAL mode, and kombu's tables in it, before several consumers open it at
+    once: each would switch the mode (which needs the file to itself) and create the tables, and the loser of
+    that race logged a lost connection at start."""
+    if not broker_url.startswith("sqla+sqlite:"):
+        return
+    path = make_url(broker_url.removeprefix("sqla+")).database
+    if not path:
+        return
+    connection = sqlite3.connect(path, timeout=30)
+    try:
+        _use_wal(connection.cursor())
+    finally:
+        connection.close()
+    with Connection(broker_url, transport_options=embedded_transport_options()) as kombu_connection:
+        channel = kombu_connection.default_channel
+        channel.queue_cls, channel.message_cls  # noqa: B018 (kombu defines its tables on first use)
+        channel.session.close()  # opening the session creates the tables
+    close_connections()
+
+
+def _use_wal(cursor: Any) -> None:
+    # Reading the mode takes no lock; switching it takes the whole file, so it is done only when needed (once).
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
+
+
 def _broker_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL with ``synchronous=NORMAL``, and the WAL cut back after checkpoints (pysqlite keeps managing the
     transactions: kombu starts its own with ``BEGIN IMMEDIATE``)."""
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA journal_size_limit={SQLITE_JOURNAL_SIZE_LIMIT}")
     finally:
@@ -106,6 +136,13 @@ def drain_in_slices(seconds: float) -> None:
         return drain(self, connection, timeout=timeout if timeout is None else min(timeout, seconds))
 
     setattr(kombu_sqla.Transport, "drain_events", drain_events)  # noqa: B010 (mypy refuses assigning a method)
+
+
+def close_connections() -> None:
+    """Close this process's pooled connections to the embedded broker (at the end of a process that leaves
+    without running ``atexit``)."""
+    for engine, _session in kombu_sqla.Channel._engines.values():
+        engine.dispose()
 
 
 def forget_inherited_connections() -> None:

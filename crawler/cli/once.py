@@ -25,6 +25,8 @@ from crawler.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_WORKER_RESTARTS = 3
+#: Seconds between two looks at what is left to do; the command ends at most this long after the last report.
+DRAIN_POLL_SECONDS = 0.2
 
 
 class WorkerOptions:
@@ -82,14 +84,14 @@ def _run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbos
     names = [schedule] if schedule else [name for name, entry in schedules.entries.items() if entry.enabled]
     _require_broker(s)
     started = dt.datetime.now(dt.UTC)
-    rt = runtime(s)
     options = WorkerOptions(s, extra, verbose=verbose, log_level=log_level)
     stop_on_signals()
     worker: Popen[bytes] | None = None
     listed = new = 0
     unreached: list[str] = []
     try:
-        worker = options.start()
+        worker = options.start()  # first: its consumers start while this process gets ready to walk
+        rt = runtime(s)
         for name in names:
             try:
                 result = run_schedule_entry(rt, name, publish_reports, kind="once")
@@ -139,13 +141,13 @@ def process_pending(rt: Runtime, s: Settings, since: dt.datetime, options: Worke
 def _drain(rt: Runtime, s: Settings, worker: Popen[bytes], options: WorkerOptions, publish: Enqueue
            ) -> Popen[bytes]:
     """Wait until no report is pending; keep the worker alive and the reconciler running meanwhile."""
-    pending = rt.store.counts()["pending"]
+    pending = rt.store.pending_count()
     if not pending:
         return worker
     restarts, last_reconcile = 0, time.monotonic()
     with Progress("processing", pending) as progress:
         while pending:
-            time.sleep(0.5)
+            time.sleep(DRAIN_POLL_SECONDS)
             if worker.poll() is not None:
                 if restarts >= MAX_WORKER_RESTARTS:
                     fail(f"the worker exited with code {worker.returncode} {restarts} times (its log is above); "
@@ -158,7 +160,7 @@ def _drain(rt: Runtime, s: Settings, worker: Popen[bytes], options: WorkerOption
                 upkeep.requeue_stuck(rt, publish, queue_depth=None)
                 upkeep.keep_journal_small(rt)
                 last_reconcile = time.monotonic()
-            now_pending = rt.store.counts()["pending"]
+            now_pending = rt.store.pending_count()
             total = max(progress.total, now_pending)
             progress.update(total - now_pending, total)
             pending = now_pending

@@ -109,6 +109,10 @@ def _as_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def pending_count(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).where(reports.c.state.in_(ACTIVE_STATES))).scalar_one())
+
+
 def counts(connection: Connection) -> dict[str, int]:
     """Reports by state; ``pending`` includes the ones being fetched right now."""
     rows = connection.execute(select(reports.c.state, func.count()).group_by(reports.c.state)).all()

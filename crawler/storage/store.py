@@ -306,6 +306,10 @@ class Store:
         """``{"total", "stored", "failed", "pending"}``; pending includes reports being fetched."""
         return self.read(queries.counts)
 
+    def pending_count(self) -> int:
+        """Reports not yet stored or failed (those being fetched included): an index range over those alone."""
+        return self.read(queries.pending_count)
+
     def recent_failures(self, limit: int = 20) -> list[dict[str, Any]]:
         return self.read(partial(queries.recent_failures, limit=limit))
 

@@ -2,7 +2,8 @@
 
 ``fundcrawl run --once -c 2`` (SQLite database and broker in a fresh data dir, discovery included) over the real
 corpus served several times by a replica child process (39 pages x ``--copies``, each copy's bytes unique),
-timed from the command's start to its exit, with a timeline (``timeline_seconds``: when its worker and consumer
+timed from the command's start to its exit (``run_once_cpu_seconds``: the CPU of the command and every process it
+started), with a timeline (``timeline_seconds``: when its worker and consumer
 processes appeared, when the first and the last report was stored, when it exited). Then the pages it stored are read back from the page store and parsed in this one process, one after
 another (``parse_report``, as the task does). Prints one JSON object; the target is ``ratio`` <= 2.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import resource
 import sys
 import tempfile
 import threading
@@ -98,9 +100,12 @@ def main() -> None:
         done = threading.Event()
         watcher = threading.Thread(target=watch_spawns, args=(spawned, done), daemon=True)
         started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         watcher.start()
         result = daemon.command("run", "--once", "-c", str(options.concurrency), timeout=1800, check=False)
         once_seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_seconds = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         done.set()
         watcher.join()
         if result.returncode != 0:
@@ -111,6 +116,7 @@ def main() -> None:
             "concurrency": options.concurrency, "run_once_seconds": round(once_seconds, 2),
             "parse_one_process_seconds": round(parse_seconds, 2),
             "ratio": round(once_seconds / parse_seconds, 2), "target_ratio": 2.0,
+            "run_once_cpu_seconds": round(cpu_seconds, 2),
             "timeline_seconds": timeline(daemon, started_at, spawned, once_seconds),
             "summary": result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "",
             "machine": machine(),

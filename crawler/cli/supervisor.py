@@ -14,8 +14,10 @@ The supervisor imports the consumer's code once and forks each consumer from its
 context), before it has a thread, a database connection or a broker connection of its own to pass on: a consumer
 is ready about a second sooner than a new interpreter importing Celery, SQLAlchemy, Scrapy and the parser, and
 that second of CPU per consumer is no longer taken from the work at start-up or at each restart. The fork holds
-no lock a consumer needs: Celery's state, the engines and the broker connections are all made in the consumer. What a killed consumer held (one report lease, at most one discovery run) is
-recorded with its process identity and released at once by the next reconciler pass (crawler/owners.py).
+no lock a consumer needs: Celery's state, the engines and the broker connections are all made in the consumer.
+
+What a killed consumer held (one report lease, at most one discovery run) is recorded with its process identity
+and released at once by the next reconciler pass (crawler/owners.py).
 
 The solo pool enforces no time limits, so the consumer does (:mod:`crawler.celery_app`: an interval timer raises
 the soft limit and kills the process at the hard one), and it leaves after ``worker_max_tasks_per_child`` tasks or
@@ -202,8 +204,8 @@ class Supervisor:
     def start(self) -> None:
         from crawler.storage.broker import prepare_embedded_broker
 
+        _preload_consumer()  # first: it installs fundcrawl's broker channel, which the preparation then uses
         prepare_embedded_broker(self.settings.broker)
-        _preload_consumer()
         for child in self.children:
             self._spawn(child)
 

@@ -32,8 +32,8 @@ _original_runtime = processing.runtime
 _original_process = processing.process_report
 
 
-def _runtime(settings: Any) -> processing.Runtime:
-    rt = _original_runtime(settings)
+def _runtime(settings: Any, **options: Any) -> processing.Runtime:
+    rt = _original_runtime(settings, **options)
     if not getattr(rt, "bench_instrumented", False):
         instrument(rt, _timings)
         rt.bench_instrumented = True  # type: ignore[attr-defined]

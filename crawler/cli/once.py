@@ -9,18 +9,20 @@ import subprocess
 import time
 from collections.abc import Sequence
 from subprocess import Popen
+from typing import TYPE_CHECKING
 
 import click
 
-from crawler import upkeep
 from crawler.cli import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, fail
 from crawler.cli.daemon import Stop, _celery_args, start_worker_process, stop_on_signals, stop_process
 from crawler.cli.progress import Progress, relay
-from crawler.discovery.runs import Enqueue, run_schedule_entry
 from crawler.exceptions import TransientError
-from crawler.processing import Runtime, runtime
 from crawler.schedules import load_schedules
 from crawler.settings import Settings
+
+if TYPE_CHECKING:
+    from crawler.discovery.runs import Enqueue
+    from crawler.processing import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,6 @@ def run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbose
 
 def _run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbose: bool, log_level: str | None
               ) -> int:
-    from crawler.tasks import publish_reports
-
     schedules = load_schedules(s.schedules)
     if schedule:
         schedules.get(schedule)
@@ -90,7 +90,13 @@ def _run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbos
     listed = new = 0
     unreached: list[str] = []
     try:
-        worker = options.start()  # first: its consumers start while this process gets ready to walk
+        # First: the worker imports its code and starts its consumers while this process imports discovery and
+        # processing (about a second of imports on each side, on separate cores).
+        worker = options.start()
+        from crawler.discovery.runs import run_schedule_entry
+        from crawler.processing import runtime
+        from crawler.tasks import publish_reports
+
         rt = runtime(s)
         for name in names:
             try:
@@ -125,6 +131,7 @@ def process_pending(rt: Runtime, s: Settings, since: dt.datetime, options: Worke
                     worker: Popen[bytes] | None = None) -> None:
     """Process every pending report with a local worker process; what was published before ``since`` (the
     leftovers of an interrupted run) is published again, what this command published is not."""
+    from crawler import upkeep
     from crawler.tasks import publish_reports
 
     options = options or WorkerOptions(s)
@@ -141,6 +148,8 @@ def process_pending(rt: Runtime, s: Settings, since: dt.datetime, options: Worke
 def _drain(rt: Runtime, s: Settings, worker: Popen[bytes], options: WorkerOptions, publish: Enqueue
            ) -> Popen[bytes]:
     """Wait until no report is pending; keep the worker alive and the reconciler running meanwhile."""
+    from crawler import upkeep
+
     pending = rt.store.pending_count()
     if not pending:
         return worker

@@ -68,32 +68,18 @@ def state(connection: Connection, upload_info_id: int) -> dict[str, Any] | None:
     return None if row is None else dict(row._mapping)
 
 
-def is_stored(connection: Connection, upload_info_id: int, page_sha256: str, parser_version: str) -> bool:
-    statement = select(reports.c.upload_info_id).where(
-        reports.c.upload_info_id == upload_info_id,
-        reports.c.state == "stored",
-        reports.c.page_sha256 == page_sha256,
-        reports.c.parser_version == parser_version,
-    )
-    return connection.execute(statement).first() is not None
-
-
 def already_stored(connection: Connection, item: ReportItem) -> bool:
-    """The report is stored from the item's page by its parser version, and with the same result."""
-    return (is_stored(connection, item.upload_info_id, item.page_sha256, item.parser_version)
-            and same_result(connection, item))
-
-
-def same_result(connection: Connection, item: ReportItem) -> bool:
-    """True when what is stored for the report equals what ``item`` would store: document, checks, parse flags.
+    """The report is stored from the item's page by its parser version, and with the same result.
 
     The same page and parser version do not prove the same result: a parser fixed without a version bump
-    produces a different document from the same bytes, and that must be stored.
+    produces a different document from the same bytes, and that must be stored. One query; the stored result
+    comes back only when the key matches, so a first save (nearly every save) compares nothing.
     """
     statement = select(report_documents.c.document, reports.c.checks, reports.c.unknown_sections,
                        reports.c.section_errors).join(
-        reports, reports.c.upload_info_id == report_documents.c.upload_info_id).where(
-        report_documents.c.upload_info_id == item.upload_info_id)
+        report_documents, report_documents.c.upload_info_id == reports.c.upload_info_id).where(
+        reports.c.upload_info_id == item.upload_info_id, reports.c.state == "stored",
+        reports.c.page_sha256 == item.page_sha256, reports.c.parser_version == item.parser_version)
     row = connection.execute(statement).first()
     if row is None:
         return False

@@ -29,6 +29,7 @@ from crawler.storage.versions import (
     keep_replaced_document,
     lock_slot,
     record_version,
+    refresh_current_page,
     settle_slot,
     slot_of_item,
 )
@@ -45,7 +46,8 @@ def save_report(connection: Connection, item: ReportItem, archive_path: str, now
     """Store ``item`` on ``connection`` (inside the caller's transaction); None when the report is failed.
 
     The page becomes a version of the report's slot (see :mod:`crawler.storage.versions`), and the slot's
-    current version is settled in the same transaction. A document that does not fit ``fundcrawl.report/1``
+    current version is settled in the same transaction; the report's stored page saved again (a re-parse, a
+    redelivered task) only refreshes its version, which changes nothing in the slot's order. A document that does not fit ``fundcrawl.report/1``
     raises :class:`crawler.storage.documents.DocumentError` before anything is written.
     """
     # Checked as handed over: a value of the wrong type is refused, never made to fit. A document's values are
@@ -66,9 +68,11 @@ def save_report(connection: Connection, item: ReportItem, archive_path: str, now
     for table, rows in normalized_rows(document, item.upload_info_id, item.parser_version).items():
         if rows:
             connection.execute(table.insert(), rows)
-    is_new = record_version(connection, upload_info_id=item.upload_info_id, page_sha256=item.page_sha256,
-                            slot=found.slot or slot, send_date=found.send_date, parser_version=item.parser_version,
-                            now=now)
+    version = {"upload_info_id": item.upload_info_id, "page_sha256": item.page_sha256, "slot": found.slot or slot,
+               "send_date": found.send_date, "parser_version": item.parser_version, "now": now}
+    if stored_before and found.page_sha256 == item.page_sha256 and refresh_current_page(connection, **version):
+        return Saved()
+    is_new = record_version(connection, **version)
     correction = settle_slot(connection, found.slot or slot, now, saved=(item.upload_info_id, item.page_sha256),
                              saved_is_new=is_new)
     return Saved(correction)

@@ -107,6 +107,24 @@ def record_version(connection: Connection, *, upload_info_id: int, page_sha256: 
     return False
 
 
+def refresh_current_page(connection: Connection, *, upload_info_id: int, page_sha256: str, slot: str,
+                         send_date: dt.date | None, parser_version: str, now: dt.datetime) -> bool:
+    """The report's stored page saved again (a re-parse, a redelivered task): refresh its version in place.
+
+    True when the version is there with the same slot and send date. Then nothing that orders the slot's
+    versions changed (this page is already the report's newest fetch, and stays so), so the slot's current version
+    stays as settled and the caller skips settling it. False (nothing written) sends the caller the long way.
+    """
+    v = report_versions.c
+    refreshed = connection.execute(
+        update(report_versions)
+        .where(v.upload_info_id == upload_info_id, v.page_sha256 == page_sha256, v.slot == slot,
+               v.send_date.is_not_distinct_from(send_date))
+        .values(fetched_at=now, parser_version=parser_version)
+    )
+    return bool(refreshed.rowcount)
+
+
 def settle_slot(connection: Connection, slot: str, now: dt.datetime, *, saved: tuple[int, str],
                 saved_is_new: bool) -> Correction | None:
     """Make the slot's newest version current and record what superseded the others.

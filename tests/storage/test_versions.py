@@ -111,6 +111,38 @@ def test_saving_the_same_page_again_changes_nothing(store: Store) -> None:
         (v["upload_info_id"], v["is_current"], v["superseded_by_upload_info_id"]) for v in before[1]]
 
 
+def test_a_reparse_of_a_superseded_page_refreshes_its_version_only(store: Store) -> None:
+    """The same page parsed again (a parser fix) records the new parser on its version; the slot stays settled."""
+    store.add_discovered([ref(1), ref(2, send_date=dt.date(2025, 4, 25))])
+    store.save_report(item(1, sha="a" * 64), "x")
+    store.save_report(item(2, sha="b" * 64), "y")
+
+    again = store.save_report(item(1, sha="a" * 64, version="1.1.0",
+                                   document=document(nav_per_unit={"total": 1.7})), "x")
+
+    assert again is not None and again.correction is None
+    assert _current(store) == {SLOT: [(2, "b" * 64)]}
+    old = store.versions([1])[0]
+    assert (old["parser_version"], old["is_current"], old["superseded_by_upload_info_id"]) == ("1.1.0", False, 2)
+    assert store.document(1)["nav_per_unit"] == {"total": 1.7}
+
+
+def test_a_stored_page_saved_after_its_send_date_moved_settles_the_slot_again(store: Store) -> None:
+    """The report row's send date changed since its page was stored: saving the page again re-orders the slot."""
+    store.add_discovered([ref(1), ref(2, send_date=dt.date(2025, 4, 25))])
+    store.save_report(item(1, sha="a" * 64), "x")
+    store.save_report(item(2, sha="b" * 64), "y")
+    store.write(lambda c: c.execute(update(reports).where(reports.c.upload_info_id == 1)
+                                    .values(send_date=dt.date(2025, 5, 1))))
+
+    again = store.save_report(item(1, sha="a" * 64), "x")
+
+    assert again is not None and again.correction is not None
+    assert (again.correction.current_id, again.correction.superseded_id) == (1, 2)
+    assert _current(store) == {SLOT: [(1, "a" * 64)]}
+    assert store.versions([1])[0]["send_date"] == dt.date(2025, 5, 1)
+
+
 def test_the_database_refuses_a_second_current_version(store: Store) -> None:
     store.add_discovered([ref(1), ref(2, send_date=dt.date(2025, 4, 25))])
     store.save_report(item(1, sha="a" * 64), "x")

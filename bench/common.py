@@ -29,6 +29,7 @@ if str(REPO) not in sys.path:
 
 import psutil
 
+from crawler.allocator import turn_off_fastbins
 from crawler.discovery import DiscoveryPlan, DiscoveryResult, discover
 from crawler.models import ReportRef
 from crawler.sources.eid import EidClient
@@ -37,6 +38,10 @@ from tests.constants import CORPUS_DIR as CORPUS
 from tests.e2e.harness import Daemon, redis_broker
 from tests.replica import Replica
 from tests.storage.fixtures import temporary_database
+
+# The parse-only references these benches measure in their own process run with the allocator setting every
+# fundcrawl process runs with (crawler/allocator.py), so they are the parse rate as the daemon parses.
+turn_off_fastbins()
 
 REDIS_DB = 13
 #: The settings' ceiling: 1000 requests/second for the whole fleet (one report is two requests: 302 + page): no limit in effect.

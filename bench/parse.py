@@ -28,6 +28,7 @@ from typing import Any
 
 import lxml.html
 
+from crawler.allocator import turn_off_fastbins
 from crawler.parsing import PARSER_VERSION, parse_report
 from crawler.parsing.dom import clear_cell_memo
 
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    turn_off_fastbins()  # as every fundcrawl process parses (crawler/allocator.py)
     print(json.dumps(measure(args.corpus.resolve(), args.repeat), ensure_ascii=False, indent=2))
 
 

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
+from crawler.allocator import turn_off_fastbins
 from crawler.exceptions import ConfigError, SchemaError, StorageUnavailableError
 from crawler.settings import Settings, get_settings
 
@@ -96,6 +97,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     Exit codes: 0 success; 1 some reports failed for good (or a check failed); 2 configuration or environment
     error; 3 the site, a partition or a service could not be reached (run again later); 130 interrupted.
     """
+    turn_off_fastbins()  # before any page is parsed here or in a child forked later (crawler/allocator.py)
     if ctx.invoked_subcommand in ("worker", "beat", "run", "consumer"):
         return  # Celery configures logging and Sentry in those processes (crawler/celery_app.py)
     from crawler.telemetry.alerts import flush_sentry, init_sentry

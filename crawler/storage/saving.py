@@ -47,8 +47,9 @@ def save_report(connection: Connection, item: ReportItem, archive_path: str, now
 
     The page becomes a version of the report's slot (see :mod:`crawler.storage.versions`), and the slot's
     current version is settled in the same transaction; the report's stored page saved again (a re-parse, a
-    redelivered task) only refreshes its version, which changes nothing in the slot's order. A document that does not fit ``fundcrawl.report/1``
-    raises :class:`crawler.storage.documents.DocumentError` before anything is written.
+    redelivered task) only refreshes its version, which changes nothing in the slot's order. A document that
+    does not fit ``fundcrawl.report/1`` raises :class:`crawler.storage.documents.DocumentError` before anything
+    is written.
     """
     # Checked as handed over: a value of the wrong type is refused, never made to fit. A document's values are
     # text, numbers, booleans, null, lists and objects, so storable only drops NUL from its text.

@@ -139,13 +139,7 @@ def _crawl(daemon: Daemon, database_url: str, entries: list[dict[str, Any]], tot
     dispose_engines()
     store = Store.from_url(database_url)
     before_db, before_dir, before = database_bytes(database_url), folder_bytes(daemon.data_dir), store.archive_totals()
-    ids = store.add_discovered(refs_of(entries))
-    try:
-        daemon.start("worker", "worker", "-c", "2", "--loglevel", "WARNING")
-        publish(daemon, ids)
-        wait_done(daemon, total)
-    finally:
-        daemon.stop_all()
+    fetch(daemon, store.add_discovered(refs_of(entries)), total)
     dispose_engines()
     store = Store.from_url(database_url)
     after, stored = store.archive_totals(), store.counts()["stored"]
@@ -155,6 +149,16 @@ def _crawl(daemon: Daemon, database_url: str, entries: list[dict[str, Any]], tot
     grew.update({key: after[key] - before[key] for key in ("raw_bytes", "page_bytes", "reference_bytes")})
     grew["stored"] = stored
     return grew
+
+
+def fetch(daemon: Daemon, ids: list[int], total: int) -> None:
+    """Store ``ids`` with a real ``fundcrawl worker -c 2`` until ``total`` reports are terminal, then stop it."""
+    try:
+        daemon.start("worker", "worker", "-c", "2", "--loglevel", "WARNING")
+        publish(daemon, ids)
+        wait_done(daemon, total)
+    finally:
+        daemon.stop_all()
 
 
 def _reference_pages(database_url: str) -> tuple[set[str], dict[int, str]]:
@@ -207,13 +211,7 @@ def reparse(replica: Replica, total: int, folder: Path, processes: list[int]) ->
     with PRODUCTION.urls(folder) as (database_url, broker_url):
         daemon = Daemon(folder, replica.url, database_url, broker_url, env_extra={
             "FUNDCRAWL_RATE_LIMIT": MAX_RATE, "FUNDCRAWL_LOG_LEVEL": "WARNING"})
-        ids = Store.from_url(database_url).add_discovered(refs_of(replica.catalogue()))
-        try:
-            daemon.start("fetch", "worker", "-c", "2", "--loglevel", "WARNING")
-            publish(daemon, ids)
-            wait_done(daemon, total)
-        finally:
-            daemon.stop_all()
+        fetch(daemon, Store.from_url(database_url).add_discovered(refs_of(replica.catalogue())), total)
         for count in processes:
             make_stale(database_url)
             store = Store.from_url(database_url)

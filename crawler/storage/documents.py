@@ -12,6 +12,7 @@ so every string written to the database has its NUL characters removed (on both 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -89,6 +90,28 @@ def storable(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     return storable(str(value))
+
+
+#: How ``json.dumps`` writes U+0000 (it escapes every control character), so a text without it holds no NUL.
+_NUL_ESCAPED = "\\u0000"
+
+
+def storable_json(value: Any) -> tuple[Any, str]:
+    """``value`` made storable (see :func:`storable`) and its JSON text, keys sorted (what comparisons use).
+
+    Serialized once, in C; walked in Python only when the text shows something :func:`storable` would change: a
+    NUL, a value JSON cannot hold (a decimal, a date) or a non-finite number. A parsed report (nearly every value
+    stored) has none, and walking its document was the costliest step of saving it. Tuples stay tuples here and
+    are written as lists, as the walk would make them.
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        text = _NUL_ESCAPED
+    if _NUL_ESCAPED not in text:
+        return value, text
+    value = storable(value)
+    return value, json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def iso_date(value: object) -> dt.date | None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, Row, func, select, true
 
 from crawler.models import REPORT_TYPES, ExportedDocument, ReportDocument, ReportItem, Supersession
-from crawler.storage.documents import storable
+from crawler.storage.documents import storable_json
 from crawler.storage.tables import ACTIVE_STATES, report_documents, report_versions, reports
 
 #: The listing fields of a report row, in ReportRef's order.
@@ -84,15 +83,10 @@ def already_stored(connection: Connection, item: ReportItem) -> bool:
     if row is None:
         return False
     stored = (row.document, row.checks or {}, row.unknown_sections or [], row.section_errors or {})
-    produced = (storable(item.document), storable(dict(item.checks)), storable(list(item.unknown_sections)),
-                storable(dict(item.section_errors)))
-    return _as_json(stored) == _as_json(produced)
-
-
-def _as_json(value: Any) -> str:
+    produced = (item.document, dict(item.checks), list(item.unknown_sections), dict(item.section_errors))
     # Both sides as JSON text, keys sorted: tuples and lists alike, and a number as the column gives it back (a
     # float keeps its shortest repr both ways). Comparing the text skips parsing both documents again.
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return all(storable_json(old)[1] == storable_json(new)[1] for old, new in zip(stored, produced, strict=True))
 
 
 def pending_count(connection: Connection) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from crawler.storage.documents import (
     report_facts,
     require_document,
     storable,
+    storable_json,
 )
 from crawler.storage.tables import asset_allocation, holdings, industry_allocation, nav_values, share_changes
 from crawler.storage.types import to_decimal
@@ -105,6 +107,25 @@ def test_trading_activity_and_notes_are_not_holdings() -> None:
 def test_storage_refuses_a_wrong_value_by_name_instead_of_guessing(changes: dict[str, Any], problem: str) -> None:
     with pytest.raises(DocumentError, match=problem):
         require_document(storable(document(**changes)), 7)
+
+
+def test_a_clean_document_is_stored_as_it_is_without_being_walked() -> None:
+    doc = document(top_stocks=[holding(name="平安银行")])
+    stored, text = storable_json(doc)
+    assert stored is doc
+    assert text == json.dumps(storable(doc), ensure_ascii=False, sort_keys=True)
+
+
+@pytest.mark.parametrize("dirty", [
+    {"fund_name": "C\x00D", "top_stocks": [{"name": "E\x00F"}]},
+    {"as_of": dt.date(2025, 3, 31), "amount": Decimal("1.50")},
+    {"ratio": math.nan, "limit": -math.inf},
+    {"nested": {"text": "a\\u0000b"}},  # the six characters, not a NUL: walked, and kept
+])
+def test_a_value_with_something_to_change_is_made_storable_as_the_walk_makes_it(dirty: dict[str, Any]) -> None:
+    stored, text = storable_json(dirty)
+    assert stored == storable(dirty)
+    assert text == json.dumps(storable(dirty), ensure_ascii=False, sort_keys=True)
 
 
 def test_a_document_of_the_right_types_passes_the_door_as_it_is() -> None:

@@ -46,12 +46,12 @@ def replica_runtime(tmp_path: Path) -> Iterator[tuple[Runtime, Replica]]:
         rt.close()
 
 
-# --- pytest-xdist: the soak beside everything else --------------------------------------------------------------
-# `pytest` runs two xdist workers (pyproject addopts: -n 2 --dist loadgroup). The 10-minute soak (tests/chaos,
-# marked `soak`) is one group and every other test the other, so the soak's mostly idle minutes overlap the rest of
-# the suite while the rest still runs one test at a time, as it was written to. Chaos scenarios that mostly wait
-# (marked `waits`: a machine asleep, an analyst's lock, a full disk) join the soak's group, on their own servers
-# and ports, so the two workers finish about together. `pytest -n 0` runs all in one process.
+# --- pytest-xdist: the soak and the chaos battery beside everything else -----------------------------------------
+# `pytest` runs three xdist workers (pyproject addopts: -n 3 --dist loadgroup), one per group: the 10-minute soak
+# (tests/chaos, marked `soak`) with the chaos scenarios that mostly wait (marked `waits`: a machine asleep, an
+# analyst's lock, a full disk); the rest of the chaos battery (marked `chaos`); and every other test. Each group
+# still runs one test at a time, as its tests were written to, on their own servers and ports; the soak's group is
+# mostly idle, so the two busy groups share the two cores of a CI machine. `pytest -n 0` runs all in one process.
 
 #: user_properties name under which a chaos scenario ships its figures (a JSON line) to the terminal summary.
 CHAOS_PROPERTY = "chaos"
@@ -62,7 +62,8 @@ _chaos_lines: list[str] = []
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         beside = item.get_closest_marker("soak") or item.get_closest_marker("waits")
-        item.add_marker(pytest.mark.xdist_group("soak" if beside else "suite"))
+        group = "soak" if beside else "chaos" if item.get_closest_marker("chaos") else "suite"
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

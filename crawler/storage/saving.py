@@ -10,9 +10,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, delete, func, select, update
 
 from crawler.models import REPORT_TYPES, ReportDocument, ReportItem
+from crawler.storage.documents import (
+    Row as NormalizedRow,
+)
 from crawler.storage.documents import (
     document_date,
     iso_date,
@@ -43,21 +46,42 @@ class Saved:
     correction: Correction | None = None
 
 
-def save_report(connection: Connection, item: ReportItem, archive_path: str, now: dt.datetime) -> Saved | None:
-    """Store ``item`` on ``connection`` (inside the caller's transaction); None when the report is failed.
+@dataclass(frozen=True)
+class Prepared:
+    """A report ready to save: what its transaction writes, worked out before the transaction starts.
 
-    The page becomes a version of the report's slot (see :mod:`crawler.storage.versions`), and the slot's
-    current version is settled in the same transaction; the report's stored page saved again (a re-parse, a
-    redelivered task) only refreshes its version, which changes nothing in the slot's order. A document that
-    does not fit ``fundcrawl.report/1`` raises :class:`crawler.storage.documents.DocumentError` before anything
-    is written.
+    Checking the document and turning it into rows is pure work; done first, it never holds SQLite's one write lock
+    (or a PostgreSQL row lock) while other processes wait for it.
     """
+
+    item: ReportItem
+    document: ReportDocument
+    listing: dict[str, Any]
+    slot: str
+    rows: dict[Table, list[NormalizedRow]]
+
+
+def prepare_report(item: ReportItem) -> Prepared:
+    """Check ``item``'s document and build its rows; :class:`crawler.storage.documents.DocumentError` when the
+    document does not fit ``fundcrawl.report/1`` (nothing is written then)."""
     # Checked as handed over: a value of the wrong type is refused, never made to fit. A document's values are
     # text, numbers, booleans, null, lists and objects, so storable only drops NUL from its text (rarely any).
     document: ReportDocument = storable_json(require_document(item.document, item.upload_info_id))[0]
-    slot = slot_of_item(item.upload_info_id, storable(dict(item.listing)), document)
-    lock_slot(connection, slot)
-    found = _lock_report_row(connection, item, document, now)
+    listing = storable(dict(item.listing))
+    return Prepared(item, document, listing, slot_of_item(item.upload_info_id, listing, document),
+                    normalized_rows(document, item.upload_info_id, item.parser_version))
+
+
+def save_report(connection: Connection, prepared: Prepared, archive_path: str, now: dt.datetime) -> Saved | None:
+    """Store a prepared report on ``connection`` (inside the caller's transaction); None when the report is failed.
+
+    The page becomes a version of the report's slot (see :mod:`crawler.storage.versions`), and the slot's
+    current version is settled in the same transaction; the report's stored page saved again (a re-parse, a
+    redelivered task) only refreshes its version, which changes nothing in the slot's order.
+    """
+    item, document = prepared.item, prepared.document
+    lock_slot(connection, prepared.slot)
+    found = _lock_report_row(connection, prepared, now)
     stored_before = found.stored_at is not None
     if stored_before and found.page_sha256 and found.page_sha256 != item.page_sha256:
         keep_replaced_document(connection, item.upload_info_id, found.page_sha256)
@@ -67,21 +91,21 @@ def save_report(connection: Connection, item: ReportItem, archive_path: str, now
     if stored_before:
         for table in NORMALIZED:
             connection.execute(delete(table).where(table.c.upload_info_id == item.upload_info_id))
-    for table, rows in normalized_rows(document, item.upload_info_id, item.parser_version).items():
+    for table, rows in prepared.rows.items():
         if rows:
             connection.execute(table.insert(), rows)
-    version = {"upload_info_id": item.upload_info_id, "page_sha256": item.page_sha256, "slot": found.slot or slot,
+    slot = found.slot or prepared.slot  # a slot the report's row already names stays its slot
+    version = {"upload_info_id": item.upload_info_id, "page_sha256": item.page_sha256, "slot": slot,
                "send_date": found.send_date, "parser_version": item.parser_version, "now": now}
     if stored_before and found.page_sha256 == item.page_sha256 and refresh_current_page(connection, **version):
         return Saved()
     is_new = record_version(connection, **version)
-    correction = settle_slot(connection, found.slot or slot, now, saved=(item.upload_info_id, item.page_sha256),
+    correction = settle_slot(connection, slot, now, saved=(item.upload_info_id, item.page_sha256),
                              saved_is_new=is_new)
     return Saved(correction)
 
 
-def _lock_report_row(connection: Connection, item: ReportItem, document: ReportDocument, now: dt.datetime
-                     ) -> Row[Any]:
+def _lock_report_row(connection: Connection, prepared: Prepared, now: dt.datetime) -> Row[Any]:
     """Lock the report's row, inserting it first when discovery never did; returns what it held before.
 
     Only a report stored before has normalized rows to replace: a first save (nearly every save) skips the
@@ -89,10 +113,10 @@ def _lock_report_row(connection: Connection, item: ReportItem, document: ReportD
     serial) keeps a concurrent save of the same report from slipping in between this read and the writes.
     """
     locked = select(reports.c.stored_at, reports.c.page_sha256, reports.c.slot, reports.c.send_date).where(
-        reports.c.upload_info_id == item.upload_info_id).with_for_update()
+        reports.c.upload_info_id == prepared.item.upload_info_id).with_for_update()
     found = connection.execute(locked).first()
     if found is None:
-        _insert_report_row(connection, item, document, now)
+        _insert_report_row(connection, prepared, now)
         found = connection.execute(locked).one()
     return cast("Row[Any]", found)
 
@@ -138,11 +162,9 @@ _MARK_STORED = (
 )
 
 
-def _insert_report_row(
-    connection: Connection, item: ReportItem, document: ReportDocument, now: dt.datetime
-) -> None:
+def _insert_report_row(connection: Connection, prepared: Prepared, now: dt.datetime) -> None:
     """Insert the report's row when discovery never did (a plain Scrapy crawl, a page parsed by hand)."""
-    listing = storable(dict(item.listing))
+    item, document, listing = prepared.item, prepared.document, prepared.listing
     period_end = document_date(document["period_end"])
     row = {
         "upload_info_id": item.upload_info_id,
@@ -156,7 +178,7 @@ def _insert_report_row(
         "send_date": iso_date(listing.get("send_date") or document.get("send_date")),
         "upload_date": iso_date(listing.get("upload_date")),
         "fund_id": listing.get("fund_id") if isinstance(listing.get("fund_id"), int) else None,
-        "slot": slot_of_item(item.upload_info_id, listing, document),
+        "slot": prepared.slot,
         "state": "pending",
         "discovered_at": now,
         "updated_at": now,

@@ -36,7 +36,7 @@ from crawler.storage.exports import Exports
 from crawler.storage.health import Health
 from crawler.storage.partitions import Partitions
 from crawler.storage.runs import Runs
-from crawler.storage.saving import Saved, save_report
+from crawler.storage.saving import Saved, prepare_report, save_report
 from crawler.storage.schema import ensure_current
 from crawler.storage.tables import reports
 from crawler.storage.transitions import Claim, rowcount, scalars
@@ -272,7 +272,8 @@ class Store:
 
         The result says whether this save changed the current version of the report's slot (a correction).
         """
-        return self.write(partial(save_report, item=item, archive_path=archive_path, now=self.clock()))
+        prepared = prepare_report(item)  # pure: before the transaction, so it holds no lock
+        return self.write(partial(save_report, prepared=prepared, archive_path=archive_path, now=self.clock()))
 
     def reset_failed(self, ids: Iterable[int]) -> int:
         """Put failed reports back to ``pending`` with a fresh attempt budget (replay); returns how many."""

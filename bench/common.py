@@ -214,5 +214,22 @@ def tree_cpu_seconds(processes: list[Any]) -> float:
     return total
 
 
+def service_processes(name: str) -> list[psutil.Process]:
+    """The root server processes named ``name*`` (the postmaster, redis-server): CPU is read over their trees,
+    so PostgreSQL's backends count, including ones the workers open during the run."""
+    def named(process: psutil.Process | None) -> bool:
+        try:
+            return process is not None and process.name().startswith(name)
+        except psutil.Error:  # gone meanwhile, or not ours to read
+            return False
+
+    return [process for process in psutil.process_iter() if named(process) and not named(process.parent())]
+
+
+def cpu_by_group(groups: dict[str, list[Any]]) -> dict[str, float]:
+    """User + system CPU seconds so far of each group of processes (with their children)."""
+    return {name: tree_cpu_seconds(members) for name, members in groups.items()}
+
+
 def remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)

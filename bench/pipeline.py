@@ -40,13 +40,14 @@ from common import (
     REPO,
     Setup,
     corpus_copies,
+    cpu_by_group,
     machine,
     publish,
     read_phase_lines,
     refs_of,
+    service_processes,
     spawn_replica,
     start_phase_worker,
-    tree_cpu_seconds,
     wait_done,
 )
 from phases import cprofile_top, phase_profile, settings_for
@@ -102,23 +103,6 @@ def run_deployment(setup: Setup, processes: int, replica: Replica, refs: list[Re
             "worker_cores_busy": round(cpu["worker"] / seconds, 2),
             "machine_cores_busy": round(cores - idle / seconds, 2),
             "in_worker": worker_phases(lines, steady, processes)}
-
-
-def service_processes(name: str) -> list[psutil.Process]:
-    """The root server processes named ``name*`` (the postmaster, redis-server): CPU is read over their trees,
-    so PostgreSQL's backends count, including ones the workers open during the run."""
-    def named(process: psutil.Process | None) -> bool:
-        try:
-            return process is not None and process.name().startswith(name)
-        except psutil.Error:  # gone meanwhile, or not ours to read
-            return False
-
-    return [process for process in psutil.process_iter() if named(process) and not named(process.parent())]
-
-
-def cpu_by_group(groups: dict[str, list[Any]]) -> dict[str, float]:
-    """User + system CPU seconds so far of each group of processes (with their children)."""
-    return {name: tree_cpu_seconds(members) for name, members in groups.items()}
 
 
 def own_cpu_seconds(process: subprocess.Popen[bytes]) -> float:

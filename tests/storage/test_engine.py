@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crawler.exceptions import DatabaseLockedError, StorageUnavailableError
 from crawler.storage import Store, make_engine, upgrade
+from crawler.storage import engine as engine_module
 from crawler.storage.engine import run_unit
 from crawler.storage.tables import reports
 from tests.storage.fixtures import empty_postgres
@@ -92,6 +93,36 @@ def test_a_locked_sqlite_database_is_a_transient_error(tmp_path: Path) -> None:
         connection.exec_driver_sql("ROLLBACK")
     holder.dispose()
     impatient.dispose()
+
+
+def test_a_writer_waits_for_an_analysts_lock_until_the_busy_timeout_then_fails_as_locked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The daemon's own wait for the write lock (short pauses first, then SQLite's busy handler) keeps its limit
+    and its error, and leaves the connection's busy timeout as it found it."""
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 1500)
+    monkeypatch.setattr(engine_module, "FAST_LOCK_WAIT_SECONDS", 0.2)
+    url = f"sqlite:///{tmp_path / 'analyst.sqlite'}"
+    upgrade(url)
+    analyst = create_engine(url, connect_args={"isolation_level": None})
+    store = Store.from_url(url)
+    with analyst.connect() as holding:
+        holding.exec_driver_sql("BEGIN EXCLUSIVE")
+        with pytest.raises(DatabaseLockedError, match="database is locked"):
+            store.add_discovered([ref(1)])
+        holding.exec_driver_sql("ROLLBACK")
+
+        # Freed within the short pauses, then later, within SQLite's own wait: the first try gets the lock.
+        for upload_info_id, held_for in ((2, 0.1), (3, 0.6)):
+            holding.exec_driver_sql("BEGIN EXCLUSIVE")
+            timer = threading.Timer(held_for, holding.exec_driver_sql, ("COMMIT",))
+            caplog.clear()
+            timer.start()
+            assert store.add_discovered([ref(upload_info_id)]) == [upload_info_id]
+            timer.join()
+            assert "database unavailable" not in caplog.text  # nothing was retried
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1500
+    analyst.dispose()
 
 
 def test_a_constraint_violation_is_not_retried_or_disguised(db_url: str) -> None:

@@ -101,8 +101,8 @@ def storable_json(value: Any) -> tuple[Any, str]:
 
     Serialized once, in C; walked in Python only when the text shows something :func:`storable` would change: a
     NUL, a value JSON cannot hold (a decimal, a date) or a non-finite number. A parsed report (nearly every value
-    stored) has none, and walking its document was the costliest step of saving it. Tuples stay tuples here and
-    are written as lists, as the walk would make them.
+    stored) has none, and walking a whole document in Python cost more than serializing it. Tuples stay tuples here
+    and are written as lists, as the walk would make them.
     """
     try:
         text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)

@@ -247,7 +247,7 @@ def _begin_immediate(connection: Any) -> None:
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, then 100 ms between its tries, so a
     writer that finds the lock taken wakes up to tens of ms after it was freed: in a one-shot crawl with two
-    consumers, each spent 1.4-2.0 s of its 23 s waiting at ``BEGIN IMMEDIATE`` (1.0 s with these pauses). The
+    consumers, each spent 1.4-2.0 s of its 23 s waiting at ``BEGIN IMMEDIATE`` (1.0-1.1 s with these pauses). The
     daemon's own writers hold the lock for milliseconds; a lock held longer than FAST_LOCK_WAIT_SECONDS (an
     analyst's ``BEGIN EXCLUSIVE``) is waited for by SQLite itself for the rest of the busy timeout, so the wait, its
     "database is locked" at the end and the task's time limits behave as they always did.

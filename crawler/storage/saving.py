@@ -14,9 +14,6 @@ from sqlalchemy import Connection, Row, Table, bindparam, delete, func, select, 
 
 from crawler.models import REPORT_TYPES, ReportDocument, ReportItem
 from crawler.storage.documents import (
-    Row as NormalizedRow,
-)
-from crawler.storage.documents import (
     document_date,
     iso_date,
     normalized_rows,
@@ -58,7 +55,7 @@ class Prepared:
     document: ReportDocument
     listing: dict[str, Any]
     slot: str
-    rows: dict[Table, list[NormalizedRow]]
+    rows: dict[Table, list[dict[str, Any]]]
 
 
 def prepare_report(item: ReportItem) -> Prepared:

@@ -53,6 +53,9 @@ PR_SET_PDEATHSIG = 1
 #: A consumer that exits sooner than this after its start counts as crash-looping: restarts back off.
 QUICK_EXIT_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 30.0
+#: How often the supervisor looks at its consumers and at the stop signals it received (a signal does not cut its
+#: sleep short): a stop is acted on within this long.
+CHECK_SECONDS = 0.05
 LOCK_NAME = "daemon.lock"
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -267,7 +270,7 @@ class Supervisor:
             self.start()
             while not received:
                 self.check()
-                time.sleep(0.2)
+                time.sleep(CHECK_SECONDS)
             log.info("received %s: stopping the consumers", signal.Signals(received[0]).name)
         finally:
             self.stop()

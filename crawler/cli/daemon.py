@@ -28,7 +28,14 @@ from crawler.cli import (
     settings,
     skip_final_collection,
 )
-from crawler.cli.supervisor import DataDirLock, Supervisor, release_dead_work
+from crawler.cli.supervisor import (
+    DataDirLock,
+    ForkedChild,
+    Supervisor,
+    fork_command,
+    preload_consumer,
+    release_dead_work,
+)
 from crawler.exceptions import ConfigError
 from crawler.settings import Settings
 
@@ -176,12 +183,16 @@ def start_child(command: str, extra: Sequence[str], *, verbose: bool = False, lo
 
     A worker child works for this process, which owns the data dir: it does not try to take it again.
     """
-    owned = ["--owned-by-parent"] if command == "worker" else []
-    args = [sys.executable, "-m", "crawler", command, *owned, *([] if verbose else ["--quiet"]), *extra]
+    args = [sys.executable, "-m", "crawler", *_child_command(command, extra, verbose=verbose)]
     # The children's banner and logs go to stderr: stdout is the command's own summary, for scripts.
     return subprocess.Popen(args, stdout=stdout if stdout is not None else sys.stderr,
                             stderr=subprocess.STDOUT if stdout is not None else None, env=child_env(log_level),
                             preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # noqa: PLW1509
+
+
+def _child_command(command: str, extra: Sequence[str], *, verbose: bool) -> list[str]:
+    owned = ["--owned-by-parent"] if command == "worker" else []
+    return [command, *owned, *([] if verbose else ["--quiet"]), *extra]
 
 
 def start_worker_process(extra: Sequence[str], concurrency: int | None = None, *, verbose: bool = False,
@@ -191,7 +202,26 @@ def start_worker_process(extra: Sequence[str], concurrency: int | None = None, *
     return start_child("worker", args, verbose=verbose, log_level=log_level, stdout=stdout)
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def fork_worker_process(extra: Sequence[str], *, verbose: bool = False, log_level: str | None = None
+                        ) -> ForkedChild:
+    """A `fundcrawl worker` child forked from this process (only when ``supervisor.can_fork()``), its output on
+    the child's ``stdout`` pipe.
+
+    This process first imports what the worker's consumers run, which it needs next anyway, and closes its
+    database and broker connections (it opens new ones when it next needs them), so nothing open crosses the fork.
+    The worker then forks its consumers at once: they start 0.6-0.8 s sooner than from a new interpreter, which
+    imports all of it again (bench/once.py), and that second of CPU is no longer taken from the work.
+    """
+    from crawler.storage import dispose_engines
+    from crawler.storage.broker import close_connections
+
+    preload_consumer()
+    dispose_engines()
+    close_connections()
+    return fork_command(_child_command("worker", extra, verbose=verbose), child_env(log_level), name="worker")
+
+
+def stop_process(process: subprocess.Popen[bytes] | ForkedChild, timeout: float = 60) -> None:
     """Warm shutdown (SIGTERM), then SIGKILL if it does not exit in time."""
     if process.poll() is not None:
         return
@@ -432,4 +462,4 @@ def _wait_for_runs(s: Settings, names: set[str], since: dt.datetime, timeout: fl
     return waiting
 
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "start_worker_process", "stop_process"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "fork_worker_process", "start_worker_process", "stop_process"]

@@ -14,8 +14,16 @@ from typing import TYPE_CHECKING
 import click
 
 from crawler.cli import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, fail
-from crawler.cli.daemon import Stop, _celery_args, start_worker_process, stop_on_signals, stop_process
+from crawler.cli.daemon import (
+    Stop,
+    _celery_args,
+    fork_worker_process,
+    start_worker_process,
+    stop_on_signals,
+    stop_process,
+)
 from crawler.cli.progress import Progress, relay
+from crawler.cli.supervisor import ForkedChild, can_fork
 from crawler.exceptions import TransientError
 from crawler.schedules import load_schedules
 from crawler.settings import Settings
@@ -30,6 +38,9 @@ MAX_WORKER_RESTARTS = 3
 #: Seconds between two looks at what is left to do; the command ends at most this long after the last report.
 DRAIN_POLL_SECONDS = 0.2
 
+#: The local worker: forked from the command at its start, a new process when it is restarted.
+Worker = Popen[bytes] | ForkedChild
+
 
 class WorkerOptions:
     """How the local worker child is started: its Celery options, banner and log level."""
@@ -41,9 +52,15 @@ class WorkerOptions:
         # The command's own progress and summary are what a user reads; the worker speaks up only for problems.
         self.log_level = log_level or ("INFO" if verbose else "WARNING")
 
-    def start(self) -> Popen[bytes]:
-        worker = start_worker_process(self.args, verbose=self.verbose, log_level=self.log_level,
-                                      stdout=subprocess.PIPE)
+    def start(self, *, fork: bool = False) -> Worker:
+        """Start the worker, its output relayed above the progress bar. ``fork``: fork it from this process when
+        that is safe (before this process has a second thread), rather than start a new interpreter."""
+        worker: Worker
+        if fork and can_fork():
+            worker = fork_worker_process(self.args, verbose=self.verbose, log_level=self.log_level)
+        else:
+            worker = start_worker_process(self.args, verbose=self.verbose, log_level=self.log_level,
+                                          stdout=subprocess.PIPE)
         assert worker.stdout is not None
         relay(worker.stdout)
         return worker
@@ -64,20 +81,6 @@ def run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbose
              log_level: str | None = None) -> int:
     """Returns the exit code: 0 all stored, 1 some reports failed for good, 3 some partition or service could
     not be reached, 128 + signal number when interrupted."""
-    from crawler.telemetry.alerts import flush_sentry, init_sentry
-
-    # Discovery and reverification run in this process: their alerts (corrections, partitions that did not
-    # converge) go to Sentry from here.
-    if not init_sentry(s, process="cli"):
-        return _run_once(s, schedule, extra, verbose=verbose, log_level=log_level)
-    try:
-        return _run_once(s, schedule, extra, verbose=verbose, log_level=log_level)
-    finally:
-        flush_sentry()
-
-
-def _run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbose: bool, log_level: str | None
-              ) -> int:
     schedules = load_schedules(s.schedules)
     if schedule:
         schedules.get(schedule)
@@ -86,35 +89,54 @@ def _run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbos
     started = dt.datetime.now(dt.UTC)
     options = WorkerOptions(s, extra, verbose=verbose, log_level=log_level)
     stop_on_signals()
-    worker: Popen[bytes] | None = None
-    listed = new = 0
-    unreached: list[str] = []
+    worker: Worker | None = None
     try:
-        # First: the worker imports its code and starts its consumers while this process imports discovery and
-        # processing (about a second of imports on each side, on separate cores).
-        worker = options.start()
-        from crawler.discovery.runs import run_schedule_entry
-        from crawler.processing import runtime
-        from crawler.tasks import publish_reports
-
-        rt = runtime(s)
-        for name in names:
-            try:
-                result = run_schedule_entry(rt, name, publish_reports, kind="once")
-            except TransientError as error:
-                unreached.append(f"{name}: {type(error).__name__}: {error}")
-                click.echo(f"{name}: could not be walked: {error}", err=True)
-                continue
-            listed, new = listed + result["listed"], new + result["new"]
-            unreached += [f"{name}: {piece}" for piece in result["incomplete"]]
-            click.echo(f"{name}: {result['listed']} listed, {result['new']} new, "
-                       f"{len(result['incomplete'])} incomplete partition(s)", err=True)
-        process_pending(rt, s, started, options, worker)
+        # First, while this process has one thread: the worker, forked with the consumers' code loaded, starts
+        # its consumers at once.
+        worker = options.start(fork=True)
+        return _discover_and_process(s, names, started, options, worker)
     except Stop as stop:
         return _interrupted(stop)
     finally:
         if worker is not None:
             stop_process(worker)
+
+
+def _discover_and_process(s: Settings, names: Sequence[str], started: dt.datetime, options: WorkerOptions,
+                          worker: Worker) -> int:
+    from crawler.telemetry.alerts import flush_sentry, init_sentry
+
+    # Discovery and reverification run in this process: their alerts (corrections, partitions that did not
+    # converge) go to Sentry from here. Sentry starts a thread: only after the worker is forked.
+    if not init_sentry(s, process="cli"):
+        return _walk_and_drain(s, names, started, options, worker)
+    try:
+        return _walk_and_drain(s, names, started, options, worker)
+    finally:
+        flush_sentry()
+
+
+def _walk_and_drain(s: Settings, names: Sequence[str], started: dt.datetime, options: WorkerOptions,
+                    worker: Worker) -> int:
+    from crawler.discovery.runs import run_schedule_entry
+    from crawler.processing import runtime
+    from crawler.tasks import publish_reports
+
+    listed = new = 0
+    unreached: list[str] = []
+    rt = runtime(s)
+    for name in names:
+        try:
+            result = run_schedule_entry(rt, name, publish_reports, kind="once")
+        except TransientError as error:
+            unreached.append(f"{name}: {type(error).__name__}: {error}")
+            click.echo(f"{name}: could not be walked: {error}", err=True)
+            continue
+        listed, new = listed + result["listed"], new + result["new"]
+        unreached += [f"{name}: {piece}" for piece in result["incomplete"]]
+        click.echo(f"{name}: {result['listed']} listed, {result['new']} new, "
+                   f"{len(result['incomplete'])} incomplete partition(s)", err=True)
+    process_pending(rt, s, started, options, worker)
     return _summary(rt, started, listed, new, unreached)
 
 
@@ -128,7 +150,7 @@ def _interrupted(stop: Stop) -> int:
 
 
 def process_pending(rt: Runtime, s: Settings, since: dt.datetime, options: WorkerOptions | None = None,
-                    worker: Popen[bytes] | None = None) -> None:
+                    worker: Worker | None = None) -> None:
     """Process every pending report with a local worker process; what was published before ``since`` (the
     leftovers of an interrupted run) is published again, what this command published is not."""
     from crawler import upkeep
@@ -145,8 +167,8 @@ def process_pending(rt: Runtime, s: Settings, since: dt.datetime, options: Worke
         stop_process(worker)
 
 
-def _drain(rt: Runtime, s: Settings, worker: Popen[bytes], options: WorkerOptions, publish: Enqueue
-           ) -> Popen[bytes]:
+def _drain(rt: Runtime, s: Settings, worker: Worker, options: WorkerOptions, publish: Enqueue
+           ) -> Worker:
     """Wait until no report is pending; keep the worker alive and the reconciler running meanwhile."""
     from crawler import upkeep
 

@@ -16,6 +16,9 @@ is ready about a second sooner than a new interpreter importing Celery, SQLAlche
 that second of CPU per consumer is no longer taken from the work at start-up or at each restart. The fork holds
 no lock a consumer needs: Celery's state, the engines and the broker connections are all made in the consumer.
 
+``run --once`` goes one step further: it forks the worker (this supervisor) from itself (:func:`fork_command`),
+after importing the consumers' code, which it needs for discovery anyway; a restarted worker is a new process.
+
 What a killed consumer held (one report lease, at most one discovery run) is recorded with its process identity
 and released at once by the next reconciler pass (crawler/owners.py).
 
@@ -34,16 +37,17 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
-from typing import ClassVar
+from typing import IO, ClassVar
 
 from crawler.exceptions import ConfigError
-from crawler.settings import Settings
+from crawler.settings import Settings, get_settings
 from crawler.storage import owners
 
 log = logging.getLogger(__name__)
@@ -102,34 +106,36 @@ class DataDirLock:
             os.close(self._fd)
             self._fd = None
 
+    @classmethod
+    def close_inherited(cls) -> None:
+        """In a forked child: close its copies of the lock files (the lock stays with the process that took it)."""
+        for fd in cls.held:
+            os.close(fd)
+        cls.held.clear()
 
-def _die_with_parent() -> None:
+
+def _die_with_parent(signum: int) -> None:
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum)
     except (AttributeError, OSError):
-        pass  # not Linux: an orphaned consumer ends at its next warm shutdown instead
+        pass  # not Linux: an orphaned child ends at its next warm shutdown instead
 
 
-def _preload_consumer() -> None:
-    """Import what a consumer runs (the Celery app, its tasks and the worker's own modules) in the supervisor,
-    once, so every forked consumer starts with it loaded."""
-    for module in ("celery.apps.worker", "celery.worker.consumer", "crawler.cli.daemon", "crawler.tasks"):
-        importlib.import_module(module)
-
-
-def _run_consumer(args: list[str], supervisor_pid: int) -> None:
-    """The forked consumer: what a new ``fundcrawl consumer`` process would do, from a clean slate."""
-    _die_with_parent()
-    if os.getppid() != supervisor_pid:  # the supervisor died before the line above: do not outlive it
+def _become_own_process(parent: int, death_signal: int) -> None:
+    """First steps of a forked child that runs a command: it dies with ``parent``, handles signals as a new
+    interpreter would (not as the parent, whose handlers only note them or raise in its own code), and holds none
+    of the parent's locks."""
+    _die_with_parent(death_signal)
+    if os.getppid() != parent:  # the parent died before the line above: do not outlive it
         os._exit(1)
-    # As in a new interpreter, not as in the supervisor (whose handlers only note the signal).
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    for fd in DataDirLock.held:
-        os.close(fd)
-    DataDirLock.held.clear()
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stdout belongs to the command that started the worker
+    DataDirLock.close_inherited()
+
+
+def _run_command(args: list[str]) -> None:
+    """Run ``fundcrawl <args>`` in this forked child, and close its connections at the end."""
     from crawler.cli import main
     from crawler.storage import dispose_engines
     from crawler.storage.broker import close_connections, forget_inherited_connections
@@ -142,6 +148,99 @@ def _run_consumer(args: list[str], supervisor_pid: int) -> None:
         # connections, so the last process out folds each WAL back into its file.
         dispose_engines()
         close_connections()
+
+
+def preload_consumer() -> None:
+    """Import what a consumer runs (the Celery app, its tasks and the worker's own modules) in the supervisor, or
+    in the command that forks the worker, once, so every forked consumer starts with it loaded."""
+    for module in ("celery.apps.worker", "celery.worker.consumer", "crawler.cli.daemon", "crawler.tasks"):
+        importlib.import_module(module)
+
+
+def _run_consumer(args: list[str], supervisor_pid: int) -> None:
+    """The forked consumer: what a new ``fundcrawl consumer`` process would do, from a clean slate."""
+    _become_own_process(supervisor_pid, signal.SIGKILL)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stdout belongs to the command that started the worker
+    _run_command(args)
+
+
+def can_fork() -> bool:
+    """True while this process has one thread: a thread's locks (logging's, a stream's) would stay held forever
+    in a forked child."""
+    return threading.active_count() == 1
+
+
+class ForkedChild:
+    """A command running in a process forked from this one (:func:`fork_command`), with what the commands use of
+    :class:`subprocess.Popen` on their children."""
+
+    def __init__(self, process: BaseProcess, stdout: IO[bytes]) -> None:
+        self.process = process
+        self.stdout = stdout
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.exitcode
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self.process.join(timeout)
+        return self.process.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        if self.process.pid is not None and self.process.exitcode is None:  # not reaped yet: the pid is still its
+            os.kill(self.process.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def fork_command(args: Sequence[str], env: dict[str, str], *, name: str) -> ForkedChild:
+    """``fundcrawl <args>`` in a process forked from this one, with ``env`` as its environment and its stdout and
+    stderr on the returned child's ``stdout`` pipe; it gets SIGTERM when this process dies.
+
+    What a new ``python -m crawler`` process does, without its start-up: the child has every module this process
+    imported. Only when :func:`can_fork`, and with no database or broker connection open (the child would share
+    them with this process); the child runs no ``atexit`` handlers.
+    """
+    read_fd, write_fd = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    process = multiprocessing.get_context("fork").Process(
+        target=_run_forked, args=(list(args), env, read_fd, write_fd, os.getpid()), name=name)
+    # As for a consumer: a stop signal that arrives while forking is the parent's to handle, after the fork.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        process.start()
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        os.close(write_fd)
+    return ForkedChild(process, os.fdopen(read_fd, "rb"))
+
+
+def _run_forked(args: list[str], env: dict[str, str], read_fd: int, write_fd: int, parent: int) -> None:
+    _become_own_process(parent, signal.SIGTERM)
+    os.close(read_fd)
+    os.dup2(write_fd, 1)
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    for stream in (sys.stdout, sys.stderr):  # a pipe now, and read as it comes, as a new process's would be
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+    os.environ.clear()
+    os.environ.update(env)
+    get_settings.cache_clear()  # read again from ``env``, as a new process would (the log level may differ)
+    _run_command(args)
 
 
 def split_concurrency(extra: Sequence[str], default: int) -> tuple[int, list[str]]:
@@ -207,7 +306,7 @@ class Supervisor:
     def start(self) -> None:
         from crawler.storage.broker import prepare_embedded_broker
 
-        _preload_consumer()  # first: it installs fundcrawl's broker channel, which the preparation then uses
+        preload_consumer()  # first: it installs fundcrawl's broker channel, which the preparation then uses
         prepare_embedded_broker(self.settings.broker)
         for child in self.children:
             self._spawn(child)

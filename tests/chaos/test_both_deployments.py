@@ -6,6 +6,10 @@ daemon itself is SIGKILLed once more afterwards and restarted. What a user must 
 once, nothing failed because of a crash, the killed walk closed (its process is gone) and walked again at the
 next tick rather than blocking its schedule.
 
+A killed ``run --once`` worker: the command forks its worker at its start; SIGKILL that worker (its consumers die
+with it) while it is storing reports: the command starts a new worker process and ends with every report stored
+once, exit 0.
+
 Interrupted discovery: ``run --once`` SIGKILLed mid-walk, then Ctrl-C'd mid-walk, then run again: the third run
 lists every report (nothing is skipped as "still walking"), stores them all once and exits 0; both interrupted
 runs are closed in the database.
@@ -19,6 +23,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
+import psutil
 import pytest
 
 from tests.chaos.battery import ChaosRun, assert_clean, drain_deadline
@@ -92,6 +97,43 @@ def test_kill_every_worker_process_three_times(deployment: Deployment, chaos_run
 
 def _run_once(run: ChaosRun, name: str) -> subprocess.Popen[bytes]:
     return run.daemon.start(name, "run", "--once", "-c", "2")
+
+
+def test_run_once_replaces_its_killed_worker(deployment: Deployment, chaos_run: Callable[..., ChaosRun],
+                                             replica_factory: Callable[..., Replica]) -> None:
+    replica = replica_factory(REPORTS, seed=1703)
+    run = chaos_run("once-worker-killed", replica, deployment=deployment, env_extra={"FUNDCRAWL_RATE_LIMIT": "20"})
+    run.daemon.command("db", "upgrade")
+    process = _run_once(run, "once")
+    command = psutil.Process(process.pid)
+    run.wait("a first stored report", lambda: run.counts().get("stored", 0) >= 1, timeout=90, poll=0.2)
+    [worker] = command.children()
+    assert worker.cmdline() == command.cmdline(), "the first worker is forked from the command, not a new interpreter"
+    consumers = worker.children()
+    assert consumers, "the forked worker runs its consumers (embedded) or its pool (fleet)"
+    stored_at_kill = run.counts().get("stored", 0)
+    worker.kill()
+    run.kills["main"] += 1
+    if run.embedded:  # consumers die with their worker; a fleet worker's pool children leave on their own
+        run.wait("the killed worker's consumers to die", lambda: all(_gone(c) for c in consumers), timeout=10,
+                 poll=0.1)
+    started = time.monotonic()
+    assert process.wait(drain_deadline()) == 0, run.daemon.logs_text()[-3000:]
+    drain = time.monotonic() - started
+
+    oracle = replica.oracle()
+    figures = run.figures(oracle, drain, stored_at_kill=stored_at_kill)
+    assert_clean(figures)
+    assert stored_at_kill < REPORTS, "the worker was killed in the middle of the work"
+    assert figures["stored"] == REPORTS and figures["failed"] == {}
+    assert "starting a new one" in run.daemon.logs_text(), "the command says it replaced its worker"
+
+
+def _gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _interrupt_mid_walk(run: ChaosRun, name: str, signum: int) -> int:

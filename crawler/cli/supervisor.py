@@ -222,8 +222,8 @@ def fork_command(args: Sequence[str], env: dict[str, str], *, name: str) -> Fork
         os.close(read_fd)
         raise
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         os.close(write_fd)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     return ForkedChild(process, os.fdopen(read_fd, "rb"))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import logging
 import os
@@ -13,6 +12,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +32,7 @@ from crawler.cli.supervisor import (
     DataDirLock,
     ForkedChild,
     Supervisor,
+    die_with_parent,
     fork_command,
     preload_consumer,
     release_dead_work,
@@ -164,19 +165,6 @@ def child_env(log_level: str | None) -> dict[str, str]:
     return env
 
 
-#: ``prctl`` option number (``PR_SET_PDEATHSIG`` in <linux/prctl.h>): a signal the kernel sends when the parent dies.
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the supervising ``fundcrawl`` dies, even by SIGKILL, so no
-    orphaned worker or beat keeps running. Linux only; elsewhere a no-op."""
-    try:
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (AttributeError, OSError):
-        pass
-
-
 def start_child(command: str, extra: Sequence[str], *, verbose: bool = False, log_level: str | None = None,
                 stdout: Any = None) -> subprocess.Popen[bytes]:
     """A real ``fundcrawl worker`` or ``fundcrawl beat`` child process with the same settings.
@@ -184,10 +172,12 @@ def start_child(command: str, extra: Sequence[str], *, verbose: bool = False, lo
     A worker child works for this process, which owns the data dir: it does not try to take it again.
     """
     args = [sys.executable, "-m", "crawler", *_child_command(command, extra, verbose=verbose)]
+    # SIGTERM when this process dies, even by SIGKILL: no orphaned worker or beat keeps running.
+    orphan_guard = partial(die_with_parent, signal.SIGTERM) if sys.platform == "linux" else None
     # The children's banner and logs go to stderr: stdout is the command's own summary, for scripts.
     return subprocess.Popen(args, stdout=stdout if stdout is not None else sys.stderr,
                             stderr=subprocess.STDOUT if stdout is not None else None, env=child_env(log_level),
-                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)  # noqa: PLW1509
+                            preexec_fn=orphan_guard)  # noqa: PLW1509
 
 
 def _child_command(command: str, extra: Sequence[str], *, verbose: bool) -> list[str]:

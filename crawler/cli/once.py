@@ -104,40 +104,34 @@ def run_once(s: Settings, schedule: str | None, extra: Sequence[str], *, verbose
 
 def _discover_and_process(s: Settings, names: Sequence[str], started: dt.datetime, options: WorkerOptions,
                           worker: Worker) -> int:
+    from crawler.discovery.runs import run_schedule_entry
+    from crawler.processing import runtime
+    from crawler.tasks import publish_reports
     from crawler.telemetry.alerts import flush_sentry, init_sentry
 
     # Discovery and reverification run in this process: their alerts (corrections, partitions that did not
     # converge) go to Sentry from here. Sentry starts a thread: only after the worker is forked.
-    if not init_sentry(s, process="cli"):
-        return _walk_and_drain(s, names, started, options, worker)
+    sentry = init_sentry(s, process="cli")
     try:
-        return _walk_and_drain(s, names, started, options, worker)
+        listed = new = 0
+        unreached: list[str] = []
+        rt = runtime(s)
+        for name in names:
+            try:
+                result = run_schedule_entry(rt, name, publish_reports, kind="once")
+            except TransientError as error:
+                unreached.append(f"{name}: {type(error).__name__}: {error}")
+                click.echo(f"{name}: could not be walked: {error}", err=True)
+                continue
+            listed, new = listed + result["listed"], new + result["new"]
+            unreached += [f"{name}: {piece}" for piece in result["incomplete"]]
+            click.echo(f"{name}: {result['listed']} listed, {result['new']} new, "
+                       f"{len(result['incomplete'])} incomplete partition(s)", err=True)
+        process_pending(rt, s, started, options, worker)
+        return _summary(rt, started, listed, new, unreached)
     finally:
-        flush_sentry()
-
-
-def _walk_and_drain(s: Settings, names: Sequence[str], started: dt.datetime, options: WorkerOptions,
-                    worker: Worker) -> int:
-    from crawler.discovery.runs import run_schedule_entry
-    from crawler.processing import runtime
-    from crawler.tasks import publish_reports
-
-    listed = new = 0
-    unreached: list[str] = []
-    rt = runtime(s)
-    for name in names:
-        try:
-            result = run_schedule_entry(rt, name, publish_reports, kind="once")
-        except TransientError as error:
-            unreached.append(f"{name}: {type(error).__name__}: {error}")
-            click.echo(f"{name}: could not be walked: {error}", err=True)
-            continue
-        listed, new = listed + result["listed"], new + result["new"]
-        unreached += [f"{name}: {piece}" for piece in result["incomplete"]]
-        click.echo(f"{name}: {result['listed']} listed, {result['new']} new, "
-                   f"{len(result['incomplete'])} incomplete partition(s)", err=True)
-    process_pending(rt, s, started, options, worker)
-    return _summary(rt, started, listed, new, unreached)
+        if sentry:
+            flush_sentry()
 
 
 def _interrupted(stop: Stop) -> int:

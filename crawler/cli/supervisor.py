@@ -114,7 +114,9 @@ class DataDirLock:
         cls.held.clear()
 
 
-def _die_with_parent(signum: int) -> None:
+def die_with_parent(signum: int) -> None:
+    """In a child (forked, or before its exec): the kernel sends it ``signum`` when its parent dies, even by
+    SIGKILL, so no orphaned worker, beat or consumer keeps running. Linux only; elsewhere a no-op."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum)
     except (AttributeError, OSError):
@@ -125,7 +127,7 @@ def _become_own_process(parent: int, death_signal: int) -> None:
     """First steps of a forked child that runs a command: it dies with ``parent``, handles signals as a new
     interpreter would (not as the parent, whose handlers only note them or raise in its own code), and holds none
     of the parent's locks."""
-    _die_with_parent(death_signal)
+    die_with_parent(death_signal)
     if os.getppid() != parent:  # the parent died before the line above: do not outlive it
         os._exit(1)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

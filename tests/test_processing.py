@@ -35,6 +35,7 @@ from crawler.processing import (
 )
 from crawler.settings import Settings
 from crawler.storage import Store, upgrade
+from pipelines.runner import PipelineRunner
 from tests.fakes.clock import FakeUtcClock
 from tests.replica import Replica
 from tests.storage.helpers import ref
@@ -239,3 +240,67 @@ def test_reparse_all_stores_what_a_fixed_parser_produces_without_a_version_bump(
                                                  "failed": 0, "total": len(new)}
     again, resumed = rt.store.start_reparse(PARSER_VERSION, all_reports=True)
     assert again != run_id and not resumed  # the finished run is closed, a new one starts
+
+
+def _stale_stored_reports(rt: Runtime) -> tuple[list[int], int]:
+    """Every report of the replica stored, then made stale (as a buggy parser of this version left them); a
+    re-parse run of them all."""
+    new: list[int] = []
+    run_schedule_entry(rt, "tick", new.extend)
+    for upload_info_id in new:
+        assert process_report(rt, upload_info_id) == "stored"
+    with rt.store.engine.begin() as connection:
+        connection.execute(text("UPDATE report_documents SET document = :doc"),
+                           {"doc": json.dumps({"schema": "fundcrawl.report/1", "fund_code": "stale"})})
+    run_id, _resumed = rt.store.start_reparse(PARSER_VERSION, all_reports=True)
+    return sorted(new), run_id
+
+
+class _DatabaseDownOn:
+    """An item pipeline whose database goes away while it stores one given report."""
+
+    def __init__(self, upload_info_id: int) -> None:
+        self.upload_info_id = upload_info_id
+
+    def process_item(self, item: Any, spider: object = None) -> Any:
+        if item.upload_info_id == self.upload_info_id:
+            raise StorageUnavailableError(f"database gone while storing report {self.upload_info_id}")
+        return item
+
+
+def test_a_reparse_batch_whose_store_fails_keeps_what_it_stored_and_a_rerun_does_the_rest(
+        replica_runtime: tuple[Runtime, Replica]) -> None:
+    rt, _replica = replica_runtime
+    ids, run_id = _stale_stored_reports(rt)
+    # The database goes away while the third report is being stored.
+    failing = Runtime(settings=rt.settings, store=rt.store, archive=rt.archive,
+                      runner=PipelineRunner([_DatabaseDownOn(ids[2]), *rt.runner.pipelines]))
+    with pytest.raises(StorageUnavailableError, match=f"report {ids[2]}"):
+        reparse_items(failing, run_id, ids)
+    assert rt.store.reparse_pending(run_id) == ids[2:]
+    assert [rt.store.document(upload_info_id)["fund_code"] == "stale" for upload_info_id in ids] == [
+        False, False, True, True, True]
+    assert reparse_items(rt, run_id, ids) == dict.fromkeys(ids[2:], "updated")  # the redelivered batch
+    assert rt.store.reparse_progress(run_id) == {"pending": 0, "updated": len(ids), "unchanged": 0, "failed": 0,
+                                                 "total": len(ids)}
+
+
+def test_a_reparse_batch_that_fails_reading_a_page_records_the_reports_it_stored_before(
+        replica_runtime: tuple[Runtime, Replica], monkeypatch: pytest.MonkeyPatch) -> None:
+    rt, _replica = replica_runtime
+    ids, run_id = _stale_stored_reports(rt)
+    read = rt.archive.read
+
+    def database_gone_on_the_second(sha256: str, report: int | None = None) -> bytes:
+        if report == ids[1]:
+            raise StorageUnavailableError(f"database gone while reading the page of report {report}")
+        return read(sha256, report=report)
+
+    monkeypatch.setattr(rt.archive, "read", database_gone_on_the_second)
+    with pytest.raises(StorageUnavailableError, match=f"report {ids[1]}"):
+        reparse_items(rt, run_id, ids)
+    # The first report was stored before the second page could not be read: its outcome is kept.
+    assert rt.store.reparse_pending(run_id) == ids[1:]
+    assert rt.store.document(ids[0])["fund_code"] != "stale"
+    monkeypatch.undo()
+    assert reparse_items(rt, run_id, ids) == dict.fromkeys(ids[1:], "updated")

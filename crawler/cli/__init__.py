@@ -25,10 +25,19 @@ EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 
 
+#: Where a command leaves what an interrupt should tell its user (``Context.meta`` is shared by nested contexts).
+_INTERRUPT_HINT = "fundcrawl.interrupt_hint"
+
+
 def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
     """One line on stderr and the exit code: how every command ends on a problem the user must fix."""
     click.echo(f"fundcrawl: {message}", err=True)
     sys.exit(code)
+
+
+def on_interrupt(hint: str) -> None:
+    """What a Ctrl-C from here on should tell the user besides "interrupted": what is kept, how to go on."""
+    click.get_current_context().meta[_INTERRUPT_HINT] = hint
 
 
 def _debug_wanted(ctx: click.Context) -> bool:
@@ -49,13 +58,18 @@ def _environment_error(error: OSError) -> str:
 
 class FundcrawlGroup(click.Group):
     """Turns configuration, schema and environment errors into one clear line and exit code 2, wherever they
-    are raised; a full traceback only with ``--debug`` or ``FUNDCRAWL_LOG_LEVEL=DEBUG``."""
+    are raised (a full traceback only with ``--debug`` or ``FUNDCRAWL_LOG_LEVEL=DEBUG``), and a Ctrl-C into exit
+    130 with what the command said is kept (:func:`on_interrupt`)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (ConfigError, SchemaError) as error:
             fail(str(error))
+        except KeyboardInterrupt:
+            # Click would print "Aborted!" and exit 1, which scripts read as "reports failed".
+            hint = ctx.meta.get(_INTERRUPT_HINT)
+            fail(f"interrupted; {hint}" if hint else "interrupted", EXIT_INTERRUPTED)
         except StorageUnavailableError as error:
             if _debug_wanted(ctx):
                 raise

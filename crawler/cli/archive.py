@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from crawler.cli import EXIT_FAILED, main, settings
+from crawler.cli import EXIT_FAILED, main, on_interrupt, settings
 from crawler.cli.progress import Progress
 
 
@@ -39,6 +39,8 @@ def migrate(keep_files: bool) -> None:
     kinds = store.page_kinds(sha for sha, _path in todo)
     moved = verified = 0
     corrupt: list[str] = []
+    on_interrupt("every file is still in place until its database copy was verified; `fundcrawl archive migrate` "
+                 "resumes (pages already in the database are only verified)")
     with Progress("migrating pages", len(todo)) as progress:
         for done, (sha256, path) in enumerate(todo, 1):
             body = path.read_bytes()

@@ -9,7 +9,7 @@ import sys
 import click
 from pydantic import TypeAdapter, ValidationError
 
-from crawler.cli import EXIT_FAILED, EXIT_UNREACHABLE, main, settings
+from crawler.cli import EXIT_FAILED, EXIT_UNREACHABLE, main, on_interrupt, settings
 from crawler.cli.progress import Progress
 from crawler.schedules import FundTypeCode, ReportTypeCode
 
@@ -67,6 +67,8 @@ def backfill(report_types: str, years: str, fund_types: str | None, wait: bool) 
         click.echo(f"backfill job {job_id}: {len(types) * len(year_list) * max(len(funds), 1)} partition(s)", err=True)
     else:
         click.echo(f"resuming backfill job {job_id}", err=True)
+    on_interrupt(f"backfill job {job_id} keeps its checkpoints and the reports it queued: the same command resumes "
+                 "the listing, and `fundcrawl run --once` (or the running daemon) processes what is queued")
     with Progress("listing", 0, unit="partition") as progress:
         def show(p: BackfillProgress) -> None:
             progress.update(p.partitions_done, p.partitions_total,

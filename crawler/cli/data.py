@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from crawler.cli import EXIT_FAILED, main, settings
+from crawler.cli import EXIT_FAILED, main, on_interrupt, settings
 from crawler.cli.progress import Progress
 from crawler.exceptions import CrawlerError
 from crawler.export import ExportFilter, dumps_document
+
+log = logging.getLogger(__name__)
+
+#: Seconds ``reparse --wait`` sees no report re-parsed before it says the work may have no worker to go to.
+STALL_SECONDS = 15.0
 
 
 @main.command()
@@ -140,6 +147,8 @@ def export(fmt: str, out: Path, fund_code: list[str] | None, report_type: list[s
                                  param_hint="--out")
     report_type = _report_types(report_type)
     store = Store.open(settings().database)
+    on_interrupt("a file this export had not finished is left as it was (each is replaced only once complete); "
+                 "run the same command again")
     where = ExportFilter(fund_code, report_type, period_from, period_to, all_versions=versions == "all")
     if partitioned:
         parts = exporting.export_parquet_partitioned(store, out, where)
@@ -184,6 +193,8 @@ def replay(reason: str | None, ids: tuple[int, ...], here: bool) -> None:
     if ids:
         wanted &= set(ids)
     count = rt.store.reset_failed(wanted)
+    on_interrupt("the reports not replayed yet are pending again: `fundcrawl run --once` (or the running "
+                 "daemon) processes them")
     if not here:
         from crawler.tasks import publish_reports
 
@@ -239,7 +250,9 @@ def reparse(all_: bool, wait: bool, here: bool) -> None:
     total = rt.store.reparse_progress(run_id)["total"]
     click.echo(f"{'resuming' if resumed else 'started'} re-parse run {run_id} with parser {PARSER_VERSION}: "
                f"{len(pending)} of {total} report(s) to do", err=True)
+    again = f"fundcrawl reparse{' --all' if all_ else ''}"
     if here:
+        on_interrupt(f"re-parse run {run_id} keeps what it stored; `{again} --here` resumes it")
         tune_memory_management()
         with Progress("re-parsing", total) as progress:
             done = total - len(pending)
@@ -253,25 +266,35 @@ def reparse(all_: bool, wait: bool, here: bool) -> None:
 
         publish_reparse(run_id, pending)
         if not wait:
-            click.echo(f"queued {len(pending)} report(s) on the reparse queue; `fundcrawl reparse"
-                       f"{' --all' if all_ else ''} --wait` shows progress")
+            click.echo(f"queued {len(pending)} report(s) on the reparse queue; `{again} --wait` shows progress")
             return
-        _wait_for_run(rt.store, run_id, total)
+        on_interrupt(f"re-parse run {run_id} stays queued for the fleet's workers; `{again} --wait` shows its "
+                     "progress again")
+        _wait_for_run(rt.store, run_id, total, again)
     sys.exit(_reparse_summary(rt.store, run_id, PARSER_VERSION))
 
 
-def _wait_for_run(store: object, run_id: int, total: int, poll: float = 1.0) -> None:
-    import time
-
+def _wait_for_run(store: object, run_id: int, total: int, again: str, poll: float = 1.0) -> None:
+    """Show the run's progress until no item is pending; say so once if nothing moves for STALL_SECONDS."""
     from crawler.storage import Store
 
     assert isinstance(store, Store)
+    last_done, moved_at, warned = -1, time.monotonic(), False
     with Progress("re-parsing", total) as progress:
         while True:
             counts = store.reparse_progress(run_id)
-            progress.update(counts["total"] - counts["pending"], note=f"{counts['failed']} failed")
+            done = counts["total"] - counts["pending"]
+            progress.update(done, note=f"{counts['failed']} failed")
             if not counts["pending"]:
                 return
+            if done != last_done:
+                last_done, moved_at = done, time.monotonic()
+            elif not warned and time.monotonic() - moved_at >= STALL_SECONDS:
+                warned = True
+                log.warning("no report of re-parse run %s done in %.0f s: its work waits on the broker's `reparse` "
+                            "queue for a worker (`fundcrawl run` on the embedded default, `fundcrawl worker` in a "
+                            "fleet). Still waiting; Ctrl-C leaves the work queued, and `%s --here` does it in "
+                            "this process", run_id, STALL_SECONDS, again)
             time.sleep(poll)
 
 

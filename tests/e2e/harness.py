@@ -97,11 +97,21 @@ class Daemon:
             raise AssertionError(f"fundcrawl {' '.join(args)} exited {result.returncode}:\n{result.stderr[-4000:]}")
         return result
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        """Start a long-running ``fundcrawl`` process (worker, beat, run), logging to logs/<name>.log."""
+    def start(self, name: str, *args: str, interruptible: bool = False) -> subprocess.Popen[bytes]:
+        """Start a long-running ``fundcrawl`` process (worker, beat, run), logging to logs/<name>.log.
+
+        ``interruptible``: with SIGINT at its default, as a command typed at a terminal has it, even when this
+        test process was started with SIGINT ignored (in the background of a non-interactive shell, say).
+        """
         log = (self.log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen([sys.executable, "-m", "crawler", *args], env=self.env, cwd=REPO,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # A handled signal is at its default in the exec'd child; an ignored one would stay ignored.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler) if interruptible else None
+        try:
+            process = subprocess.Popen([sys.executable, "-m", "crawler", *args], env=self.env, cwd=REPO,
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            if interruptible:
+                signal.signal(signal.SIGINT, previous)
         self.processes.append(process)
         return process
 

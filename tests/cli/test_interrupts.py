@@ -1,0 +1,76 @@
+"""Ctrl-C and a missing worker, as a user meets them on both deployments (embedded; PostgreSQL + Redis).
+
+``reparse --all --wait`` with no worker consuming the ``reparse`` queue says so after STALL_SECONDS instead of
+waiting in silence; Ctrl-C then ends it with exit 130 (not click's "Aborted!" and exit 1, which means "reports
+failed") and says the run stays queued; once a worker runs, the same command resumes the run and every report is
+re-parsed once, although its messages were published twice.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from crawler.cli.data import STALL_SECONDS
+from crawler.parsing import PARSER_VERSION
+from tests.e2e.harness import Daemon, redis_broker, schedule_yaml
+from tests.replica import Replica
+from tests.storage.fixtures import temporary_database
+
+REPORTS = 6
+REDIS_DB = 5
+
+
+@pytest.fixture(params=["embedded", "postgresql_redis"])
+def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Daemon]:
+    """A deployment that stored the replica's reports with ``run --once``."""
+    with ExitStack() as stack:
+        replica = stack.enter_context(Replica(generate=REPORTS, seed=21, partitions=["FB030010:2025"]))
+        database_url, broker_url = "", None
+        if request.param == "postgresql_redis":
+            database_url = stack.enter_context(temporary_database("fundcrawl_test_interrupts"))
+            broker_url = stack.enter_context(redis_broker(db=REDIS_DB))
+        daemon = Daemon(tmp_path, replica.url, database_url, broker_url, schedule=schedule_yaml(every="1h"))
+        stack.callback(daemon.stop_all)
+        daemon.command("db", "upgrade")
+        daemon.command("run", "--once", timeout=300)
+        assert daemon.store().counts()["stored"] == REPORTS
+        yield daemon
+
+
+def test_reparse_wait_without_a_worker_says_so_and_ctrl_c_leaves_the_run_queued(stored: Daemon) -> None:
+    daemon, store = stored, stored.store()
+    with store.engine.begin() as connection:  # what a parser fixed without a version bump had stored for one
+        wrong = connection.execute(text(
+            "UPDATE report_documents SET document = :doc WHERE upload_info_id = "
+            "(SELECT min(upload_info_id) FROM report_documents)"),
+            {"doc": json.dumps({"schema": "fundcrawl.report/1", "fund_code": "wrong"})}).rowcount
+    assert wrong == 1
+    waiting = daemon.start("wait", "reparse", "--all", "--wait", interruptible=True)
+    daemon.wait_for("the stall warning", lambda: "waits on the broker's `reparse` queue" in daemon.logs_text(),
+                    timeout=STALL_SECONDS + 60)
+    assert "`fundcrawl reparse --all --here` does it in this process" in daemon.logs_text()
+    waiting.send_signal(signal.SIGINT)
+    assert waiting.wait(30) == 130, daemon.logs()
+    said = daemon.logs_text()
+    assert "fundcrawl: interrupted; re-parse run 1 stays queued for the fleet's workers; " \
+           "`fundcrawl reparse --all --wait` shows its progress again" in said
+    assert "Aborted!" not in said and "Traceback" not in said
+    assert store.reparse_progress(1)["pending"] == REPORTS  # nothing was done, nothing was lost
+
+    daemon.start("worker", "worker", "-c", "1", "--loglevel", "WARNING")
+    resumed = daemon.command("reparse", "--all", "--wait", timeout=180)
+    assert f"resuming re-parse run 1 with parser {PARSER_VERSION}: {REPORTS} of {REPORTS}" in resumed.stderr
+    assert (f"re-parsed {REPORTS} report(s) with parser {PARSER_VERSION}: 1 updated, {REPORTS - 1} unchanged, "
+            "0 could not be re-parsed") in resumed.stdout
+    assert "waits on the broker" not in resumed.stderr  # a worker was there: no warning
+    assert store.reparse_progress(1) == {"pending": 0, "updated": 1, "unchanged": REPORTS - 1, "failed": 0,
+                                         "total": REPORTS}
+    assert all(store.document(upload_info_id)["fund_code"] != "wrong"
+               for upload_info_id, _sha256 in store.stored_for_reparse(PARSER_VERSION, True))

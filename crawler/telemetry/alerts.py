@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -26,7 +25,6 @@ from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.httpx import HttpxIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.redis import RedisIntegration
-from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.utils import BadDsn
 
 from crawler.settings import Settings
@@ -34,8 +32,22 @@ from crawler.telemetry.logs import SecretMasker, secret_values
 
 log = logging.getLogger(__name__)
 
-#: Key names whose values are always replaced by ``[Filtered]`` (on top of the SDK's password/secret/token...).
-EXTRA_DENYLIST = ["dsn", "url", "database_url", "broker_url", "redis_url", "password", "sentry_dsn"]
+#: Key names (any case, ``-`` read as ``_``) whose values in an event's request, extra and user data and in a
+#: breadcrumb's data are always replaced by :data:`FILTERED`: Relay's list of secret names, the usual personal
+#: ones, and the names this daemon gives its URLs. Values are masked on top of that wherever they appear.
+DENYLIST = frozenset([
+    "password", "passwd", "secret", "api_key", "apikey", "auth", "credentials", "mysql_pwd", "privatekey",
+    "private_key", "token", "session", "csrftoken", "sessionid", "x_csrftoken", "x_forwarded_for", "set_cookie",
+    "cookie", "authorization", "x_api_key", "aiohttp_session", "connect.sid", "csrf_token", "csrf", "_csrf",
+    "_csrf_token", "phpsessid", "_session", "symfony", "user_session", "_xsrf", "xsrf_token", "x_real_ip",
+    "ip_address", "remote_addr",
+    "dsn", "url", "database_url", "broker_url", "redis_url", "sentry_dsn",
+])
+FILTERED = "[Filtered]"
+#: What the SDK collects on its own: no user, no local variables, no task arguments or SQL parameters, no HTTP
+#: bodies (a report page is up to 10 MiB), no cookies.
+DATA_COLLECTION = {"user_info": False, "stack_frame_variables": False, "queues": False, "database_query_data": False,
+                   "http_bodies": [], "cookies": {"mode": "off"}}
 #: A layout alert needs more than this many affected reports in one run: one odd page is not a site change.
 LAYOUT_ALERT_MIN_REPORTS = 3
 _LAYOUT_KINDS = ("unknown_sections", "cross_checks")
@@ -45,7 +57,8 @@ ALERTS_LOGGER = "fundcrawl.alerts"
 
 
 class _Scrub:
-    """``before_send``/``before_send_transaction``/``before_breadcrumb``: masks secrets in every string.
+    """``before_send``/``before_send_check_in``/``before_breadcrumb``: masks secrets in every string, and
+    replaces the values of secret-looking keys (:data:`DENYLIST`).
 
     It also throttles events made from ERROR log lines: during a Redis or PostgreSQL outage Celery and kombu
     log the same connection error every few seconds for as long as it lasts, and one event per
@@ -59,12 +72,21 @@ class _Scrub:
     def event(self, event: Any, hint: Any) -> Any:
         if self._repeated_log_line(event):
             return None
-        # The whole event, check-ins included: message, exception values, extra, tags, contexts (the
-        # dynamic sampling context carries the DSN key) and breadcrumbs.
+        for part in ("request", "extra", "user"):
+            if part in event:
+                event[part] = _filtered(event[part])
+        crumbs = event.get("breadcrumbs")
+        if isinstance(crumbs, dict) and isinstance(crumbs.get("values"), list):
+            crumbs["values"] = [_filtered_data(crumb) for crumb in crumbs["values"]]
+        # The whole event: message, exception values, extra, tags, contexts (the dynamic sampling context
+        # carries the DSN key) and breadcrumbs.
         return self.masker.mask_value(event)
 
+    def check_in(self, check_in: Any, hint: Any) -> Any:
+        return self.masker.mask_value(check_in)
+
     def breadcrumb(self, crumb: Any, hint: Any) -> Any:
-        return self.masker.mask_value(crumb)
+        return self.masker.mask_value(_filtered_data(crumb))
 
     def _repeated_log_line(self, event: Any) -> bool:
         template = (event.get("logentry") or {}).get("message")
@@ -75,6 +97,22 @@ class _Scrub:
             return True
         self.last_sent[key] = now
         return False
+
+
+def _filtered(value: Any) -> Any:
+    """``value`` with the value of every key of :data:`DENYLIST`, at any depth, replaced by :data:`FILTERED`."""
+    if isinstance(value, dict):
+        return {key: FILTERED if isinstance(key, str) and key.lower().replace("-", "_") in DENYLIST
+                else _filtered(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_filtered(item) for item in value]
+    return value
+
+
+def _filtered_data(crumb: Any) -> Any:
+    if isinstance(crumb, dict) and "data" in crumb:
+        return {**crumb, "data": _filtered(crumb["data"])}
+    return crumb
 
 
 def _release() -> str:
@@ -104,11 +142,9 @@ def sentry_options(settings: Settings) -> dict[str, Any]:
         ],
         # Only the integrations above: probing every installed library (aiohttp, ...) costs seconds at start.
         "auto_enabling_integrations": False,
-        "send_default_pii": False,
-        "include_local_variables": False,
-        "event_scrubber": EventScrubber(denylist=DEFAULT_DENYLIST + EXTRA_DENYLIST, recursive=True),
+        "data_collection": DATA_COLLECTION,
         "before_send": scrub.event,
-        "before_send_transaction": scrub.event,
+        "before_send_check_in": scrub.check_in,
         "before_breadcrumb": scrub.breadcrumb,
         "max_breadcrumbs": 50,
         "shutdown_timeout": 2,
@@ -125,10 +161,7 @@ def init_sentry(settings: Settings, process: str) -> bool:
         log.debug("Sentry is off (no FUNDCRAWL_SENTRY_DSN) in %s", process)
         return False
     try:
-        with warnings.catch_warnings():
-            # sentry-sdk >= 2.7x prefers `data_collection`, which disables event_scrubber; keep the scrubber.
-            warnings.filterwarnings("ignore", message=".*send_default_pii.*", category=DeprecationWarning)
-            sentry_sdk.init(**sentry_options(settings))
+        sentry_sdk.init(**sentry_options(settings))
     except BadDsn as error:
         log.error("Sentry is off: FUNDCRAWL_SENTRY_DSN is not a valid DSN (%s)", error)
         return False

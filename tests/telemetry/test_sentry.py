@@ -70,6 +70,7 @@ def test_no_canary_leaves_in_events_breadcrumbs_or_envelope_headers(ingest, tmp_
     _start(ingest, tmp_path)
     logging.getLogger("crawler.test").setLevel(logging.INFO)
     logging.getLogger("crawler.test").info("connecting to %s", settings.database)
+    sentry_sdk.add_breadcrumb(category="test", message="signed in", data={"X-Api-Key": "abc", "rows": 3})
     try:
         _fail_with_secrets_in_locals(settings.sentry or "", settings.broker)
     except ConnectionError:
@@ -87,7 +88,8 @@ def test_no_canary_leaves_in_events_breadcrumbs_or_envelope_headers(ingest, tmp_
     assert all("vars" not in frame for frame in crash["exception"]["values"][0]["stacktrace"]["frames"])
     assert crash["extra"]["broker_url"] == "[Filtered]"
     crumbs = crash["breadcrumbs"]["values"]
-    assert crumbs[-1]["message"] == "connecting to postgresql://fundcrawl:***@127.0.0.1:5432/fundcrawl"
+    assert crumbs[-2]["message"] == "connecting to postgresql://fundcrawl:***@127.0.0.1:5432/fundcrawl"
+    assert crumbs[-1]["data"] == {"X-Api-Key": "[Filtered]", "rows": 3}
     assert DSN_CANARY not in str(ingest.envelopes()[0]["headers"])
 
 

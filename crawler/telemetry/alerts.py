@@ -72,12 +72,9 @@ class _Scrub:
     def event(self, event: Any, hint: Any) -> Any:
         if self._repeated_log_line(event):
             return None
-        for part in ("request", "extra", "user"):
+        for part in ("request", "extra", "user"):  # breadcrumbs were filtered as they were added
             if part in event:
                 event[part] = _filtered(event[part])
-        crumbs = event.get("breadcrumbs")
-        if isinstance(crumbs, dict) and isinstance(crumbs.get("values"), list):
-            crumbs["values"] = [_filtered_data(crumb) for crumb in crumbs["values"]]
         # The whole event: message, exception values, extra, tags, contexts (the dynamic sampling context
         # carries the DSN key) and breadcrumbs.
         return self.masker.mask_value(event)
@@ -110,6 +107,7 @@ def _filtered(value: Any) -> Any:
 
 
 def _filtered_data(crumb: Any) -> Any:
+    """A breadcrumb with its data filtered (see :func:`_filtered`)."""
     if isinstance(crumb, dict) and "data" in crumb:
         return {**crumb, "data": _filtered(crumb["data"])}
     return crumb

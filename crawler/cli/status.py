@@ -25,6 +25,7 @@ def collect_status(database_url: str, *, failures: int = 20, runs: int = 10) -> 
         "last_runs": store.runs.recent(runs),
         "recent_failures": store.recent_failures(failures),
         "parse_flags": store.health.parse_flag_summary(),
+        "reparse_runs": store.reparse_runs(),
     }
 
 
@@ -90,6 +91,9 @@ def render(status: dict[str, Any]) -> str:
             lines.append(f"  {_when(run['started_at'])}  {run['schedule']:<28} {run['kind']:<9} {run['status']:<10} "
                          f"listed {run['listed'] or 0}, new {run['new'] or 0}, requests {run['requests'] or 0}"
                          + (f"  ({run['error']})" if run["error"] else ""))
+    if status.get("reparse_runs"):
+        lines += ["", "re-parse runs:"]
+        lines += [_reparse_run(run) for run in status["reparse_runs"]]
     flags = status["parse_flags"]
     if flags["flagged_reports"] or flags["unknown_sections"]:
         lines += ["", f"parse flags: {flags['flagged_reports']} stored report(s) failed a cross-check"]
@@ -106,12 +110,23 @@ def render(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _reparse_run(run: dict[str, Any]) -> str:
+    scope = " --all" if run["all_reports"] else ""
+    done = run["total"] - run["pending"]
+    line = (f"  run {run['id']}  parser {run['parser_version']}{scope}  started {_when(_parse(run['created_at']))}  "
+            f"{done}/{run['total']} done ({run['updated']} updated, {run['unchanged']} unchanged, "
+            f"{run['failed']} failed)")
+    if run["pending"]:
+        return line + f"; `fundcrawl reparse{scope} --wait` shows its progress, `--here` finishes it"
+    return line + (f", finished {_when(_parse(run['finished_at']))}" if run["finished_at"] else "")
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
 @click.option("--failures", default=20, show_default=True, help="How many recent failures to list.")
 def status(as_json: bool, failures: int) -> None:
     """Show reports by state, each partition's site total against what is stored, the last discovery runs,
-    the oldest pending report and the most recent failures with their reasons."""
+    the last re-parse runs, the oldest pending report and the most recent failures with their reasons."""
     data = collect_status(settings().database, failures=failures)
     if as_json:
         click.echo(json.dumps(data, default=_json_default, ensure_ascii=False, indent=2))

@@ -14,7 +14,14 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from crawler.storage.queries import LISTING, listing_of
-from crawler.storage.tables import page_references, pages, reparse_items, reparse_runs, reports
+from crawler.storage.tables import (
+    REPARSE_STATES,
+    page_references,
+    pages,
+    reparse_items,
+    reparse_runs,
+    reports,
+)
 from crawler.storage.upsert import insert
 
 
@@ -186,6 +193,21 @@ def run_progress(connection: Connection, run_id: int) -> dict[str, int]:
     counts.update({str(state): int(n) for state, n in connection.execute(statement)})
     counts["total"] = sum(counts.values())
     return counts
+
+
+def recent_runs(connection: Connection, limit: int) -> list[dict[str, Any]]:
+    """The latest re-parse runs, newest first: scope, times, and their items by state plus ``total``."""
+    runs = connection.execute(select(reparse_runs).order_by(reparse_runs.c.id.desc()).limit(limit)).mappings().all()
+    if not runs:
+        return []
+    counts: dict[int, dict[str, int]] = {int(run["id"]): dict.fromkeys(REPARSE_STATES, 0) for run in runs}
+    statement = select(reparse_items.c.run_id, reparse_items.c.state, func.count()).where(
+        reparse_items.c.run_id.in_(list(counts))).group_by(reparse_items.c.run_id, reparse_items.c.state)
+    for run_id, state, number in connection.execute(statement):
+        counts[int(run_id)][str(state)] = int(number)
+    return [{"id": int(run["id"]), "parser_version": run["parser_version"], "all_reports": bool(run["all_reports"]),
+             "created_at": run["created_at"], "finished_at": run["finished_at"], **counts[int(run["id"])],
+             "total": sum(counts[int(run["id"])].values())} for run in runs]
 
 
 def failed_items(connection: Connection, run_id: int, limit: int = 20) -> list[tuple[int, str]]:

@@ -445,6 +445,10 @@ class Store:
     def reparse_progress(self, run_id: int) -> dict[str, int]:
         return self.read(partial(pages.run_progress, run_id=run_id))
 
+    def reparse_runs(self, limit: int = 3) -> list[dict[str, Any]]:
+        """The latest re-parse runs, newest first, each with its items by state (see ``fundcrawl status``)."""
+        return self.read(partial(pages.recent_runs, limit=limit))
+
     def reparse_failures(self, run_id: int, limit: int = 20) -> list[tuple[int, str]]:
         return self.read(partial(pages.failed_items, run_id=run_id, limit=limit))
 

@@ -2,8 +2,8 @@
 
 ``reparse --all --wait`` with no worker consuming the ``reparse`` queue says so after STALL_SECONDS instead of
 waiting in silence; Ctrl-C then ends it with exit 130 (not click's "Aborted!" and exit 1, which means "reports
-failed") and says the run stays queued; once a worker runs, the same command resumes the run and every report is
-re-parsed once, although its messages were published twice.
+failed") and says the run stays queued, as ``status`` does; once a worker runs, the same command resumes the run
+and every report is re-parsed once, although its messages were published twice.
 """
 
 from __future__ import annotations
@@ -63,6 +63,10 @@ def test_reparse_wait_without_a_worker_says_so_and_ctrl_c_leaves_the_run_queued(
            "`fundcrawl reparse --all --wait` shows its progress again" in said
     assert "Aborted!" not in said and "Traceback" not in said
     assert store.reparse_progress(1)["pending"] == REPORTS  # nothing was done, nothing was lost
+    status = daemon.command("status").stdout
+    assert f"run 1  parser {PARSER_VERSION} --all  started " in status
+    assert (f"0/{REPORTS} done (0 updated, 0 unchanged, 0 failed); `fundcrawl reparse --all --wait` shows its "
+            "progress, `--here` finishes it") in status
 
     daemon.start("worker", "worker", "-c", "1", "--loglevel", "WARNING")
     resumed = daemon.command("reparse", "--all", "--wait", timeout=180)
@@ -72,5 +76,9 @@ def test_reparse_wait_without_a_worker_says_so_and_ctrl_c_leaves_the_run_queued(
     assert "waits on the broker" not in resumed.stderr  # a worker was there: no warning
     assert store.reparse_progress(1) == {"pending": 0, "updated": 1, "unchanged": REPORTS - 1, "failed": 0,
                                          "total": REPORTS}
+    [run] = json.loads(daemon.command("status", "--json").stdout)["reparse_runs"]
+    assert run["id"] == 1 and run["all_reports"] and run["finished_at"] is not None
+    assert {key: run[key] for key in ("pending", "updated", "unchanged", "failed", "total")} == {
+        "pending": 0, "updated": 1, "unchanged": REPORTS - 1, "failed": 0, "total": REPORTS}
     assert all(store.document(upload_info_id)["fund_code"] != "wrong"
                for upload_info_id, _sha256 in store.stored_for_reparse(PARSER_VERSION, True))

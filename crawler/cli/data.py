@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds ``reparse --wait`` sees no report re-parsed before it says the work may have no worker to go to.
 STALL_SECONDS = 15.0
+#: A resumed run's pending reports are queued again only when none of its reports was re-parsed for this many
+#: seconds: a run the fleet is working through keeps the messages it has (``--wait`` only watches it); one whose
+#: messages were lost, or never taken, gets new ones.
+REQUEUE_AFTER = 300.0
 
 
 @main.command()
@@ -234,8 +238,9 @@ def reparse(all_: bool, wait: bool, here: bool) -> None:
     Only reports parsed by an older parser version, unless --all (which also stores what a parser fixed without
     a version bump produces). The work goes to the fleet's `reparse` queue, which every `fundcrawl worker`
     consumes beside its other queues; --wait shows progress until it is done, --here does it in this process.
-    Interrupted, the same command resumes the unfinished run. Each report's rows are replaced in one
-    transaction; the archived page never changes. Exit 1 if any report could not be re-parsed.
+    Interrupted, the same command resumes the unfinished run: it queues the reports not done yet again, unless
+    the fleet re-parsed one of them in the last 5 minutes (then it only watches). Each report's rows are replaced
+    in one transaction; the archived page never changes. Exit 1 if any report could not be re-parsed.
     """
     from crawler import processing
     from crawler.celery_app import tune_memory_management
@@ -264,9 +269,16 @@ def reparse(all_: bool, wait: bool, here: bool) -> None:
     else:
         from crawler.tasks import publish_reparse
 
-        publish_reparse(run_id, pending)
+        last = rt.store.reparse_last_done(run_id) if resumed else None
+        ago = (dt.datetime.now(dt.UTC) - last).total_seconds() if last is not None else REQUEUE_AFTER
+        if ago < REQUEUE_AFTER:
+            click.echo(f"re-parse run {run_id} is in the fleet's hands (a report was re-parsed {ago:.0f} s ago): "
+                       "nothing queued again", err=True)
+        else:
+            publish_reparse(run_id, pending)
+            click.echo(f"queued {len(pending)} report(s) on the reparse queue", err=True)
         if not wait:
-            click.echo(f"queued {len(pending)} report(s) on the reparse queue; `{again} --wait` shows progress")
+            click.echo(f"`{again} --wait` shows the progress of re-parse run {run_id}")
             return
         on_interrupt(f"re-parse run {run_id} stays queued for the fleet's workers; `{again} --wait` shows its "
                      "progress again")

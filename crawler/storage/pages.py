@@ -185,6 +185,12 @@ def finish_items(connection: Connection, run_id: int, outcomes: Sequence[tuple[i
     return int(connection.execute(statement, rows).rowcount)
 
 
+def last_item_done(connection: Connection, run_id: int) -> dt.datetime | None:
+    """When an item of the run was last re-parsed (by any process); None before the first."""
+    return connection.execute(select(func.max(reparse_items.c.updated_at)).where(
+        reparse_items.c.run_id == run_id)).scalar()
+
+
 def run_progress(connection: Connection, run_id: int) -> dict[str, int]:
     """Items of a run by state, plus ``total``."""
     statement = select(reparse_items.c.state, func.count()).where(reparse_items.c.run_id == run_id).group_by(

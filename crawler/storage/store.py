@@ -445,6 +445,10 @@ class Store:
     def reparse_progress(self, run_id: int) -> dict[str, int]:
         return self.read(partial(pages.run_progress, run_id=run_id))
 
+    def reparse_last_done(self, run_id: int) -> dt.datetime | None:
+        """When an item of the run was last re-parsed, by any process of the fleet; None before the first."""
+        return self.read(partial(pages.last_item_done, run_id=run_id))
+
     def reparse_runs(self, limit: int = 3) -> list[dict[str, Any]]:
         """The latest re-parse runs, newest first, each with its items by state (see ``fundcrawl status``)."""
         return self.read(partial(pages.recent_runs, limit=limit))

@@ -3,12 +3,14 @@
 ``reparse --all --wait`` with no worker consuming the ``reparse`` queue says so after STALL_SECONDS instead of
 waiting in silence; Ctrl-C then ends it with exit 130 (not click's "Aborted!" and exit 1, which means "reports
 failed") and says the run stays queued, as ``status`` does; once a worker runs, the same command resumes the run
-and every report is re-parsed once, although its messages were published twice.
+and every report is re-parsed once, although its messages were published twice. A run the fleet is working
+through is only watched when the command runs again: its pending reports are not queued a second time.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -82,3 +84,26 @@ def test_reparse_wait_without_a_worker_says_so_and_ctrl_c_leaves_the_run_queued(
         "pending": 0, "updated": 1, "unchanged": REPORTS - 1, "failed": 0, "total": REPORTS}
     assert all(store.document(upload_info_id)["fund_code"] != "wrong"
                for upload_info_id, _sha256 in store.stored_for_reparse(PARSER_VERSION, True))
+
+
+def test_a_run_the_fleet_is_working_through_is_watched_not_queued_again(stored: Daemon) -> None:
+    daemon, store = stored, stored.store()
+    first = daemon.command("reparse", "--all")
+    assert f"queued {REPORTS} report(s) on the reparse queue" in first.stderr
+    assert "`fundcrawl reparse --all --wait` shows the progress of re-parse run 1" in first.stdout
+    # A worker of the fleet has just finished a first batch of the run (its outcome is recorded as a task does).
+    done = store.reparse_pending(1)[0]
+    assert store.finish_reparse_items(1, [(done, "unchanged", None)]) == 1
+    watching = daemon.command("reparse", "--all")
+    assert "re-parse run 1 is in the fleet's hands (a report was re-parsed " in watching.stderr
+    assert "nothing queued again" in watching.stderr and "queued" not in watching.stderr.replace("queued again", "")
+
+    waiting = daemon.start("wait", "reparse", "--all", "--wait")
+    said = daemon.log_dir / "wait.log"
+    daemon.wait_for("--wait watching run 1", lambda: "nothing queued again" in said.read_text(), timeout=60)
+    daemon.start("worker", "worker", "-c", "1", "--loglevel", "INFO")
+    assert waiting.wait(180) == 0, daemon.logs()
+    assert (f"re-parsed {REPORTS} report(s) with parser {PARSER_VERSION}: 0 updated, {REPORTS} unchanged, "
+            "0 could not be re-parsed") in said.read_text()
+    # The fleet took the run's one message, queued by the first command; the others queued nothing.
+    assert len(re.findall(r"Task fundcrawl\.reparse\[[^\]]+\] succeeded", daemon.logs_text())) == 1

@@ -26,7 +26,9 @@ from tests.replica import Replica
 from tests.storage.fixtures import temporary_database
 
 REPORTS = 6
-REDIS_DB = 5
+#: One Redis database per test: xdist may run both at the same time, and each flushes its own.
+REDIS_DB = {"test_reparse_wait_without_a_worker_says_so_and_ctrl_c_leaves_the_run_queued": 5,
+            "test_a_run_the_fleet_is_working_through_is_watched_not_queued_again": 4}
 
 
 @pytest.fixture(params=["embedded", "postgresql_redis"])
@@ -37,7 +39,7 @@ def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Daemon]:
         database_url, broker_url = "", None
         if request.param == "postgresql_redis":
             database_url = stack.enter_context(temporary_database("fundcrawl_test_interrupts"))
-            broker_url = stack.enter_context(redis_broker(db=REDIS_DB))
+            broker_url = stack.enter_context(redis_broker(db=REDIS_DB[request.function.__name__]))
         daemon = Daemon(tmp_path, replica.url, database_url, broker_url, schedule=schedule_yaml(every="1h"))
         stack.callback(daemon.stop_all)
         daemon.command("db", "upgrade")
@@ -60,6 +62,7 @@ def test_reparse_wait_without_a_worker_says_so_and_ctrl_c_leaves_the_run_queued(
     assert "`fundcrawl reparse --all --here` does it in this process" in daemon.logs_text()
     waiting.send_signal(signal.SIGINT)
     assert waiting.wait(30) == 130, daemon.logs()
+    daemon.processes.remove(waiting)  # ended as it should: no longer one of the deployment's live processes
     said = daemon.logs_text()
     assert "fundcrawl: interrupted; re-parse run 1 stays queued for the fleet's workers; " \
            "`fundcrawl reparse --all --wait` shows its progress again" in said
@@ -70,12 +73,15 @@ def test_reparse_wait_without_a_worker_says_so_and_ctrl_c_leaves_the_run_queued(
     assert (f"0/{REPORTS} done (0 updated, 0 unchanged, 0 failed); `fundcrawl reparse --all --wait` shows its "
             "progress, `--here` finishes it") in status
 
+    # The same command again, then a worker: no report of the run was ever re-parsed, so it is queued again.
+    resuming = daemon.start("resume", "reparse", "--all", "--wait")
+    said = daemon.log_dir / "resume.log"
+    daemon.wait_for("the run queued again", lambda: "on the reparse queue" in said.read_text(), timeout=60)
     daemon.start("worker", "worker", "-c", "1", "--loglevel", "WARNING")
-    resumed = daemon.command("reparse", "--all", "--wait", timeout=180)
-    assert f"resuming re-parse run 1 with parser {PARSER_VERSION}: {REPORTS} of {REPORTS}" in resumed.stderr
+    assert resuming.wait(180) == 0, daemon.logs()
+    assert f"resuming re-parse run 1 with parser {PARSER_VERSION}: {REPORTS} of {REPORTS}" in said.read_text()
     assert (f"re-parsed {REPORTS} report(s) with parser {PARSER_VERSION}: 1 updated, {REPORTS - 1} unchanged, "
-            "0 could not be re-parsed") in resumed.stdout
-    assert "waits on the broker" not in resumed.stderr  # a worker was there: no warning
+            "0 could not be re-parsed") in said.read_text()
     assert store.reparse_progress(1) == {"pending": 0, "updated": 1, "unchanged": REPORTS - 1, "failed": 0,
                                          "total": REPORTS}
     [run] = json.loads(daemon.command("status", "--json").stdout)["reparse_runs"]

@@ -26,7 +26,7 @@ from tests.replica import Replica
 from tests.storage.fixtures import temporary_database
 
 REPORTS = 6
-#: One Redis database per test: xdist may run both at the same time, and each flushes its own.
+#: One Redis database per test, which it flushes before and after, as every test on the shared Redis has its own.
 REDIS_DB = {"test_reparse_wait_without_a_worker_says_so_and_ctrl_c_leaves_the_run_queued": 5,
             "test_a_run_the_fleet_is_working_through_is_watched_not_queued_again": 4}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -29,6 +30,14 @@ REPORTS = 6
 #: One Redis database per test, which it flushes before and after, as every test on the shared Redis has its own.
 REDIS_DB = {"test_reparse_wait_without_a_worker_says_so_and_ctrl_c_leaves_the_run_queued": 5,
             "test_a_run_the_fleet_is_working_through_is_watched_not_queued_again": 4}
+
+
+def _exit_code(process: subprocess.Popen[bytes], daemon: Daemon, timeout: float = 180) -> int:
+    """The command's exit code; on a timeout, a failure that shows what every process of the deployment logged."""
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running after {timeout:.0f} s:\n{daemon.logs()}")
 
 
 @pytest.fixture(params=["embedded", "postgresql_redis"])
@@ -78,7 +87,7 @@ def test_reparse_wait_without_a_worker_says_so_and_ctrl_c_leaves_the_run_queued(
     said = daemon.log_dir / "resume.log"
     daemon.wait_for("the run queued again", lambda: "on the reparse queue" in said.read_text(), timeout=60)
     daemon.start("worker", "worker", "-c", "1", "--loglevel", "WARNING")
-    assert resuming.wait(180) == 0, daemon.logs()
+    assert _exit_code(resuming, daemon) == 0, daemon.logs()
     assert f"resuming re-parse run 1 with parser {PARSER_VERSION}: {REPORTS} of {REPORTS}" in said.read_text()
     assert (f"re-parsed {REPORTS} report(s) with parser {PARSER_VERSION}: 1 updated, {REPORTS - 1} unchanged, "
             "0 could not be re-parsed") in said.read_text()
@@ -108,7 +117,7 @@ def test_a_run_the_fleet_is_working_through_is_watched_not_queued_again(stored: 
     said = daemon.log_dir / "wait.log"
     daemon.wait_for("--wait watching run 1", lambda: "nothing queued again" in said.read_text(), timeout=60)
     daemon.start("worker", "worker", "-c", "1", "--loglevel", "INFO")
-    assert waiting.wait(180) == 0, daemon.logs()
+    assert _exit_code(waiting, daemon) == 0, daemon.logs()
     assert (f"re-parsed {REPORTS} report(s) with parser {PARSER_VERSION}: 0 updated, {REPORTS} unchanged, "
             "0 could not be re-parsed") in said.read_text()
     # The fleet took the run's one message, queued by the first command; the others queued nothing.

@@ -94,11 +94,13 @@ def reparse_phase_profile(settings: Settings, run_id: int, ids: list[int]) -> di
         rt.store.reparse_work = _timed(timings, "batch_io", rt.store.reparse_work)  # type: ignore[method-assign]
         rt.store.finish_reparse_items = _timed(  # type: ignore[method-assign]
             timings, "batch_io", rt.store.finish_reparse_items)
-        rt.archive.read = _timed(timings, "archive", rt.archive.read)  # type: ignore[method-assign]
+        rt.archive.read_many = _timed(timings, "archive", rt.archive.read_many)  # type: ignore[method-assign]
         processing.parse_report = _timed(timings, "parse", processing.parse_report)  # type: ignore[assignment]
         for pipeline in rt.runner.pipelines:
             name = "pipeline:" + type(pipeline).__name__.removesuffix("Pipeline").lower()
             pipeline.process_item = _timed(timings, name, pipeline.process_item)
+            if hasattr(pipeline, "process_items"):  # a batch at a time: its time is shared by the batch's reports
+                pipeline.process_items = _timed(timings, name, pipeline.process_items)
         for start in range(0, len(ids), processing.REPARSE_BATCH):
             batch = ids[start:start + processing.REPARSE_BATCH]
             started, cpu = time.perf_counter(), time.process_time()

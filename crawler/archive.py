@@ -26,7 +26,7 @@ import re
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -167,7 +167,25 @@ class PageArchive:
         """The exact bytes archived as ``sha256``, verified; ``report`` only names the report in errors."""
         if not SHA256_HEX.fullmatch(sha256):
             raise PageMissingError(f"{sha256!r} is not a page name (a lowercase hex sha256)")
-        stored = self.store.page(sha256)
+        return self._verified(sha256, self.store.page(sha256), report)
+
+    def read_many(self, pages: Sequence[tuple[str, int | None]]) -> list[bytes | ArchiveError]:
+        """:meth:`read` for each ``(sha256, report)``, the stored pages fetched in one read; for each, its bytes or
+        the :class:`ArchiveError` that names it (a database error stops the whole call)."""
+        valid = [sha256 for sha256, _report in pages if SHA256_HEX.fullmatch(sha256)]
+        stored = self.store.stored_pages(valid)
+        results: list[bytes | ArchiveError] = []
+        for sha256, report in pages:
+            try:
+                if not SHA256_HEX.fullmatch(sha256):
+                    raise PageMissingError(f"{sha256!r} is not a page name (a lowercase hex sha256)")
+                results.append(self._verified(sha256, stored.get(sha256), report))
+            except ArchiveError as error:
+                results.append(error)
+        return results
+
+    def _verified(self, sha256: str, stored: StoredPage | None, report: int | None) -> bytes:
+        """The bytes of a page read from the database (or, absent there, from the legacy folder), verified."""
         if stored is None:
             return self._read_legacy(sha256, report)
         try:

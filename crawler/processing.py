@@ -36,7 +36,7 @@ from crawler.sources.backoff import full_jitter
 from crawler.sources.eid import EidClient
 from crawler.storage import ReparseWork, Store
 from crawler.telemetry import alerts, metrics
-from pipelines.runner import PipelineRunner
+from pipelines.runner import Outcome, PipelineRunner
 
 log = logging.getLogger(__name__)
 
@@ -157,24 +157,35 @@ def _waiting_for_space(who: str, wait_until: float, step: Callable[[], T]) -> T:
 def _parse_and_store(rt: Runtime, upload_info_id: int, body: bytes, archived: ArchivedPage, final_url: str,
                      listing: dict[str, Any], validators: tuple[str, str] = ("", "")) -> tuple[ReportState, str]:
     """Parse a page and run the item pipelines; ParseError propagates (a permanent failure)."""
+    item = _parsed_item(upload_info_id, body, archived, final_url, listing, validators)
+    return _state_of(rt.runner.run(item), item)
+
+
+def _parsed_item(upload_info_id: int, body: bytes, archived: ArchivedPage, final_url: str, listing: dict[str, Any],
+                 validators: tuple[str, str] = ("", "")) -> ReportItem:
+    """The page parsed, as the item the pipelines take; ParseError propagates."""
     with metrics.parse_timer():
         parsed = parse_report(body)
-    item = ReportItem(
+    return ReportItem(
         upload_info_id=upload_info_id, document=parsed.document, parser_version=parsed.parser_version,
         page_sha256=archived.sha256, final_url=final_url, archive_path=archived.relative, listing=listing,
         unknown_sections=parsed.unknown_sections, section_errors=parsed.section_errors,
         page_etag=validators[0], page_last_modified=validators[1],
     )
-    outcome = rt.runner.run(item)
+
+
+def _state_of(outcome: Outcome, item: ReportItem) -> tuple[ReportState, str]:
+    """What the pipelines' outcome means for the report (counted, logged, a correction reported)."""
     if outcome.dropped:
         return "failed", outcome.reason
     if outcome.already_stored:
         return "already_stored", ""
     metrics.count_stored()
-    log.info("report %s stored (fund %s, sha256 %s)", upload_info_id, listing.get("fund_code"), archived.sha256[:12])
+    log.info("report %s stored (fund %s, sha256 %s)", item.upload_info_id, item.listing.get("fund_code"),
+             item.page_sha256[:12])
     correction = getattr(outcome.item, "correction", None)
     if correction:
-        report_corrected(correction, listing)
+        report_corrected(correction, item.listing)
     return "stored", ""
 
 
@@ -191,40 +202,52 @@ def reparse_items(rt: Runtime, run_id: int, ids: Sequence[int]) -> dict[int, str
     """Items of a re-parse run, each once: ``{id: "updated" | "unchanged" | "failed"}`` for those still pending.
 
     A duplicate or redelivered batch finds its items done and does nothing. The batch's pending items and their
-    reports are read in one query and their outcomes recorded in one transaction; each report's rows are still
-    replaced in a transaction of its own, so a batch cut short keeps what it stored, and a rerun finds those
-    reports unchanged.
+    reports are read in one query, their pages parsed, and what changed stored in one transaction
+    (:meth:`pipelines.runner.PipelineRunner.run_many`), so a batch stores all its reports or none; the outcomes
+    are then recorded in one more. A page that cannot be read or parsed is that item's failure, recorded even
+    when the batch's store fails; the other items then stay pending for the redelivered batch.
     """
     outcomes: list[tuple[int, str, str | None]] = []
+    items: list[ReportItem] = []
     try:
-        for work in rt.store.reparse_work(run_id, ids):
-            state, reason = _reparse_page(rt, work)
-            outcomes.append((work.upload_info_id, REPARSE_OUTCOMES.get(state, "failed"), reason or None))
+        work = []
+        for each in rt.store.reparse_work(run_id, ids):
+            if each.page_sha256:
+                work.append(each)
+            else:
+                outcomes.append((each.upload_info_id, "failed", "not a stored report"))
+        bodies = rt.archive.read_many([(each.page_sha256, each.upload_info_id) for each in work])
+        for each, body in zip(work, bodies, strict=True):
+            item, reason = _reparsed_item(each, body)
+            if item is None:
+                outcomes.append((each.upload_info_id, "failed", reason))
+            else:
+                items.append(item)
+        for item, outcome in zip(items, rt.runner.run_many(items), strict=True):
+            state, reason = _state_of(outcome, item)
+            if state == "failed":
+                log.warning("report %s re-parse dropped by the pipelines: %s", item.upload_info_id, reason)
+            outcomes.append((item.upload_info_id, REPARSE_OUTCOMES.get(state, "failed"), reason or None))
     finally:
         if outcomes:  # a redelivered batch, or a database that failed before any item, has nothing to record
             rt.store.finish_reparse_items(run_id, outcomes)
     return {upload_info_id: outcome for upload_info_id, outcome, _reason in outcomes}
 
 
-def _reparse_page(rt: Runtime, work: ReparseWork) -> tuple[ReportState, str]:
-    """Parse a stored report's archived page again with this parser (no network) and store what changed.
+def _reparsed_item(work: ReparseWork, body: bytes | ArchiveError) -> tuple[ReportItem | None, str]:
+    """A stored report's archived page parsed again with this parser (no network), or why it could not be.
 
     The page is the one the report pointed at when its batch started. A failure leaves the stored data as it
     was and says why, naming the report.
     """
-    upload_info_id, sha256 = work.upload_info_id, work.page_sha256
-    if not sha256:
-        return "skipped", "not a stored report"
     try:
-        body = rt.archive.read(sha256, report=upload_info_id)
-        state, reason = _parse_and_store(rt, upload_info_id, body, ArchivedPage(sha256, relative_path(sha256)),
-                                         work.final_url, work.listing)
+        if isinstance(body, ArchiveError):
+            raise body
+        return _parsed_item(work.upload_info_id, body, ArchivedPage(work.page_sha256, relative_path(work.page_sha256)),
+                            work.final_url, work.listing), ""
     except (ParseError, ArchiveError) as error:
-        log.warning("report %s could not be re-parsed: %s", upload_info_id, error)
-        return "failed", str(error)
-    if state == "failed":
-        log.warning("report %s re-parse dropped by the pipelines: %s", upload_info_id, reason)
-    return state, reason
+        log.warning("report %s could not be re-parsed: %s", work.upload_info_id, error)
+        return None, str(error)
 
 
 def store_rechecked_page(rt: Runtime, upload_info_id: int, page: FetchedPage) -> ReportState:

@@ -8,6 +8,7 @@ bump, then ``fundcrawl reparse --all``) goes through and replaces the stored row
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from crawler.models import ReportItem
@@ -27,9 +28,16 @@ class DedupePipeline(DatabasePipeline):
     def process_item(self, item: Any, spider: object = None) -> ReportItem:
         report = report_item(item)
         if self.opened_store().already_stored(report):
-            raise AlreadyStored(
-                f"report {report.upload_info_id} already stored from page {report.page_sha256[:12]} "
-                f"by parser {report.parser_version}",
-                log_level="DEBUG",
-            )
+            raise _already_stored(report)
         return report
+
+    def process_items(self, items: Sequence[Any]) -> list[ReportItem | AlreadyStored]:
+        """:meth:`process_item` for a batch, in one read: each report, or the drop that says it is stored."""
+        reports = [report_item(item) for item in items]
+        stored = self.opened_store().already_stored_many(reports)
+        return [_already_stored(report) if same else report for report, same in zip(reports, stored, strict=True)]
+
+
+def _already_stored(report: ReportItem) -> AlreadyStored:
+    return AlreadyStored(f"report {report.upload_info_id} already stored from page {report.page_sha256[:12]} "
+                         f"by parser {report.parser_version}", log_level="DEBUG")

@@ -6,6 +6,11 @@ same job: it builds each class of the ordered ``pipelines`` setting (dotted path
 them, passes the item along, and closes them. Like Scrapy it stops at the first ``DropItem``; it catches
 nothing else, so transient errors reach the task's retry. A pipeline that finds the item's result already
 stored raises :class:`NothingToStore`, a drop that is not a failure; the runner knows no pipeline by name.
+
+A batch of items (a re-parse task's reports) goes through :meth:`PipelineRunner.run_many`: a pipeline that has
+``process_items`` (a list of items in; for each, the item or the ``DropItem`` it raised, out) takes the batch at
+once (the database pipelines then read or write the batch in one transaction); any other pipeline takes its
+items one at a time, exactly as :meth:`PipelineRunner.run` passes them.
 """
 
 from __future__ import annotations
@@ -126,12 +131,42 @@ class PipelineRunner:
                 return _dropped(pipeline, drop, item)
         return Outcome("stored", item=item)
 
+    def run_many(self, items: Sequence[Any]) -> list[Outcome]:
+        """Pass each of ``items`` through every pipeline in order, a pipeline at a time for the whole batch; the
+        outcome of each, as :meth:`run` gives it."""
+        self.open()
+        outcomes: list[Outcome | None] = [None] * len(items)
+        live = list(enumerate(items))
+        for pipeline in self.pipelines:
+            if not live:
+                break
+            batch = getattr(pipeline, "process_items", None)
+            results = batch([item for _index, item in live]) if batch else [_one(pipeline, item) for _i, item in live]
+            passed = []
+            for (index, item), result in zip(live, results, strict=True):
+                if isinstance(result, DropItem):
+                    outcomes[index] = _dropped(pipeline, result, item)
+                else:
+                    passed.append((index, result))
+            live = passed
+        for index, item in live:
+            outcomes[index] = Outcome("stored", item=item)
+        return [outcome for outcome in outcomes if outcome is not None]
+
     def __enter__(self) -> Self:
         self.open()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _one(pipeline: Any, item: Any) -> Any:
+    """The item ``pipeline`` passes on, or the ``DropItem`` it raised."""
+    try:
+        return pipeline.process_item(item)
+    except DropItem as drop:
+        return drop
 
 
 def _dropped(pipeline: Any, drop: DropItem, item: Any) -> Outcome:

@@ -8,6 +8,7 @@ fundcrawl's Celery task.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -18,7 +19,7 @@ from scrapy.settings import BaseSettings
 from crawler.archive import relative_path
 from crawler.models import ReportItem
 from crawler.settings import DEFAULT_DATA_DIR, embedded_database_url
-from crawler.storage import DocumentError, Store
+from crawler.storage import DocumentError, Saved, Store
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +73,34 @@ class StorePipeline(DatabasePipeline):
 
     def process_item(self, item: Any, spider: object = None) -> ReportItem:
         report = report_item(item)
-        archive_path = getattr(report, "archive_path", "") or relative_path(report.page_sha256)
         try:
-            saved = self.opened_store().save_report(report, str(archive_path))
+            saved = self.opened_store().save_report(report, _archive_path(report))
         except DocumentError as error:
             # Only a pipeline configuration without validation gets here; the report ends dropped, saying why.
             raise DropItem(str(error)) from error
-        if saved is None:
-            raise DropItem(f"report {report.upload_info_id} is marked failed; replay it to store it again")
-        report.correction = saved.correction.to_json() if saved.correction else None
-        log.debug("report %s saved (parser %s)", report.upload_info_id, report.parser_version)
-        return report
+        return _saved(report, saved)
+
+    def process_items(self, items: Sequence[Any]) -> list[ReportItem | DropItem]:
+        """:meth:`process_item` for a batch, in one transaction: it stores every report of the batch or none."""
+        reports = [report_item(item) for item in items]
+        results = self.opened_store().save_reports([(report, _archive_path(report)) for report in reports])
+        passed: list[ReportItem | DropItem] = []
+        for report, saved in zip(reports, results, strict=True):
+            try:
+                passed.append(DropItem(str(saved)) if isinstance(saved, DocumentError) else _saved(report, saved))
+            except DropItem as drop:
+                passed.append(drop)
+        return passed
+
+
+def _archive_path(report: ReportItem) -> str:
+    return str(getattr(report, "archive_path", "") or relative_path(report.page_sha256))
+
+
+def _saved(report: ReportItem, saved: Saved | None) -> ReportItem:
+    """The saved report, with the correction its save revealed; DropItem when it was not saved (failed)."""
+    if saved is None:
+        raise DropItem(f"report {report.upload_info_id} is marked failed; replay it to store it again")
+    report.correction = saved.correction.to_json() if saved.correction else None
+    log.debug("report %s saved (parser %s)", report.upload_info_id, report.parser_version)
+    return report

@@ -34,8 +34,7 @@ from crawler.processing import (
     runtime,
 )
 from crawler.settings import Settings
-from crawler.storage import Store, upgrade
-from pipelines.runner import PipelineRunner
+from crawler.storage import Store, saving, upgrade
 from tests.fakes.clock import FakeUtcClock
 from tests.replica import Replica
 from tests.storage.helpers import ref
@@ -256,51 +255,56 @@ def _stale_stored_reports(rt: Runtime) -> tuple[list[int], int]:
     return sorted(new), run_id
 
 
-class _DatabaseDownOn:
-    """An item pipeline whose database goes away while it stores one given report."""
-
-    def __init__(self, upload_info_id: int) -> None:
-        self.upload_info_id = upload_info_id
-
-    def process_item(self, item: Any, spider: object = None) -> Any:
-        if item.upload_info_id == self.upload_info_id:
-            raise StorageUnavailableError(f"database gone while storing report {self.upload_info_id}")
-        return item
-
-
-def test_a_reparse_batch_whose_store_fails_keeps_what_it_stored_and_a_rerun_does_the_rest(
-        replica_runtime: tuple[Runtime, Replica]) -> None:
+def test_a_reparse_batch_whose_store_fails_stores_none_of_it_and_its_redelivery_does_it_all(
+        replica_runtime: tuple[Runtime, Replica], monkeypatch: pytest.MonkeyPatch) -> None:
     rt, _replica = replica_runtime
     ids, run_id = _stale_stored_reports(rt)
-    # The database goes away while the third report is being stored.
-    failing = Runtime(settings=rt.settings, store=rt.store, archive=rt.archive,
-                      runner=PipelineRunner([_DatabaseDownOn(ids[2]), *rt.runner.pipelines]))
-    with pytest.raises(StorageUnavailableError, match=f"report {ids[2]}"):
-        reparse_items(failing, run_id, ids)
-    assert rt.store.reparse_pending(run_id) == ids[2:]
-    assert [rt.store.document(upload_info_id)["fund_code"] == "stale" for upload_info_id in ids] == [
-        False, False, True, True, True]
-    assert reparse_items(rt, run_id, ids) == dict.fromkeys(ids[2:], "updated")  # the redelivered batch
+    upsert = saving._upsert_documents
+
+    def database_gone_half_way(connection: Any, saved: Any) -> None:
+        upsert(connection, saved)  # the documents are written, the rows not yet
+        raise StorageUnavailableError("database gone while storing the batch")
+
+    monkeypatch.setattr(saving, "_upsert_documents", database_gone_half_way)
+    with pytest.raises(StorageUnavailableError, match="while storing the batch"):
+        reparse_items(rt, run_id, ids)
+    # The batch is one transaction: nothing of it is stored, and every item waits for the redelivered batch.
+    assert rt.store.reparse_pending(run_id) == ids
+    assert {rt.store.document(upload_info_id)["fund_code"] for upload_info_id in ids} == {"stale"}
+    monkeypatch.undo()
+    assert reparse_items(rt, run_id, ids) == dict.fromkeys(ids, "updated")  # the redelivered batch
     assert rt.store.reparse_progress(run_id) == {"pending": 0, "updated": len(ids), "unchanged": 0, "failed": 0,
                                                  "total": len(ids)}
 
 
-def test_a_reparse_batch_that_fails_reading_a_page_records_the_reports_it_stored_before(
+def test_a_reparse_batch_whose_pages_cannot_be_read_records_nothing_until_its_redelivery(
         replica_runtime: tuple[Runtime, Replica], monkeypatch: pytest.MonkeyPatch) -> None:
     rt, _replica = replica_runtime
     ids, run_id = _stale_stored_reports(rt)
-    read = rt.archive.read
 
-    def database_gone_on_the_second(sha256: str, report: int | None = None) -> bytes:
-        if report == ids[1]:
-            raise StorageUnavailableError(f"database gone while reading the page of report {report}")
-        return read(sha256, report=report)
+    def database_gone(pages: Any) -> Any:
+        raise StorageUnavailableError("database gone while reading the batch's pages")
 
-    monkeypatch.setattr(rt.archive, "read", database_gone_on_the_second)
-    with pytest.raises(StorageUnavailableError, match=f"report {ids[1]}"):
+    monkeypatch.setattr(rt.archive, "read_many", database_gone)
+    with pytest.raises(StorageUnavailableError, match="reading the batch's pages"):
         reparse_items(rt, run_id, ids)
-    # The first report was stored before the second page could not be read: its outcome is kept.
-    assert rt.store.reparse_pending(run_id) == ids[1:]
-    assert rt.store.document(ids[0])["fund_code"] != "stale"
+    assert rt.store.reparse_pending(run_id) == ids
     monkeypatch.undo()
-    assert reparse_items(rt, run_id, ids) == dict.fromkeys(ids[1:], "updated")
+    assert reparse_items(rt, run_id, ids) == dict.fromkeys(ids, "updated")
+
+
+def test_a_corrupt_page_fails_its_own_reparse_item_and_the_batch_stores_the_rest(
+        replica_runtime: tuple[Runtime, Replica], caplog: pytest.LogCaptureFixture) -> None:
+    rt, _replica = replica_runtime
+    ids, run_id = _stale_stored_reports(rt)
+    rotten = rt.store.state(ids[1])["page_sha256"]
+    with rt.store.engine.begin() as connection:
+        connection.execute(text("UPDATE pages SET body = :body WHERE sha256 = :sha"),
+                           {"body": b"not zstd at all", "sha": rotten})
+    with caplog.at_level(logging.WARNING, logger="crawler.processing"):
+        outcomes = reparse_items(rt, run_id, ids)
+    assert outcomes == {upload_info_id: "failed" if upload_info_id == ids[1] else "updated" for upload_info_id in ids}
+    assert f"page {rotten[:12]} of report {ids[1]} is corrupt" in caplog.text
+    assert rt.store.document(ids[1])["fund_code"] == "stale"  # its stored data stays as it was
+    [(failed, why)] = rt.store.reparse_failures(run_id)
+    assert failed == ids[1] and "is corrupt in the archive" in why

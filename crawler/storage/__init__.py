@@ -14,6 +14,7 @@ from crawler.storage.engine import (
 )
 from crawler.storage.pages import ReparseWork
 from crawler.storage.partitions import PartitionKey
+from crawler.storage.saving import Saved
 from crawler.storage.schema import current_revision, ensure_current, head_revision, upgrade, upgrade_embedded
 from crawler.storage.store import Claim, Store
 
@@ -23,6 +24,7 @@ __all__ = [
     "DocumentError",
     "PartitionKey",
     "ReparseWork",
+    "Saved",
     "Store",
     "WalState",
     "checkpoint",

@@ -53,9 +53,15 @@ def page_exists(connection: Connection, sha256: str) -> bool:
 
 
 def page(connection: Connection, sha256: str) -> StoredPage | None:
+    return pages_of(connection, [sha256]).get(sha256)
+
+
+def pages_of(connection: Connection, hashes: Sequence[str]) -> dict[str, StoredPage]:
+    """The stored pages among ``hashes``, by sha256 (one query)."""
     columns = (pages.c.sha256, pages.c.size, pages.c.codec, pages.c.reference_id, pages.c.body)
-    row = connection.execute(select(*columns).where(pages.c.sha256 == sha256)).first()
-    return None if row is None else StoredPage(row.sha256, int(row.size), row.codec, row.reference_id, bytes(row.body))
+    rows = connection.execute(select(*columns).where(pages.c.sha256.in_(sorted(set(hashes)))))
+    return {row.sha256: StoredPage(row.sha256, int(row.size), row.codec, row.reference_id, bytes(row.body))
+            for row in rows}
 
 
 def insert_page(connection: Connection, stored: StoredPage, now: dt.datetime) -> bool:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Row, func, select, true
+from sqlalchemy import ColumnElement, Connection, Row, and_, func, or_, select, true
 
 from crawler.models import REPORT_TYPES, ExportedDocument, ReportDocument, ReportItem, Supersession
 from crawler.storage.documents import storable_json
@@ -74,12 +74,26 @@ def already_stored(connection: Connection, item: ReportItem) -> bool:
     produces a different document from the same bytes, and that must be stored. One query; the stored result
     comes back only when the key matches, so a first save (nearly every save) compares nothing.
     """
-    statement = select(report_documents.c.document, reports.c.checks, reports.c.unknown_sections,
+    return already_stored_many(connection, [item])[0]
+
+
+def already_stored_many(connection: Connection, items: Sequence[ReportItem]) -> list[bool]:
+    """:func:`already_stored` for each of ``items``, in one query."""
+    if not items:
+        return []
+    statement = select(reports.c.upload_info_id, reports.c.page_sha256, reports.c.parser_version,
+                       report_documents.c.document, reports.c.checks, reports.c.unknown_sections,
                        reports.c.section_errors).join(
         report_documents, report_documents.c.upload_info_id == reports.c.upload_info_id).where(
-        reports.c.upload_info_id == item.upload_info_id, reports.c.state == "stored",
-        reports.c.page_sha256 == item.page_sha256, reports.c.parser_version == item.parser_version)
-    row = connection.execute(statement).first()
+        reports.c.upload_info_id.in_(sorted({item.upload_info_id for item in items})), reports.c.state == "stored",
+        or_(*(and_(reports.c.upload_info_id == item.upload_info_id, reports.c.page_sha256 == item.page_sha256,
+                   reports.c.parser_version == item.parser_version) for item in items)))
+    found = {(row.upload_info_id, row.page_sha256, row.parser_version): row for row in connection.execute(statement)}
+    return [_same_result(found.get((item.upload_info_id, item.page_sha256, item.parser_version)), item)
+            for item in items]
+
+
+def _same_result(row: Any, item: ReportItem) -> bool:
     if row is None:
         return False
     stored = (row.document, row.checks or {}, row.unknown_sections or [], row.section_errors or {})

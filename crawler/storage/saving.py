@@ -7,10 +7,11 @@ ones, so it is a no-op in effect; a report that already ended ``failed`` is left
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, delete, func, select, update
 
 from crawler.models import REPORT_TYPES, ReportDocument, ReportItem
 from crawler.storage.documents import (
@@ -22,13 +23,14 @@ from crawler.storage.documents import (
     storable,
     storable_json,
 )
-from crawler.storage.tables import NORMALIZED, report_documents, reports
+from crawler.storage.tables import NORMALIZED, report_documents, report_versions, reports
 from crawler.storage.types import UTCDateTime
 from crawler.storage.upsert import insert
 from crawler.storage.versions import (
     Correction,
     keep_replaced_document,
     lock_slot,
+    lock_slots,
     record_version,
     refresh_current_page,
     settle_slot,
@@ -102,6 +104,81 @@ def save_report(connection: Connection, prepared: Prepared, archive_path: str, n
     return Saved(correction)
 
 
+def save_reports(connection: Connection, batch: Sequence[tuple[Prepared, str]],
+                 now: dt.datetime) -> list[Saved | None]:
+    """Store prepared reports (each with its archive path) on ``connection``, inside the caller's transaction;
+    for each, what :func:`save_report` returns.
+
+    A re-parse batch saves reports again from the pages they are stored from. Such a save changes nothing in the
+    order of its slot's versions (see :func:`save_report`), so for all of them together it is one statement per
+    table: their rows, documents and versions are written for the batch at once, instead of some twenty statements
+    for each report. Any other report (a first save, a new page, a failed report, a version that no longer matches
+    its report) takes :func:`save_report`, in the same transaction. Every slot, then every report row, is locked
+    first, in one order, as :func:`save_report` locks them.
+    """
+    lock_slots(connection, [prepared.slot for prepared, _path in batch])
+    ids = [prepared.item.upload_info_id for prepared, _path in batch]
+    found: dict[int, Any] = {row.upload_info_id: row
+                             for row in connection.execute(_RESAVE_CHECK, {"ids": sorted(set(ids))})}
+    again = [(prepared, path) for prepared, path in batch
+             if ids.count(prepared.item.upload_info_id) == 1 and _saved_again(prepared, found)]
+    _resave(connection, again, now)
+    resaved = {prepared.item.upload_info_id for prepared, _path in again}
+    return [Saved() if prepared.item.upload_info_id in resaved else save_report(connection, prepared, path, now)
+            for prepared, path in batch]
+
+
+_r, _v = reports.c, report_versions.c
+#: Each report of a batch with what decides whether it is a save of its stored page again: its row, locked, and
+#: the version of the page it is stored from.
+_RESAVE_CHECK = (
+    select(_r.upload_info_id, _r.state, _r.stored_at, _r.page_sha256, _r.slot, _r.send_date,
+           _v.id.label("version_id"), _v.slot.label("version_slot"), _v.send_date.label("version_send_date"))
+    .select_from(reports.outerjoin(report_versions, and_(_v.upload_info_id == _r.upload_info_id,
+                                                         _v.page_sha256 == _r.page_sha256)))
+    .where(_r.upload_info_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_r.upload_info_id)
+    .with_for_update(of=reports)
+)
+#: A version saved again: refreshed in place (what :func:`refresh_current_page` writes once it matched).
+_REFRESH_VERSION = (
+    update(report_versions)
+    .where(_v.upload_info_id == bindparam("saved_id"), _v.page_sha256 == bindparam("saved_sha256"))
+    .values(fetched_at=bindparam("saved_at", type_=UTCDateTime()), parser_version=bindparam("saved_parser"))
+)
+
+
+def _saved_again(prepared: Prepared, found: dict[int, Any]) -> bool:
+    """The report is stored from this very page, and its version matches its row: what makes
+    :func:`save_report` only rewrite its data and refresh its version."""
+    row = found.get(prepared.item.upload_info_id)
+    return (row is not None and row.state != "failed" and row.stored_at is not None
+            and row.page_sha256 == prepared.item.page_sha256 and row.version_id is not None
+            and row.version_slot == (row.slot or prepared.slot) and row.version_send_date == row.send_date)
+
+
+def _resave(connection: Connection, again: Sequence[tuple[Prepared, str]], now: dt.datetime) -> None:
+    """Rewrite the data of reports saved again from their stored pages, one statement per table for them all."""
+    if not again:
+        return
+    marks: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for prepared, path in again:
+        values = _stored_values(prepared.item, prepared.document, path, now)
+        marks.setdefault(tuple(values), []).append(values)
+    for rows in marks.values():  # one statement per set of columns (a fetched page also sets its validators)
+        connection.execute(_MARK_STORED, rows)
+    _upsert_documents(connection, [(prepared.item, prepared.document) for prepared, _path in again])
+    ids = sorted(prepared.item.upload_info_id for prepared, _path in again)
+    for table in NORMALIZED:
+        connection.execute(delete(table).where(table.c.upload_info_id.in_(ids)))
+        rows = [row for prepared, _path in again for row in prepared.rows.get(table, ())]
+        if rows:
+            connection.execute(table.insert(), rows)
+    connection.execute(_REFRESH_VERSION, [
+        {"saved_id": prepared.item.upload_info_id, "saved_sha256": prepared.item.page_sha256, "saved_at": now,
+         "saved_parser": prepared.item.parser_version} for prepared, _path in again])
+
+
 def _lock_report_row(connection: Connection, prepared: Prepared, now: dt.datetime) -> Row[Any]:
     """Lock the report's row, inserting it first when discovery never did; returns what it held before.
 
@@ -121,6 +198,12 @@ def _lock_report_row(connection: Connection, prepared: Prepared, now: dt.datetim
 def _mark_stored(
     connection: Connection, item: ReportItem, document: ReportDocument, archive_path: str, now: dt.datetime
 ) -> bool:
+    result = connection.execute(_MARK_STORED, _stored_values(item, document, archive_path, now))
+    return bool(result.rowcount)
+
+
+def _stored_values(item: ReportItem, document: ReportDocument, archive_path: str, now: dt.datetime) -> dict[str, Any]:
+    """The parameters of :data:`_MARK_STORED` for a saved report."""
     checks = storable(dict(item.checks))
     values = {
         "state": "stored",
@@ -146,8 +229,7 @@ def _mark_stored(
     if item.page_etag or item.page_last_modified:
         values.update(page_etag=storable(item.page_etag) or None,
                       page_last_modified=storable(item.page_last_modified) or None)
-    result = connection.execute(_MARK_STORED, {"saved_id": item.upload_info_id, "saved_at": now, **values})
-    return bool(result.rowcount)
+    return {"saved_id": item.upload_info_id, "saved_at": now, **values}
 
 
 #: The UPDATE of a saved report's row, built once: its SET columns are the keys of the parameters it is run with.
@@ -187,15 +269,16 @@ def _insert_report_row(connection: Connection, prepared: Prepared, now: dt.datet
 
 
 def _upsert_document(connection: Connection, item: ReportItem, document: ReportDocument) -> None:
-    values = {
-        "upload_info_id": item.upload_info_id,
-        "schema": document["schema"],
-        "parser_version": item.parser_version,
-        "document": document,
-    }
-    statement = insert(connection, report_documents).values(values)
+    _upsert_documents(connection, [(item, document)])
+
+
+def _upsert_documents(connection: Connection, saved: Sequence[tuple[ReportItem, ReportDocument]]) -> None:
+    """Insert or replace the documents of ``saved`` reports: one statement, however many."""
+    rows = [{"upload_info_id": item.upload_info_id, "schema": document["schema"],
+             "parser_version": item.parser_version, "document": document} for item, document in saved]
+    statement = insert(connection, report_documents)
     statement = statement.on_conflict_do_update(
         index_elements=["upload_info_id"],
         set_={key: statement.excluded[key] for key in ("schema", "parser_version", "document")},
     )
-    connection.execute(statement)
+    connection.execute(statement, rows)

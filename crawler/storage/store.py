@@ -31,12 +31,13 @@ from crawler.models import ExportedDocument, ReportDocument, ReportItem, ReportR
 from crawler.storage import owners, pages, queries, transitions
 from crawler.storage.backfill_jobs import BackfillJobs
 from crawler.storage.checkpoints import DayCheckpoints
+from crawler.storage.documents import DocumentError
 from crawler.storage.engine import READ_ONLY, WalState, checkpoint, make_engine, run_unit
 from crawler.storage.exports import Exports
 from crawler.storage.health import Health
 from crawler.storage.partitions import Partitions
 from crawler.storage.runs import Runs
-from crawler.storage.saving import Saved, prepare_report, save_report
+from crawler.storage.saving import Prepared, Saved, prepare_report, save_report, save_reports
 from crawler.storage.schema import ensure_current
 from crawler.storage.tables import reports
 from crawler.storage.transitions import Claim, rowcount, scalars
@@ -275,6 +276,26 @@ class Store:
         prepared = prepare_report(item)  # pure: before the transaction, so it holds no lock
         return self.write(partial(save_report, prepared=prepared, archive_path=archive_path, now=self.clock()))
 
+    def save_reports(self, items: Sequence[tuple[ReportItem, str]]) -> list[Saved | None | DocumentError]:
+        """Store parsed reports (each with its archive path) in one transaction; for each, what
+        :meth:`save_report` returns, or the :class:`DocumentError` that kept it from being saved.
+
+        One transaction, and one statement per table for the reports saved again from their stored pages (a
+        re-parse batch): it stores all of them or none.
+        """
+        results: list[Saved | None | DocumentError] = []
+        batch: list[tuple[Prepared, str]] = []
+        for item, archive_path in items:
+            try:
+                batch.append((prepare_report(item), archive_path))
+                results.append(None)
+            except DocumentError as error:
+                results.append(error)
+        if batch:
+            saved = iter(self.write(partial(save_reports, batch=batch, now=self.clock())))
+            results = [result if isinstance(result, DocumentError) else next(saved) for result in results]
+        return results
+
     def reset_failed(self, ids: Iterable[int]) -> int:
         """Put failed reports back to ``pending`` with a fresh attempt budget (replay); returns how many."""
         now = self.clock()
@@ -293,6 +314,10 @@ class Store:
         (document, checks, parse flags): storing it again would change nothing. One read; the stored document
         is read only when the key matches (a first save never reads one)."""
         return self.read(partial(queries.already_stored, item=item))
+
+    def already_stored_many(self, items: Sequence[ReportItem]) -> list[bool]:
+        """:meth:`already_stored` for each of ``items``, in one read."""
+        return self.read(partial(queries.already_stored_many, items=items))
 
     def state(self, upload_info_id: int) -> dict[str, Any] | None:
         """The state-machine columns of one report (state, attempts, lease, reason, last error, ...)."""
@@ -382,6 +407,10 @@ class Store:
 
     def page(self, sha256: str) -> pages.StoredPage | None:
         return self.read(partial(pages.page, sha256=sha256))
+
+    def stored_pages(self, hashes: Sequence[str]) -> dict[str, pages.StoredPage]:
+        """The stored pages among ``hashes``, by sha256, in one read."""
+        return self.read(partial(pages.pages_of, hashes=hashes)) if hashes else {}
 
     def insert_page(self, stored: pages.StoredPage) -> bool:
         """Insert a compressed page once; True when this call inserted it."""

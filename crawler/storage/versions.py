@@ -15,11 +15,11 @@ original, a redelivered task, a reverification) settle the slot one after the ot
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, true, update
+from sqlalchemy import Connection, func, or_, select, text, true, update
 
 from crawler.models import REPORT_TYPES, ReportDocument
 from crawler.storage.tables import report_documents, report_versions, reports
@@ -73,6 +73,20 @@ def lock_slot(connection: Connection, slot: str) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(slot))))
+
+
+def lock_slots(connection: Connection, slots: Sequence[str]) -> None:
+    """:func:`lock_slot` for several slots, in one order (sorted), so that two writers of overlapping sets of
+    slots never wait on each other in a cycle; one statement."""
+    if connection.dialect.name == "postgresql":
+        ordered = sorted(set(slots))
+        if ordered:
+            # Volatile functions of the select list run after the ORDER BY: the locks are taken in slot order.
+            connection.execute(_LOCK_SLOTS, {"slots": ordered})
+
+
+_LOCK_SLOTS = text("SELECT pg_advisory_xact_lock(hashtext(slot)) "
+                   "FROM unnest(CAST(:slots AS text[])) WITH ORDINALITY AS t(slot, n) ORDER BY n")
 
 
 def keep_replaced_document(connection: Connection, upload_info_id: int, previous_sha256: str) -> None:

@@ -66,3 +66,14 @@ class Broken(_Recorder):
 
     def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         raise KeyError("a bug, not a drop")
+
+
+class Batcher(_Recorder):
+    """Takes a batch at once (``process_items``): drops the items that ask for it, records the batch's size."""
+
+    name = "batcher"
+
+    def process_items(self, items: list[dict[str, Any]]) -> list[dict[str, Any] | DropItem]:
+        EVENTS.append(f"batch of {len(items)}")
+        return [DropItem("dropped in a batch") if item.get("batch_drop") else self.process_item(item)
+                for item in items]

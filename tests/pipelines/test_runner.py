@@ -76,3 +76,23 @@ def test_a_drop_with_nothing_to_store_stops_the_chain_without_failing(caplog: py
 def test_anything_but_a_drop_propagates() -> None:
     with runner({R + "Broken": 1}) as pipelines, pytest.raises(KeyError, match="a bug"):
         pipelines.run({})
+
+
+def test_a_batch_goes_through_each_pipeline_as_one_item_would() -> None:
+    """run_many: a pipeline with process_items takes the batch at once, the others item by item; a drop anywhere
+    ends that item's chain only, and every item's outcome comes back in order."""
+    mapping: dict[str, int | None] = {R + "First": 1, R + "Dropper": 2, R + "Batcher": 3, R + "Done": None,
+                                      R + "Second": 4}
+    items = [{}, {"drop": True}, {"batch_drop": True}, {}]
+    with runner(mapping) as pipelines:
+        outcomes = pipelines.run_many(items)
+        one_by_one = [pipelines.run(item) for item in [{}, {"drop": True}, {}]]
+        nothing = pipelines.run_many([])
+
+    assert [outcome.status for outcome in outcomes] == ["stored", "dropped", "dropped", "stored"]
+    assert [outcome.reason for outcome in outcomes] == ["", "asked to drop", "dropped in a batch", ""]
+    assert outcomes[0].item["seen"] == one_by_one[0].item["seen"] == ["first", "dropper", "batcher", "second"]
+    assert outcomes[1].item["seen"] == one_by_one[1].item["seen"] == ["first"]
+    assert outcomes[2].item["seen"] == ["first", "dropper"]
+    assert "batch of 3" in recorders.EVENTS  # the item dropped before it never reached the batch
+    assert nothing == []

@@ -18,8 +18,9 @@ document then made stale (as if an earlier parser had been wrong), and ``fundcra
 ``fundcrawl worker -Q reparse -c N`` (N = 1, 2): after a warm-up of 2N reports, reports re-parsed and rewritten
 per second, from the moment the timed work is published (the publisher imports Celery before) to the moment
 the last batch recorded its outcomes (the items' own ``updated_at``, so the bench polls only twice a second).
-Compared with the parse-only rate of the same pages in one process; target: at least 0.7 x N x it. ``cpu_ms_per_report`` splits the
-machine's CPU per timed report between the worker (main process and children), PostgreSQL (postmaster and
+Compared with the parse-only rate of the same pages in one process (the fastest of three passes after the runs, so a
+slow moment of the machine never lowers the bar; ``share_of_processes_x_adjacent_parse_rate`` uses the faster of the
+passes just before and just after the run instead, as the machine's speed drifts); target: at least 0.7 x N x it. ``cpu_ms_per_report`` splits the machine's CPU per timed report between the worker (main process and children), PostgreSQL (postmaster and
 backends) and Redis; ``ceiling_reports_per_second`` is what the machine's cores would do at that cost, all busy.
 Then the same re-parse once more in the bench process, a batch at a time, phase by phase (``in_process_profile``:
 batch reads and writes, page read, parse, each item pipeline, per report).
@@ -65,6 +66,8 @@ from crawler.storage.tables import reparse_items
 from tests.e2e.harness import Daemon, redis_broker
 from tests.replica import Replica
 
+#: Passes of the parse-only rate; the fastest is the one the re-parse runs are compared with.
+PARSE_PASSES = 3
 KINDS = {"annual": "FB010010", "interim": "FB020010", "q1": "FB030010", "q2": "FB030020", "q3": "FB030030",
          "q4": "FB030040", "profile": "FA010070"}
 
@@ -234,6 +237,14 @@ def wait_run(database_url: str, run_id: int, daemon: Daemon, timeout: float = 90
     raise RuntimeError(f"timed out: {store.reparse_progress(run_id)}\n{daemon.logs()}")
 
 
+def parse_only_rate(bodies: list[bytes]) -> float:
+    """Pages parsed per second by this process, one pass over ``bodies``."""
+    started = time.perf_counter()
+    for body in bodies:
+        parse_report(body)
+    return len(bodies) / (time.perf_counter() - started)
+
+
 def make_stale(database_url: str) -> None:
     """Every stored document replaced by one an earlier, wrong parser of this version might have produced."""
     with make_engine(database_url).begin() as connection:
@@ -248,7 +259,11 @@ def reparse(replica: Replica, total: int, folder: Path, processes: list[int]) ->
         daemon = Daemon(folder, replica.url, database_url, broker_url, env_extra={
             "FUNDCRAWL_RATE_LIMIT": MAX_RATE, "FUNDCRAWL_LOG_LEVEL": "WARNING"})
         fetch(daemon, Store.from_url(database_url).add_discovered(refs_of(replica.catalogue())), total)
+        bodies = [PageArchive(Store.from_url(database_url)).read(str(sha))
+                  for _id, sha in Store.from_url(database_url).stored_for_reparse(PARSER_VERSION, True)]
+        dispose_engines()
         for count in processes:
+            parse_before = parse_only_rate(bodies)
             make_stale(database_url)
             store = Store.from_url(database_url)
             run_id, _resumed = store.start_reparse(PARSER_VERSION, True)
@@ -270,8 +285,10 @@ def reparse(replica: Replica, total: int, folder: Path, processes: list[int]) ->
             progress = store.reparse_progress(run_id)
             store.finish_reparse(run_id)
             per_report = {name: round(value / len(timed) * 1000, 1) for name, value in cpu.items()}
+            dispose_engines()
             runs.append({"processes": count, "reports": len(timed), "updated": progress["updated"],
                          "failed": progress["failed"],
+                         "parse_only_before_and_after": [round(parse_before, 2), round(parse_only_rate(bodies), 2)],
                          "reports_per_second": round(len(timed) / (finished - started), 2),
                          "cpu_ms_per_report": {**per_report, "all_of_these": round(sum(per_report.values()), 1)}})
         # Where a rewritten report's time goes: the same work in this process, batch by batch, phase by phase.
@@ -282,24 +299,27 @@ def reparse(replica: Replica, total: int, folder: Path, processes: list[int]) ->
         profile = reparse_phase_profile(settings_for(replica.url, folder / "profile", database_url, None), run_id,
                                         store.reparse_pending(run_id))
         store.finish_reparse(run_id)
-        bodies = [PageArchive(Store.from_url(database_url)).read(str(sha))
-                  for _id, sha in Store.from_url(database_url).stored_for_reparse(PARSER_VERSION, True)]
         dispose_engines()
-    started = time.perf_counter()
-    for body in bodies:
-        parse_report(body)
-    parse_rate = len(bodies) / (time.perf_counter() - started)
+    # The fastest of three more passes: a moment the machine was slower would lower the bar.
+    passes = [parse_only_rate(bodies) for _pass in range(PARSE_PASSES)]
+    parse_rate = max(passes)
     cores = psutil.cpu_count() or 1
     for run in runs:
         run["target"] = round(0.7 * run["processes"] * parse_rate, 2)
         run["share_of_processes_x_parse_rate"] = round(run["reports_per_second"] / (run["processes"] * parse_rate),
                                                        3)
+        # The machine's speed drifts (other tenants): the same run against the parse-only rate measured just
+        # before and just after it, the faster of the two.
+        adjacent = max(run["parse_only_before_and_after"])
+        run["share_of_processes_x_adjacent_parse_rate"] = round(
+            run["reports_per_second"] / (run["processes"] * adjacent), 3)
         # What this machine could do at that CPU cost per report with every core busy (the replica is idle here).
         ceiling = cores / run["cpu_ms_per_report"]["all_of_these"] * 1000
         run["ceiling_reports_per_second"] = round(ceiling, 2)
         run["ceiling_share_of_processes_x_parse_rate"] = round(ceiling / (run["processes"] * parse_rate), 3)
     return {"deployment": PRODUCTION.name, "pages": len(bodies),
-            "parse_only_pages_per_second_one_core": round(parse_rate, 2), "runs": runs,
+            "parse_only_pages_per_second_one_core": round(parse_rate, 2),
+            "parse_only_passes": [round(rate, 2) for rate in passes], "runs": runs,
             "in_process_profile": profile}
 
 

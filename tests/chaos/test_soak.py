@@ -34,11 +34,16 @@ CONNECTIONS_PER_PROCESS = 6
 
 def _sample(run: ChaosRun, redis_server: RedisServer, pg_cluster: PostgresCluster, database: str) -> dict[str, Any]:
     main = psutil.Process(run.pid("worker0"))
-    children = main.children()
+    children: dict[int, int] = {}
+    for child in main.children():
+        try:
+            children[child.pid] = child.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass  # killed by this test (or recycled) between the listing and the reading: the next sample sees its heir
     return {
         "main_rss": main.memory_info().rss, "main_fds": main.num_fds(),
-        "child_rss": max((c.memory_info().rss for c in children), default=0),
-        "child_pids": [c.pid for c in children],
+        "child_rss": max(children.values(), default=0),
+        "child_pids": list(children),
         "redis_memory": redis_server.used_memory(),
         "pg_connections": pg_cluster.connections(database),
     }

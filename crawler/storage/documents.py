@@ -12,7 +12,6 @@ so every string written to the database has its NUL characters removed (on both 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -30,6 +29,7 @@ from crawler.models import (
     is_report_document,
     problem_summary,
 )
+from crawler.storage.engine import to_json
 from crawler.storage.tables import (
     asset_allocation,
     holdings,
@@ -96,8 +96,9 @@ def storable(value: Any) -> Any:
 _NUL_ESCAPED = "\\u0000"
 
 
-def storable_json(value: Any) -> tuple[Any, str]:
-    """``value`` made storable (see :func:`storable`) and its JSON text, keys sorted (what comparisons use).
+def storable_json(value: Any, *, sort_keys: bool = True) -> tuple[Any, str]:
+    """``value`` made storable (see :func:`storable`) and its JSON text: keys sorted (what comparisons of small
+    values use), or with ``sort_keys=False`` in the value's own order: the very text a JSON column stores for it.
 
     Serialized once, in C; walked in Python only when the text shows something :func:`storable` would change: a
     NUL, a value JSON cannot hold (a decimal, a date) or a non-finite number. A parsed report (nearly every value
@@ -105,13 +106,13 @@ def storable_json(value: Any) -> tuple[Any, str]:
     and are written as lists, as the walk would make them.
     """
     try:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
+        text = to_json(value, sort_keys=sort_keys)
     except (TypeError, ValueError):
         text = _NUL_ESCAPED
     if _NUL_ESCAPED not in text:
         return value, text
     value = storable(value)
-    return value, json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value, to_json(value, sort_keys=sort_keys)
 
 
 def iso_date(value: object) -> dt.date | None:

@@ -52,10 +52,6 @@ def page_exists(connection: Connection, sha256: str) -> bool:
     return connection.execute(select(pages.c.sha256).where(pages.c.sha256 == sha256)).first() is not None
 
 
-def page(connection: Connection, sha256: str) -> StoredPage | None:
-    return pages_of(connection, [sha256]).get(sha256)
-
-
 def pages_of(connection: Connection, hashes: Sequence[str]) -> dict[str, StoredPage]:
     """The stored pages among ``hashes``, by sha256 (one query)."""
     columns = (pages.c.sha256, pages.c.size, pages.c.codec, pages.c.reference_id, pages.c.body)
@@ -179,16 +175,17 @@ def pending_work(connection: Connection, run_id: int, ids: Sequence[int]) -> lis
 
 
 def finish_items(connection: Connection, run_id: int, outcomes: Sequence[tuple[int, str, str | None]],
-                 now: dt.datetime) -> int:
+                 now: dt.datetime) -> None:
     """Record each item's ``(id, outcome, error)`` once: only a ``pending`` item changes (a duplicate message
-    changes nothing); returns how many changed."""
+    changes nothing). One round trip on PostgreSQL (its engine batches an ``executemany``, and so gives no count
+    of the rows it changed)."""
     if not outcomes:
-        return 0
+        return
     statement = update(reparse_items).where(
         reparse_items.c.run_id == run_id, reparse_items.c.upload_info_id == bindparam("item"),
         reparse_items.c.state == "pending").values(state=bindparam("outcome"), error=bindparam("why"), updated_at=now)
     rows = [{"item": upload_info_id, "outcome": outcome, "why": error} for upload_info_id, outcome, error in outcomes]
-    return int(connection.execute(statement, rows).rowcount)
+    connection.execute(statement, rows)
 
 
 def last_item_done(connection: Connection, run_id: int) -> dt.datetime | None:

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Row, Table, Text, and_, bindparam, delete, func, select, update
 
 from crawler.models import REPORT_TYPES, ReportDocument, ReportItem
+from crawler.storage.bulk import insert_rows
 from crawler.storage.documents import (
     document_date,
     iso_date,
@@ -55,6 +56,8 @@ class Prepared:
 
     item: ReportItem
     document: ReportDocument
+    #: the document as its JSON column stores it (serialized here, so the driver does not serialize it again)
+    document_text: str
     listing: dict[str, Any]
     slot: str
     rows: dict[Table, list[dict[str, Any]]]
@@ -65,9 +68,9 @@ def prepare_report(item: ReportItem) -> Prepared:
     document does not fit ``fundcrawl.report/1`` (nothing is written then)."""
     # Checked as handed over: a value of the wrong type is refused, never made to fit. A document's values are
     # text, numbers, booleans, null, lists and objects, so storable only drops NUL from its text (rarely any).
-    document: ReportDocument = storable_json(require_document(item.document, item.upload_info_id))[0]
+    document, text = storable_json(require_document(item.document, item.upload_info_id), sort_keys=False)
     listing = storable(dict(item.listing))
-    return Prepared(item, document, listing, slot_of_item(item.upload_info_id, listing, document),
+    return Prepared(item, document, text, listing, slot_of_item(item.upload_info_id, listing, document),
                     normalized_rows(document, item.upload_info_id, item.parser_version))
 
 
@@ -86,13 +89,12 @@ def save_report(connection: Connection, prepared: Prepared, archive_path: str, n
         keep_replaced_document(connection, item.upload_info_id, found.page_sha256)
     if not _mark_stored(connection, item, document, archive_path, now):
         return None
-    _upsert_document(connection, item, document)
+    _upsert_documents(connection, [prepared])
     if stored_before:
         for table in NORMALIZED:
             connection.execute(delete(table).where(table.c.upload_info_id == item.upload_info_id))
     for table, rows in prepared.rows.items():
-        if rows:
-            connection.execute(table.insert(), rows)
+        insert_rows(connection, table, rows)
     slot = found.slot or prepared.slot  # a slot the report's row already names stays its slot
     version = {"upload_info_id": item.upload_info_id, "page_sha256": item.page_sha256, "slot": slot,
                "send_date": found.send_date, "parser_version": item.parser_version, "now": now}
@@ -167,13 +169,11 @@ def _resave(connection: Connection, again: Sequence[tuple[Prepared, str]], now: 
         marks.setdefault(tuple(values), []).append(values)
     for rows in marks.values():  # one statement per set of columns (a fetched page also sets its validators)
         connection.execute(_MARK_STORED, rows)
-    _upsert_documents(connection, [(prepared.item, prepared.document) for prepared, _path in again])
+    _upsert_documents(connection, [prepared for prepared, _path in again])
     ids = sorted(prepared.item.upload_info_id for prepared, _path in again)
     for table in NORMALIZED:
         connection.execute(delete(table).where(table.c.upload_info_id.in_(ids)))
-        rows = [row for prepared, _path in again for row in prepared.rows.get(table, ())]
-        if rows:
-            connection.execute(table.insert(), rows)
+        insert_rows(connection, table, [row for prepared, _path in again for row in prepared.rows.get(table, ())])
     connection.execute(_REFRESH_VERSION, [
         {"saved_id": prepared.item.upload_info_id, "saved_sha256": prepared.item.page_sha256, "saved_at": now,
          "saved_parser": prepared.item.parser_version} for prepared, _path in again])
@@ -268,15 +268,12 @@ def _insert_report_row(connection: Connection, prepared: Prepared, now: dt.datet
     connection.execute(statement)
 
 
-def _upsert_document(connection: Connection, item: ReportItem, document: ReportDocument) -> None:
-    _upsert_documents(connection, [(item, document)])
-
-
-def _upsert_documents(connection: Connection, saved: Sequence[tuple[ReportItem, ReportDocument]]) -> None:
+def _upsert_documents(connection: Connection, saved: Sequence[Prepared]) -> None:
     """Insert or replace the documents of ``saved`` reports: one statement, however many."""
-    rows = [{"upload_info_id": item.upload_info_id, "schema": document["schema"],
-             "parser_version": item.parser_version, "document": document} for item, document in saved]
-    statement = insert(connection, report_documents)
+    rows = [{"upload_info_id": prepared.item.upload_info_id, "schema": prepared.document["schema"],
+             "parser_version": prepared.item.parser_version, "document": prepared.document_text}
+            for prepared in saved]
+    statement = insert(connection, report_documents).values(document=bindparam("document", type_=Text()))
     statement = statement.on_conflict_do_update(
         index_elements=["upload_info_id"],
         set_={key: statement.excluded[key] for key in ("schema", "parser_version", "document")},

@@ -405,9 +405,6 @@ class Store:
     def page_exists(self, sha256: str) -> bool:
         return self.read(partial(pages.page_exists, sha256=sha256))
 
-    def page(self, sha256: str) -> pages.StoredPage | None:
-        return self.read(partial(pages.page, sha256=sha256))
-
     def stored_pages(self, hashes: Sequence[str]) -> dict[str, pages.StoredPage]:
         """The stored pages among ``hashes``, by sha256, in one read."""
         return self.read(partial(pages.pages_of, hashes=hashes)) if hashes else {}
@@ -467,9 +464,9 @@ class Store:
         """Which of ``ids`` are still pending in the run, each with its report's page and listing."""
         return self.read(partial(pages.pending_work, run_id=run_id, ids=ids))
 
-    def finish_reparse_items(self, run_id: int, outcomes: Sequence[tuple[int, str, str | None]]) -> int:
+    def finish_reparse_items(self, run_id: int, outcomes: Sequence[tuple[int, str, str | None]]) -> None:
         """Record ``(id, outcome, error)`` of items of a run, each once (a redelivered batch changes nothing)."""
-        return self.write(partial(pages.finish_items, run_id=run_id, outcomes=outcomes, now=self.clock()))
+        self.write(partial(pages.finish_items, run_id=run_id, outcomes=outcomes, now=self.clock()))
 
     def reparse_progress(self, run_id: int) -> dict[str, int]:
         return self.read(partial(pages.run_progress, run_id=run_id))

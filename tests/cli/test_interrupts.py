@@ -108,7 +108,8 @@ def test_a_run_the_fleet_is_working_through_is_watched_not_queued_again(stored: 
     assert "`fundcrawl reparse --all --wait` shows the progress of re-parse run 1" in first.stdout
     # A worker of the fleet has just finished a first batch of the run (its outcome is recorded as a task does).
     done = store.reparse_pending(1)[0]
-    assert store.finish_reparse_items(1, [(done, "unchanged", None)]) == 1
+    store.finish_reparse_items(1, [(done, "unchanged", None)])
+    assert store.reparse_progress(1)["unchanged"] == 1
     watching = daemon.command("reparse", "--all")
     assert "re-parse run 1 is in the fleet's hands (a report was re-parsed " in watching.stderr
     assert "nothing queued again" in watching.stderr and "queued" not in watching.stderr.replace("queued again", "")

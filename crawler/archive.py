@@ -165,9 +165,10 @@ class PageArchive:
     # --- reading ---------------------------------------------------------------------------------------------
     def read(self, sha256: str, report: int | None = None) -> bytes:
         """The exact bytes archived as ``sha256``, verified; ``report`` only names the report in errors."""
-        if not SHA256_HEX.fullmatch(sha256):
-            raise PageMissingError(f"{sha256!r} is not a page name (a lowercase hex sha256)")
-        return self._verified(sha256, self.store.page(sha256), report)
+        body = self.read_many([(sha256, report)])[0]
+        if isinstance(body, ArchiveError):
+            raise body
+        return body
 
     def read_many(self, pages: Sequence[tuple[str, int | None]]) -> list[bytes | ArchiveError]:
         """:meth:`read` for each ``(sha256, report)``, the stored pages fetched in one read; for each, its bytes or

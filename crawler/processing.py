@@ -240,14 +240,16 @@ def _reparsed_item(work: ReparseWork, body: bytes | ArchiveError) -> tuple[Repor
     The page is the one the report pointed at when its batch started. A failure leaves the stored data as it
     was and says why, naming the report.
     """
-    try:
-        if isinstance(body, ArchiveError):
-            raise body
-        return _parsed_item(work.upload_info_id, body, ArchivedPage(work.page_sha256, relative_path(work.page_sha256)),
-                            work.final_url, work.listing), ""
-    except (ParseError, ArchiveError) as error:
-        log.warning("report %s could not be re-parsed: %s", work.upload_info_id, error)
-        return None, str(error)
+    if isinstance(body, ArchiveError):
+        problem: Exception = body
+    else:
+        archived = ArchivedPage(work.page_sha256, relative_path(work.page_sha256))
+        try:
+            return _parsed_item(work.upload_info_id, body, archived, work.final_url, work.listing), ""
+        except ParseError as error:
+            problem = error
+    log.warning("report %s could not be re-parsed: %s", work.upload_info_id, problem)
+    return None, str(problem)
 
 
 def store_rechecked_page(rt: Runtime, upload_info_id: int, page: FetchedPage) -> ReportState:

@@ -61,8 +61,7 @@ def test_a_corrupted_page_is_an_error_naming_the_report(store: Store) -> None:
     archive = PageArchive(store)
     body = _corpus("q1", 1)[0]
     sha256 = archive.save(body, "FB030010").sha256
-    stored = store.page(sha256)
-    assert stored is not None
+    stored = store.stored_pages([sha256])[sha256]
     damaged = stored.body[:-40] + bytes(40)
     store.write(lambda c: c.execute(update(pages).where(pages.c.sha256 == sha256).values(body=damaged)))
     with pytest.raises(CorruptPageError, match=f"page {sha256[:12]} of report 4242"):

@@ -15,6 +15,9 @@ import os
 import random
 import resource
 import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -149,18 +152,55 @@ def beat_schedule(schedules: Schedules, *, reconcile_every: float) -> dict[str, 
     return beat
 
 
+#: The signals beat stops on. Celery's handler for them saves the schedule, closes it and the broker connection,
+#: and raises SystemExit wherever the main thread was.
+BEAT_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold beat's stop signals until the block is done, then deliver them (the handler in place by then runs).
+
+    Run in the middle of a tick, the handler would close the connection a task was being published on and save
+    the schedule while the tick was changing it, and the publish's own clean-up could then fail instead of beat
+    exiting 0. Held this way, the handler runs between two ticks. Only the main thread sets signal handlers;
+    elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {number: signal.signal(number, lambda received, _frame: held.append(received))
+                for number in BEAT_STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for received in dict.fromkeys(held):
+            signal.raise_signal(received)
+
+
 class SteppedClockScheduler(PersistentScheduler):  # type: ignore[misc]
-    """Celery beat's persistent scheduler, made to keep firing after the wall clock stepped back.
+    """Celery beat's persistent scheduler, made to keep firing after the wall clock stepped back, and to stop
+    between ticks.
 
     Beat times every entry from its ``last_run_at`` and keeps the next runs as absolute times: after a backward
     step of the clock (by hand, a bad NTP server, a restored VM) the last runs lie in the future and beat would
     fire nothing until the clock caught up with them, hours later for a step of hours. Before each tick, an
     entry that last ran "later than now" is taken as having just run, and the next runs are computed again.
+    A SIGTERM or SIGINT that arrives during a tick or a save of the schedule is handled once it is done
+    (:func:`stop_signals_held`).
     """
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        self.undo_backward_step()
-        return float(super().tick(*args, **kwargs))
+        with stop_signals_held():
+            self.undo_backward_step()
+            return float(super().tick(*args, **kwargs))
+
+    def sync(self) -> None:
+        with stop_signals_held():
+            super().sync()
 
     def undo_backward_step(self) -> int:
         """Reset every entry whose last run lies in the future to now; returns how many were reset."""

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -106,3 +110,58 @@ def test_celery_own_persistent_scheduler_stalls_after_a_backward_step(tmp_path: 
         assert plain.pass_time(plain.PERIOD) == 300 and plain.runs() == 1
     finally:
         plain.scheduler.close()
+
+
+def test_a_stop_signal_during_a_tick_is_handled_once_the_tick_is_done(ticks: _Ticks) -> None:
+    """Beat's SIGTERM handler (Celery's: save, close the connection, SystemExit) must not run in the middle of a
+    publish: the signal is held until the tick is done, then handled."""
+    events: list[str] = []
+    publish = ticks.scheduler.apply_async
+
+    def publish_interrupted(*args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # a handler not held back runs here, at the next bytecode
+        events.append("published")
+        return publish(*args, **kwargs)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        events.append("handled")
+        raise SystemExit()
+
+    ticks.scheduler.apply_async = publish_interrupted
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        ticks.pass_time(0)
+        with pytest.raises(SystemExit):
+            ticks.pass_time(ticks.PERIOD)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    assert events == ["published", "handled"]
+    assert ticks.runs() == 1 and signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_a_stop_signal_during_a_save_of_the_schedule_is_handled_after_it(ticks: _Ticks) -> None:
+    events: list[str] = []
+    store_sync = ticks.scheduler._store.sync
+
+    def sync_interrupted() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        store_sync()
+        events.append("saved")
+
+    def stop(_signum: int, _frame: Any) -> None:
+        events.append("handled")
+        raise SystemExit()
+
+    ticks.scheduler._store.sync = sync_interrupted
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        with pytest.raises(SystemExit):
+            ticks.scheduler.sync()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        ticks.scheduler._store.sync = store_sync
+
+    assert events == ["saved", "handled"]

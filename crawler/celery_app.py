@@ -163,21 +163,35 @@ def stop_signals_held() -> Iterator[None]:
 
     Run in the middle of a tick, the handler would close the connection a task was being published on and save
     the schedule while the tick was changing it, and the publish's own clean-up could then fail instead of beat
-    exiting 0. Held this way, the handler runs between two ticks. Only the main thread sets signal handlers;
-    elsewhere the block runs as it is.
+    exiting 0. Held this way, the handler runs between two ticks. A second stop signal during the block is not
+    held: a tick stuck on an unreachable broker never keeps beat from stopping. Only the main thread sets signal
+    handlers; elsewhere the block runs as it is.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     held: list[int] = []
-    previous = {number: signal.signal(number, lambda received, _frame: held.append(received))
-                for number in BEAT_STOP_SIGNALS}
+    previous: dict[int, Any] = {}
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+
+    def hold(received: int, _frame: Any) -> None:
+        if not held:
+            held.append(received)
+            return
+        held.clear()  # asked again: stop now, as beat would without holding
+        restore()
+        signal.raise_signal(received)
+
+    for number in BEAT_STOP_SIGNALS:
+        previous[number] = signal.signal(number, hold)
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
-        for received in dict.fromkeys(held):
+        restore()
+        for received in held:
             signal.raise_signal(received)
 
 

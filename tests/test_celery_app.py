@@ -165,3 +165,34 @@ def test_a_stop_signal_during_a_save_of_the_schedule_is_handled_after_it(ticks: 
         ticks.scheduler._store.sync = store_sync
 
     assert events == ["saved", "handled"]
+
+
+def test_a_second_stop_signal_during_a_tick_stops_beat_at_once(ticks: _Ticks) -> None:
+    """A tick stuck on a broker that does not answer must not keep beat from stopping: asked twice, it stops."""
+    events: list[str] = []
+    publish = ticks.scheduler.apply_async
+
+    def publish_stuck(*args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)
+        events.append("asked again")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)
+        events.append("published")
+        return publish(*args, **kwargs)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        events.append("handled")
+        raise SystemExit()
+
+    ticks.scheduler.apply_async = publish_stuck
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        ticks.pass_time(0)
+        with pytest.raises(SystemExit):
+            ticks.pass_time(ticks.PERIOD)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    assert events == ["asked again", "handled"]
+    assert signal.getsignal(signal.SIGTERM) is previous

@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,33 +113,56 @@ def test_celery_own_persistent_scheduler_stalls_after_a_backward_step(tmp_path: 
         plain.scheduler.close()
 
 
-def test_a_stop_signal_during_a_tick_is_handled_once_the_tick_is_done(ticks: _Ticks) -> None:
-    """Beat's SIGTERM handler (Celery's: save, close the connection, SystemExit) must not run in the middle of a
-    publish: the signal is held until the tick is done, then handled."""
-    events: list[str] = []
-    publish = ticks.scheduler.apply_async
-
-    def publish_interrupted(*args: Any, **kwargs: Any) -> Any:
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.2)  # a handler not held back runs here, at the next bytecode
-        events.append("published")
-        return publish(*args, **kwargs)
+@contextmanager
+def _stops_recorded(events: list[str], number: signal.Signals) -> Iterator[Any]:
+    """``number``'s handler, for the block, is beat's in miniature: record, then SystemExit; the block must end
+    with that SystemExit. Yields the handler the block replaced."""
 
     def stop(_signum: int, _frame: Any) -> None:
         events.append("handled")
         raise SystemExit()
 
-    ticks.scheduler.apply_async = publish_interrupted
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(number, stop)
     try:
-        ticks.pass_time(0)
         with pytest.raises(SystemExit):
-            ticks.pass_time(ticks.PERIOD)
+            yield previous
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(number, previous)
 
-    assert events == ["published", "handled"]
-    assert ticks.runs() == 1 and signal.getsignal(signal.SIGTERM) is previous
+
+def _publishing(ticks: _Ticks, events: list[str], stops: int) -> None:
+    """Make the scheduler's next publish receive ``stops`` SIGTERMs, each followed by a pause in which a handler
+    that is not held back runs (at the next bytecode), before it publishes."""
+    publish = ticks.scheduler.apply_async
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        for sent in range(stops):
+            if sent:
+                events.append("asked again")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)
+        events.append("published")
+        return publish(*args, **kwargs)
+
+    ticks.scheduler.apply_async = interrupted
+
+
+@pytest.mark.parametrize(("stops", "expected"), [
+    # Beat's SIGTERM handler (Celery's: save, close the connection, SystemExit) must not run in the middle of a
+    # publish: the signal is held until the tick is done, then handled.
+    (1, ["published", "handled"]),
+    # A tick stuck on a broker that does not answer must not keep beat from stopping: asked twice, it stops.
+    (2, ["asked again", "handled"]),
+], ids=["held-until-the-tick-is-done", "a-second-one-stops-at-once"])
+def test_a_stop_signal_during_a_tick(ticks: _Ticks, stops: int, expected: list[str]) -> None:
+    events: list[str] = []
+    ticks.pass_time(0)
+    _publishing(ticks, events, stops)
+    with _stops_recorded(events, signal.SIGTERM) as previous:
+        ticks.pass_time(ticks.PERIOD)
+
+    assert events == expected
+    assert signal.getsignal(signal.SIGTERM) is previous
 
 
 def test_a_stop_signal_during_a_save_of_the_schedule_is_handled_after_it(ticks: _Ticks) -> None:
@@ -151,48 +175,11 @@ def test_a_stop_signal_during_a_save_of_the_schedule_is_handled_after_it(ticks: 
         store_sync()
         events.append("saved")
 
-    def stop(_signum: int, _frame: Any) -> None:
-        events.append("handled")
-        raise SystemExit()
-
     ticks.scheduler._store.sync = sync_interrupted
-    previous = signal.signal(signal.SIGINT, stop)
     try:
-        with pytest.raises(SystemExit):
+        with _stops_recorded(events, signal.SIGINT):
             ticks.scheduler.sync()
     finally:
-        signal.signal(signal.SIGINT, previous)
         ticks.scheduler._store.sync = store_sync
 
     assert events == ["saved", "handled"]
-
-
-def test_a_second_stop_signal_during_a_tick_stops_beat_at_once(ticks: _Ticks) -> None:
-    """A tick stuck on a broker that does not answer must not keep beat from stopping: asked twice, it stops."""
-    events: list[str] = []
-    publish = ticks.scheduler.apply_async
-
-    def publish_stuck(*args: Any, **kwargs: Any) -> Any:
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.1)
-        events.append("asked again")
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.2)
-        events.append("published")
-        return publish(*args, **kwargs)
-
-    def stop(_signum: int, _frame: Any) -> None:
-        events.append("handled")
-        raise SystemExit()
-
-    ticks.scheduler.apply_async = publish_stuck
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        ticks.pass_time(0)
-        with pytest.raises(SystemExit):
-            ticks.pass_time(ticks.PERIOD)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-    assert events == ["asked again", "handled"]
-    assert signal.getsignal(signal.SIGTERM) is previous

@@ -173,12 +173,12 @@ class PageArchive:
     def read_many(self, pages: Sequence[tuple[str, int | None]]) -> list[bytes | ArchiveError]:
         """:meth:`read` for each ``(sha256, report)``, the stored pages fetched in one read; for each, its bytes or
         the :class:`ArchiveError` that names it (a database error stops the whole call)."""
-        valid = [sha256 for sha256, _report in pages if SHA256_HEX.fullmatch(sha256)]
-        stored = self.store.stored_pages(valid)
+        valid = {sha256 for sha256, _report in pages if SHA256_HEX.fullmatch(sha256)}
+        stored = self.store.stored_pages(sorted(valid))
         results: list[bytes | ArchiveError] = []
         for sha256, report in pages:
             try:
-                if not SHA256_HEX.fullmatch(sha256):
+                if sha256 not in valid:
                     raise PageMissingError(f"{sha256!r} is not a page name (a lowercase hex sha256)")
                 results.append(self._verified(sha256, stored.get(sha256), report))
             except ArchiveError as error:

@@ -135,7 +135,7 @@ class PipelineRunner:
         """Pass each of ``items`` through every pipeline in order, a pipeline at a time for the whole batch; the
         outcome of each, as :meth:`run` gives it."""
         self.open()
-        outcomes: list[Outcome | None] = [None] * len(items)
+        outcomes: dict[int, Outcome] = {}
         live = list(enumerate(items))
         for pipeline in self.pipelines:
             if not live:
@@ -151,7 +151,7 @@ class PipelineRunner:
             live = passed
         for index, item in live:
             outcomes[index] = Outcome("stored", item=item)
-        return [outcome for outcome in outcomes if outcome is not None]
+        return [outcomes[index] for index in range(len(items))]
 
     def __enter__(self) -> Self:
         self.open()

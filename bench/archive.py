@@ -1,6 +1,6 @@
 """The page archive in the database: storage per report, and re-parse throughput of the fleet.
 
-    .venv/bin/python bench/archive.py [--copies 3] [--rounds 3] [--only compression|footprint|reparse]
+    .venv/bin/python bench/archive.py [--copies 20] [--rounds 3] [--only compression|footprint|reparse]
 
 ``compression``: the 39 real corpus pages (all distinct), in corpus order, saved through ``PageArchive`` into a
 fresh SQLite database as the workers would (kind = report type): raw bytes, stored bytes (pages + references),
@@ -76,6 +76,9 @@ from crawler.storage.tables import reparse_items
 from tests.e2e.harness import Daemon, redis_broker
 from tests.replica import Replica
 
+#: Timed re-parse tasks each process should get at least: with fewer, the last task of a run, which one process
+#: does while the other has nothing left, weighs more than the work being timed.
+TASKS_PER_PROCESS = 4
 KINDS = {"annual": "FB010010", "interim": "FB020010", "q1": "FB030010", "q2": "FB030020", "q3": "FB030030",
          "q4": "FB030040", "profile": "FA010070"}
 
@@ -327,6 +330,9 @@ def reparse_run(daemon: Daemon, database_url: str, count: int) -> dict[str, Any]
     # One task for each process first: a process's first task also opens its connections and reads the
     # compression references, which the timed work should not count.
     warm, timed = todo[: count * processing.REPARSE_BATCH], todo[count * processing.REPARSE_BATCH:]
+    if len(timed) < TASKS_PER_PROCESS * count * processing.REPARSE_BATCH:
+        raise SystemExit(f"{len(todo)} reports are too few to time {count} processes: each should get at least "
+                         f"{TASKS_PER_PROCESS} tasks of {processing.REPARSE_BATCH} after its warm-up (raise --copies)")
     phases = daemon.log_dir.parent / f"phases-{run_id}"
     try:
         start_phase_worker(daemon, phases, "-Q", "reparse", "-c", str(count), "--loglevel", "WARNING")
@@ -359,7 +365,8 @@ def reparse_run(daemon: Daemon, database_url: str, count: int) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--copies", type=int, default=3, help="copies of the corpus for the re-parse bench")
+    parser.add_argument("--copies", type=int, default=20,
+                        help="copies of the corpus for the re-parse bench (enough for several tasks per process)")
     parser.add_argument("--only", choices=("compression", "footprint", "reparse"))
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3, help="re-parse runs per process count, alternated")

@@ -26,7 +26,7 @@ import re
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,25 +165,28 @@ class PageArchive:
     # --- reading ---------------------------------------------------------------------------------------------
     def read(self, sha256: str, report: int | None = None) -> bytes:
         """The exact bytes archived as ``sha256``, verified; ``report`` only names the report in errors."""
-        body = self.read_many([(sha256, report)])[0]
+        body = next(self.read_many([(sha256, report)]))
         if isinstance(body, ArchiveError):
             raise body
         return body
 
-    def read_many(self, pages: Sequence[tuple[str, int | None]]) -> list[bytes | ArchiveError]:
-        """:meth:`read` for each ``(sha256, report)``, the stored pages fetched in one read; for each, its bytes or
-        the :class:`ArchiveError` that names it (a database error stops the whole call)."""
+    def read_many(self, pages: Sequence[tuple[str, int | None]]) -> Iterator[bytes | ArchiveError]:
+        """:meth:`read` for each ``(sha256, report)``: the stored pages are fetched in one read when this is called
+        (a database error stops the whole call), then each is decompressed and verified as the iterator reaches it,
+        so a batch holds one page's bytes at a time; for each, its bytes or the :class:`ArchiveError` that names
+        it."""
         valid = {sha256 for sha256, _report in pages if SHA256_HEX.fullmatch(sha256)}
-        stored = self.store.stored_pages(sorted(valid))
-        results: list[bytes | ArchiveError] = []
+        return self._each_verified(pages, valid, self.store.stored_pages(sorted(valid)))
+
+    def _each_verified(self, pages: Sequence[tuple[str, int | None]], valid: set[str],
+                       stored: Mapping[str, StoredPage]) -> Iterator[bytes | ArchiveError]:
         for sha256, report in pages:
             try:
                 if sha256 not in valid:
                     raise PageMissingError(f"{sha256!r} is not a page name (a lowercase hex sha256)")
-                results.append(self._verified(sha256, stored.get(sha256), report))
+                yield self._verified(sha256, stored.get(sha256), report)
             except ArchiveError as error:
-                results.append(error)
-        return results
+                yield error
 
     def _verified(self, sha256: str, stored: StoredPage | None, report: int | None) -> bytes:
         """The bytes of a page read from the database (or, absent there, from the legacy folder), verified."""

@@ -1,6 +1,6 @@
 """The page archive in the database: storage per report, and re-parse throughput of the fleet.
 
-    .venv/bin/python bench/archive.py [--copies 20] [--rounds 3] [--only compression|footprint|reparse]
+    .venv/bin/python bench/archive.py [--copies 20] [--rounds 3] [--batch 40] [--only compression|footprint|reparse]
 
 ``compression``: the 39 real corpus pages (all distinct), in corpus order, saved through ``PageArchive`` into a
 fresh SQLite database as the workers would (kind = report type): raw bytes, stored bytes (pages + references),
@@ -25,7 +25,8 @@ before and just after it (the machine's speed drifts by a fifth within minutes),
 ``share_of_processes_x_in_run_parse_rate`` to the parse rate of the same run: the workers run through
 ``bench/phase_worker.py``, which times the parse of each page in CPU time (a pass in this process cannot be at the
 same moment as the run, and the drift is faster than a run); ``median_by_processes`` gives the median of each over
-the rounds. Target: at least 0.7 x N x the parse-only rate. ``cpu_ms_per_report`` splits the
+the rounds. Target: at least 0.7 x N x the parse-only rate. ``--batch`` sets the reports a task (the daemon's
+``REPARSE_BATCH`` by default), to compare batch sizes. ``cpu_ms_per_report`` splits the
 machine's CPU per timed report between the worker (main process and children), PostgreSQL (postmaster and
 backends) and Redis; ``ceiling_reports_per_second`` is what the machine's cores would do at that cost, all busy.
 Then the same re-parse once more in the bench process, a batch at a time, phase by phase (``in_process_profile``:
@@ -202,9 +203,12 @@ def _figures(grew: dict[str, int], deployment: str, reports: int) -> dict[str, A
 
 #: A publisher with the deployment's settings: it imports Celery and the tasks first (about two seconds), says
 #: "ready", and publishes when told to, printing the wall-clock time it started publishing.
-PUBLISHER = ("import sys, time; from crawler.tasks import publish_reparse; print('ready', flush=True); "
+#: The publisher takes the reports a task (``--batch``), the run and its ids; it says when it is ready, and publishes
+#: when told.
+PUBLISHER = ("import sys, time; from crawler import processing; from crawler.tasks import publish_reparse; "
+             "processing.REPARSE_BATCH = int(sys.argv[1]); print('ready', flush=True); "
              "sys.stdin.readline(); sent = time.time(); "
-             "publish_reparse(int(sys.argv[1]), [int(a) for a in sys.argv[2:]]); print(sent, flush=True)")
+             "publish_reparse(int(sys.argv[2]), [int(a) for a in sys.argv[3:]]); print(sent, flush=True)")
 
 
 def publish_reparse(daemon: Daemon, run_id: int, ids: list[int]) -> float:
@@ -213,7 +217,8 @@ def publish_reparse(daemon: Daemon, run_id: int, ids: list[int]) -> float:
     The throughput is the workers' once the work is queued, so the publisher's own interpreter start and imports
     happen before that moment (a user's ``fundcrawl reparse`` pays them once, however long the run).
     """
-    with subprocess.Popen([sys.executable, "-c", PUBLISHER, str(run_id), *map(str, ids)], env=daemon.env, cwd=REPO,
+    with subprocess.Popen([sys.executable, "-c", PUBLISHER, str(processing.REPARSE_BATCH), str(run_id), *map(str, ids)],
+                          env=daemon.env, cwd=REPO,
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as process:
         assert process.stdin is not None and process.stdout is not None
@@ -305,17 +310,16 @@ def reparse(replica: Replica, total: int, folder: Path, processes: list[int], ro
         ceiling = cores / run["cpu_ms_per_report"]["all_of_these"] * 1000
         run["ceiling_reports_per_second"] = round(ceiling, 2)
         run["ceiling_share_of_processes_x_parse_rate"] = round(ceiling / (run["processes"] * parse_rate), 3)
-    medians = {str(count): {
-        "share_of_processes_x_parse_rate": statistics.median(
-            run["share_of_processes_x_parse_rate"] for run in runs if run["processes"] == count),
-        "share_of_processes_x_adjacent_parse_rate": statistics.median(
-            run["share_of_processes_x_adjacent_parse_rate"] for run in runs if run["processes"] == count),
-        "share_of_processes_x_in_run_parse_rate": statistics.median(
-            run["share_of_processes_x_in_run_parse_rate"] for run in runs if run["processes"] == count),
-        "runs_meeting_the_target": sum(run["share_of_processes_x_parse_rate"] >= 0.7
-                                       for run in runs if run["processes"] == count),
-        "runs": sum(run["processes"] == count for run in runs)} for count in processes}
-    return {"deployment": PRODUCTION.name, "pages": len(bodies),
+    medians = {}
+    for count in processes:
+        mine = [run for run in runs if run["processes"] == count]
+        medians[str(count)] = {
+            **{share: statistics.median(run[share] for run in mine) for share in (
+                "share_of_processes_x_parse_rate", "share_of_processes_x_adjacent_parse_rate",
+                "share_of_processes_x_in_run_parse_rate")},
+            "runs_meeting_the_target": sum(run["share_of_processes_x_parse_rate"] >= 0.7 for run in mine),
+            "runs": len(mine)}
+    return {"deployment": PRODUCTION.name, "pages": len(bodies), "reports_a_task": processing.REPARSE_BATCH,
             "parse_only_pages_per_second_one_core": round(parse_rate, 2),
             "parse_only_passes": [round(rate, 2) for rate in passes], "median_by_processes": medians, "runs": runs,
             "in_process_profile": profile}
@@ -337,7 +341,10 @@ def reparse_run(daemon: Daemon, database_url: str, count: int) -> dict[str, Any]
     try:
         start_phase_worker(daemon, phases, "-Q", "reparse", "-c", str(count), "--loglevel", "WARNING")
         publish_reparse(daemon, run_id, warm)
-        while store.reparse_progress(run_id)["total"] - store.reparse_progress(run_id)["pending"] < len(warm):
+        deadline = time.monotonic() + 300
+        while (progress := store.reparse_progress(run_id))["total"] - progress["pending"] < len(warm):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the warm-up tasks did not finish: {progress}\n{daemon.logs()}")
             time.sleep(0.1)
         groups = {"worker": daemon.processes, "postgresql": service_processes("postgres"),
                   "redis": service_processes("redis-server")}
@@ -370,7 +377,12 @@ def main() -> None:
     parser.add_argument("--only", choices=("compression", "footprint", "reparse"))
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=3, help="re-parse runs per process count, alternated")
+    parser.add_argument("--batch", type=int, default=processing.REPARSE_BATCH,
+                        help=f"reports a re-parse task (default: the daemon's, {processing.REPARSE_BATCH})")
     args = parser.parse_args()
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
+    processing.REPARSE_BATCH = args.batch  # the publisher, the warm-up and the in-process profile take it from here
     report: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="fundcrawl-bench-archive-") as tmp:
         folder = Path(tmp)

@@ -70,6 +70,29 @@ def test_a_corrupted_page_is_an_error_naming_the_report(store: Store) -> None:
         archive.read("0" * 64, report=7)
 
 
+def test_reading_many_pages_fetches_them_in_one_read_and_gives_each_its_own_outcome(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = PageArchive(store)
+    bodies = _corpus("q1", 3)
+    names = [archive.save(body, "FB030010").sha256 for body in bodies]
+    stored = store.stored_pages([names[1]])[names[1]]
+    store.write(lambda c: c.execute(update(pages).where(pages.c.sha256 == names[1])
+                                    .values(body=stored.body[:-40] + bytes(40))))
+    fetches: list[list[str]] = []
+    fetch = store.stored_pages
+    monkeypatch.setattr(store, "stored_pages", lambda wanted: fetches.append(list(wanted)) or fetch(wanted))
+    asked = [(names[0], 1), (names[1], 2), ("not-a-sha", 3), ("0" * 64, 4), (names[2], 5)]
+    reading = PageArchive(store).read_many(asked)
+    # Every stored page was fetched in one read when it was called: the database may go before the pages are.
+    assert fetches == [sorted({names[0], names[1], names[2], "0" * 64})]
+    monkeypatch.setattr(store, "stored_pages", lambda wanted: pytest.fail("a second read of the database"))
+    got = list(reading)
+    assert [got[0], got[4]] == [bodies[0], bodies[2]]
+    assert isinstance(got[1], CorruptPageError) and "of report 2" in str(got[1])
+    assert isinstance(got[2], PageMissingError) and "not a page name" in str(got[2])
+    assert isinstance(got[3], PageMissingError) and "of report 4 is not in the archive" in str(got[3])
+
+
 def test_a_reference_cannot_be_deleted_while_a_page_needs_it(store: Store) -> None:
     PageArchive(store).save(_corpus("q2", 1)[0], "FB030020")
     with pytest.raises(IntegrityError):
